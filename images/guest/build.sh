@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Builds the emulator guest (backend-emu) from Debian packages only:
+#   .cache/guest/vmlinuz     Debian i386 686 kernel (bzImage)
+#   .cache/guest/initrd.gz   gzip newc cpio: busybox-static:i386, kernel modules, /init, the agent
+#   .cache/guest/bios.bin    SeaBIOS from the host's seabios package
+# Run as root. Idempotent: packages are downloaded once (apt-get download, never installed on the
+# host), and the initrd is rebuilt only when its inputs change. Prints what it did and how long it took.
+# Usage: images/guest/build.sh [--force]
+set -euo pipefail
+
+started=$EPOCHREALTIME
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+cache=${STRATA_GUEST_CACHE:-$repo/.cache/guest}
+force=0
+[[ ${1:-} == --force ]] && force=1
+
+elapsed() { awk -v a="$started" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
+log() { printf 'build-guest: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+[[ $(id -u) == 0 ]] || die "must run as root (apt-get, dpkg-deb, device nodes in the initrd)"
+mkdir -p "$cache/debs"
+
+# Kernel modules the guest loads, in dependency order (docs/emulator.md).
+modules=(virtio virtio_ring virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
+  9pnet 9pnet_virtio netfs fscache 9p overlay)
+
+apt_updated=0
+apt_update() {
+  if [[ $apt_updated == 0 ]]; then
+    log "apt-get update"
+    # A mirror in mid-sync can fail one index (seen with bookworm-security i386): go on with the
+    # lists that did arrive; a missing package is reported below.
+    apt-get update -qq >&2 || log "warning: apt-get update reported errors; continuing"
+    apt_updated=1
+  fi
+}
+
+# --- host tools: seabios (BIOS image) and cpio (initrd) ---------------------------------------
+missing=()
+for pkg in seabios cpio; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  apt_update
+  log "apt-get install ${missing[*]}"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+bios_src=/usr/share/seabios/bios-256k.bin
+[[ -f $bios_src ]] || die "$bios_src not found after installing seabios"
+cmp -s "$bios_src" "$cache/bios.bin" 2>/dev/null || cp "$bios_src" "$cache/bios.bin"
+
+# --- i386 packages: kernel and busybox, downloaded, not installed ---------------------------
+have_deb() { compgen -G "$cache/debs/$1" >/dev/null; }
+if ! have_deb 'linux-image-6.1.0-*-686-unsigned_*_i386.deb' || ! have_deb 'busybox-static_*_i386.deb'; then
+  if ! dpkg --print-foreign-architectures | grep -qx i386; then
+    log "dpkg --add-architecture i386"
+    dpkg --add-architecture i386
+    apt_updated=0
+    apt_update
+  fi
+  compgen -G '/var/lib/apt/lists/*_binary-i386_Packages*' >/dev/null || apt_update
+  find_kernel() {
+    apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-686-unsigned$' | awk '{print $1}' | sort -V | tail -n 1
+  }
+  kernel_pkg=$(find_kernel)
+  if [[ -z $kernel_pkg ]]; then
+    apt_update
+    kernel_pkg=$(find_kernel)
+  fi
+  [[ -n $kernel_pkg ]] || die "no linux-image-6.1.0-NN-686-unsigned package found with apt-cache"
+  log "apt-get download $kernel_pkg:i386 busybox-static:i386"
+  rm -f "$cache"/debs/*.deb
+  # apt-get download writes to the current directory; _apt cannot write to a root-owned cache dir.
+  (cd "$cache/debs" && apt-get download -qq "$kernel_pkg:i386" busybox-static:i386 2>&1 |
+    grep -v 'unsandboxed as root' >&2 || true)
+  have_deb 'linux-image-6.1.0-*-686-unsigned_*_i386.deb' || die "kernel download failed"
+  have_deb 'busybox-static_*_i386.deb' || die "busybox-static download failed"
+fi
+kernel_deb=$(compgen -G "$cache/debs/linux-image-6.1.0-*-686-unsigned_*_i386.deb" | head -n 1)
+busybox_deb=$(compgen -G "$cache/debs/busybox-static_*_i386.deb" | head -n 1)
+
+# --- initrd, rebuilt when its inputs change -----------------------------------------------------
+stamp=$( (
+  basename "$kernel_deb"
+  basename "$busybox_deb"
+  cat "$here/build.sh" "$here/init" "$here/agent"
+) | sha256sum | cut -c1-16)
+if [[ $force == 0 && -f $cache/initrd.gz && -f $cache/vmlinuz && $(cat "$cache/stamp" 2>/dev/null) == "$stamp" ]]; then
+  log "up to date ($(basename "$kernel_deb"), $(basename "$busybox_deb"))"
+  log "done in $(elapsed) s"
+  exit 0
+fi
+
+work=$(mktemp -d "$cache/work.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+dpkg-deb -x "$kernel_deb" "$work/kernel"
+dpkg-deb -x "$busybox_deb" "$work/busybox"
+
+vmlinuz=$(compgen -G "$work/kernel/boot/vmlinuz-*" | head -n 1)
+[[ -n $vmlinuz ]] || die "no boot/vmlinuz-* in $(basename "$kernel_deb")"
+kver=${vmlinuz##*/vmlinuz-}
+
+root=$work/root
+mkdir -p "$root"/{bin,dev,etc,lib/modules,mnt/host,newroot,proc,root,run,sys,tmp,usr}
+ln -s bin "$root/sbin"
+ln -s ../bin "$root/usr/bin"
+ln -s ../bin "$root/usr/sbin"
+chmod 1777 "$root/tmp"
+install -m 0755 "$work/busybox/bin/busybox" "$root/bin/busybox"
+
+# Applet links, when the host can run i386 code to list them (otherwise /init runs
+# `busybox --install -s` at boot). "busybox" is one of the applets: skip it (symlink loop).
+applets=$("$root/bin/busybox" --list 2>/dev/null || true)
+count=0
+while read -r applet; do
+  [[ -z $applet || $applet == busybox || $applet == */* ]] && continue
+  [[ -e $root/bin/$applet ]] || { ln -s busybox "$root/bin/$applet"; count=$((count + 1)); }
+done <<<"$applets"
+
+for m in "${modules[@]}"; do
+  ko=$(find "$work/kernel/lib/modules/$kver" -name "$m.ko*" | head -n 1)
+  [[ -n $ko ]] || die "module $m not found in $(basename "$kernel_deb")"
+  case $ko in
+  *.ko) cp "$ko" "$root/lib/modules/$m.ko" ;;
+  *.ko.xz) xz -dc "$ko" >"$root/lib/modules/$m.ko" ;;
+  *.ko.zst) zstd -qdc "$ko" >"$root/lib/modules/$m.ko" ;;
+  *) die "unknown module format: $ko" ;;
+  esac
+done
+printf '%s\n' "${modules[@]}" >"$root/lib/modules/order"
+
+install -m 0755 "$here/init" "$root/init"
+install -m 0755 "$here/agent" "$root/bin/strata-agent"
+echo guest >"$root/etc/hostname"
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
+mknod -m 600 "$root/dev/console" c 5 1
+mknod -m 666 "$root/dev/null" c 1 3
+echo "$kver" >"$root/etc/strata-kernel"
+
+(cd "$root" && find . -print0 | sort -z | cpio --null -o -H newc --quiet -R 0:0) | gzip -9 >"$work/initrd.gz"
+cp "$vmlinuz" "$cache/vmlinuz.new" && mv "$cache/vmlinuz.new" "$cache/vmlinuz"
+mv "$work/initrd.gz" "$cache/initrd.gz"
+echo "$stamp" >"$cache/stamp"
+# A snapshot of an older guest would not match the new kernel and initrd.
+rm -f "$cache/state.bin.gz"
+log "kernel $kver, $count applets, ${#modules[@]} modules"
+log "initrd $(stat -c %s "$cache/initrd.gz") bytes, vmlinuz $(stat -c %s "$cache/vmlinuz") bytes"
+log "done in $(elapsed) s"

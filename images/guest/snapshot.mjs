@@ -1,0 +1,134 @@
+#!/usr/bin/env node
+// Cold-boots the guest built by build.sh in v86, waits for the agent's ready marker, drops the page
+// cache and saves the machine state to .cache/guest/state.bin.gz (plus state.json describing how
+// the machine was configured: a restore must use the same memory size and devices).
+// Usage: node images/guest/snapshot.mjs [--memory-mib N]
+import { readFile, writeFile, rename } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import { V86 } from 'v86';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const cache = process.env.STRATA_GUEST_CACHE ?? resolve(here, '../../.cache/guest');
+const memArg = process.argv.indexOf('--memory-mib');
+const memoryMiB = memArg > 0 ? Number(process.argv[memArg + 1]) : 128;
+const BOOT_TIMEOUT_MS = 120_000;
+
+// The fast command line (shared/notes: crypto self-tests and the blk tracer cost about 11 s).
+// init_on_free zeroes freed pages, so that the saved memory compresses well.
+const cmdline = [
+  'console=ttyS0,115200',
+  'tsc=reliable',
+  'mitigations=off',
+  'random.trust_cpu=on',
+  'quiet',
+  'loglevel=3',
+  'cryptomgr.notests=1',
+  'initcall_blacklist=init_blk_tracer,isapnp_init',
+  'init_on_free=1',
+].join(' ');
+
+const READY = '@@STRATA-READY@@';
+
+async function buffer(path) {
+  const b = await readFile(path);
+  return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
+}
+
+function log(msg) {
+  process.stderr.write(`snapshot: ${msg}\n`);
+}
+
+const t0 = performance.now();
+const emulator = new V86({
+  wasm_path: fileURLToPath(import.meta.resolve('v86/build/v86.wasm')),
+  bios: { buffer: await buffer(join(cache, 'bios.bin')) },
+  bzimage: { buffer: await buffer(join(cache, 'vmlinuz')) },
+  initrd: { buffer: await buffer(join(cache, 'initrd.gz')) },
+  cmdline,
+  memory_size: memoryMiB * 1024 * 1024,
+  vga_memory_size: 2 * 1024 * 1024,
+  filesystem: {},
+  autostart: true,
+  disable_keyboard: true,
+  disable_mouse: true,
+  disable_speaker: true,
+});
+
+let out = '';
+let scanFrom = 0;
+const waiters = [];
+emulator.add_listener('serial0-output-byte', (byte) => {
+  out += String.fromCharCode(byte);
+  if (process.env.STRATA_GUEST_DEBUG) process.stderr.write(String.fromCharCode(byte));
+  for (const w of [...waiters]) {
+    const i = out.indexOf(w.text, Math.max(scanFrom, w.from));
+    if (i >= 0) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve(i);
+    }
+  }
+  if (waiters.length === 0) scanFrom = Math.max(0, out.length - 64);
+});
+
+function waitFor(text, timeoutMs) {
+  return new Promise((resolvePromise, reject) => {
+    const w = { text, from: 0, resolve: resolvePromise };
+    waiters.push(w);
+    setTimeout(() => {
+      if (waiters.includes(w)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        reject(new Error(`no '${text}' on the serial line within ${timeoutMs} ms; output so far:\n${out}`));
+      }
+    }, timeoutMs).unref();
+  });
+}
+
+try {
+  await waitFor(READY, BOOT_TIMEOUT_MS);
+  const bootMs = performance.now() - t0;
+  const kernel = out
+    .slice(out.indexOf(READY) + READY.length)
+    .trim()
+    .split(/\s/)[0];
+  log(`guest ready after ${(bootMs / 1000).toFixed(1)} s (kernel ${kernel})`);
+
+  // One agent request (see images/guest/agent): drop caches so the state holds less memory.
+  const script = 'sync; echo 3 > /proc/sys/vm/drop_caches';
+  emulator.serial0_send(`1 10000 ${Buffer.from(script).toString('base64')}\n`);
+  await waitFor('@@STRATA-END 1@@', 15_000);
+  // Let the agent print its frame and get back into read(2) before the machine is frozen.
+  await new Promise((r) => setTimeout(r, 200));
+
+  await emulator.stop();
+  const t1 = performance.now();
+  const state = await emulator.save_state();
+  const t2 = performance.now();
+  const gz = await promisify(gzip)(new Uint8Array(state), { level: 6 });
+  const t3 = performance.now();
+  await writeFile(join(cache, 'state.bin.gz.tmp'), gz);
+  await rename(join(cache, 'state.bin.gz.tmp'), join(cache, 'state.bin.gz'));
+  const stamp = (await readFile(join(cache, 'stamp'), 'utf8')).trim();
+  await writeFile(
+    join(cache, 'state.json'),
+    JSON.stringify({ memoryMiB, cmdline, kernel, stamp, bootMs: Math.round(bootMs) }, null, 2) + '\n',
+  );
+  const mb = (n) => (n / 1024 / 1024).toFixed(1);
+  log(
+    `saved in ${Math.round(t2 - t1)} ms: ${mb(state.byteLength)} MiB raw, ${mb(gz.byteLength)} MiB gzipped ` +
+      `(gzip ${Math.round(t3 - t2)} ms) -> ${join(cache, 'state.bin.gz')}`,
+  );
+  console.log(
+    JSON.stringify({
+      bootMs: Math.round(bootMs),
+      stateBytes: state.byteLength,
+      gzBytes: gz.byteLength,
+      kernel,
+    }),
+  );
+} finally {
+  await emulator.stop();
+  await emulator.destroy();
+}
