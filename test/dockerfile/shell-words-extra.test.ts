@@ -35,6 +35,10 @@ describe('processWord / processWords', () => {
     expect(processWord('${P##*/}', env)).toBe('v7');
     expect(processWord('${F%.tar.gz}', env)).toBe('archive');
     expect(processWord('${F#nomatch}', env)).toBe('archive.tar.gz');
+    expect(processWord('${P/\\//-}', env)).toBe('linux-arm/v7');
+    expect(processWord('${P//\\//-}', env)).toBe('linux-arm-v7');
+    expect(processWord('${F/.*}', env)).toBe('archive');
+    expect(processWord('${F//a/A}', env)).toBe('Archive.tAr.gz');
   });
 
   it('drops empty words and keeps quoted blanks', () => {

@@ -1,6 +1,7 @@
 // Docker's word expansion for Dockerfile arguments (BuildKit's shell lexer): quotes, the escape
 // token, and POSIX-style parameter expansion ($VAR, ${VAR}, ${VAR:-w}, ${VAR:+w}, ${VAR:?w}, their
-// colon-less forms, and ${VAR#p} ${VAR##p} ${VAR%p} ${VAR%%p} pattern removal). No command
+// colon-less forms, ${VAR#p} ${VAR##p} ${VAR%p} ${VAR%%p} pattern removal and ${VAR/p/r}
+// ${VAR//p/r} replacement). No command
 // substitution, arithmetic or globbing: those stay literal for the shell inside the container.
 
 import { ShellExpansionError } from './errors.js';
@@ -108,6 +109,18 @@ function removePattern(value: string, pattern: string, suffix: boolean, longest:
   return value;
 }
 
+/** `${VAR/pattern/replacement}` (first, longest match) and `${VAR//pattern/replacement}` (all). */
+function replacePattern(value: string, pattern: string, replacement: string, all: boolean): string {
+  if (pattern === '') return value;
+  let re: RegExp;
+  try {
+    re = new RegExp(globToRegex(pattern), all ? 'gu' : 'u');
+  } catch {
+    return value;
+  }
+  return value.replace(re, () => replacement);
+}
+
 class Lexer {
   private readonly chars: string[];
   private pos = 0;
@@ -136,19 +149,22 @@ class Lexer {
 
   run(): Output {
     const out = new Output();
-    this.processUntil(out, undefined);
+    this.processUntil(out, '');
     out.endWord();
     return out;
   }
 
-  /** Process input until `stop` (consumed) or the end; a missing `stop` is an error. */
-  private processUntil(out: Output, stop: string | undefined): void {
+  /**
+   * Process input until one of the `stops` characters (consumed and returned) or the end of input;
+   * when `stops` is non-empty a missing stop character is an error.
+   */
+  private processUntil(out: Output, stops: string): string {
     for (;;) {
       const ch = this.peek();
       if (ch === undefined) break;
-      if (stop !== undefined && ch === stop) {
+      if (stops.includes(ch)) {
         this.next();
-        return;
+        return ch;
       }
       if (ch === "'") out.raw(this.singleQuoted());
       else if (ch === '"') out.raw(this.doubleQuoted());
@@ -164,7 +180,8 @@ class Lexer {
         }
       }
     }
-    if (stop !== undefined) this.fail(`unexpected end of statement while looking for matching ${stop}`);
+    if (stops !== '') this.fail(`unexpected end of statement while looking for matching ${stops.slice(-1)}`);
+    return '';
   }
 
   private singleQuoted(): string {
@@ -227,10 +244,10 @@ class Lexer {
   }
 
   /** The word of `${name<op>word}`, up to the matching `}`, expanded (not split). */
-  private operand(): string {
+  private operand(stops = '}'): { text: string; stop: string } {
     const inner = new Output();
-    this.processUntil(inner, '}');
-    return inner.text;
+    const stop = this.processUntil(inner, stops);
+    return { text: inner.text, stop };
   }
 
   private dollar(): string {
@@ -260,21 +277,26 @@ class Lexer {
         if (op2 !== '-' && op2 !== '+' && op2 !== '?') {
           return this.fail(`unsupported modifier (:${op2 ?? ''}) in substitution of ${name}`);
         }
-        const word = this.operand();
-        return this.apply(name, value, op2, word, true);
+        return this.apply(name, value, op2, this.operand().text, true);
       }
       case '-':
       case '+':
       case '?': {
-        const word = this.operand();
-        return this.apply(name, value, op, word, false);
+        return this.apply(name, value, op, this.operand().text, false);
       }
       case '#':
       case '%': {
         const longest = this.peek() === op;
         if (longest) this.next();
-        const pattern = this.operand();
+        const pattern = this.operand().text;
         return removePattern(value ?? '', pattern, op === '%', longest);
+      }
+      case '/': {
+        const all = this.peek() === '/';
+        if (all) this.next();
+        const pattern = this.operand('/}');
+        const replacement = pattern.stop === '/' ? this.operand().text : '';
+        return replacePattern(value ?? '', pattern.text, replacement, all);
       }
       default:
         return this.fail(`unsupported modifier (${op}) in substitution of ${name}`);
