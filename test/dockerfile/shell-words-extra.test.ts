@@ -12,8 +12,8 @@ describe('processWord / processWords', () => {
     expect(processWords('pre$A "$A"', env)).toEqual(['prex', 'y', 'x y']);
   });
 
-  it('uses the last definition of a variable in a K=V list', () => {
-    expect(processWord('$A', ['A=1', 'A=2'])).toBe('2');
+  it('uses the first definition of a variable in a K=V list, as BuildKit does', () => {
+    expect(processWord('$A', ['A=1', 'A=2'])).toBe('1');
   });
 
   it('supports the backtick escape token', () => {

@@ -6,7 +6,7 @@
 
 import { ShellExpansionError } from './errors.js';
 
-/** Variables for expansion: `K=V` strings (a later entry wins) or a map. */
+/** Variables for expansion: `K=V` strings (the first entry for a name wins, as in BuildKit) or a map. */
 export type ShellEnv = readonly string[] | ReadonlyMap<string, string>;
 
 export interface ShellWordOptions {
@@ -24,8 +24,9 @@ function toMap(env: ShellEnv): ReadonlyMap<string, string> {
   const map = new Map<string, string>();
   for (const entry of env as readonly string[]) {
     const eq = entry.indexOf('=');
-    if (eq < 0) map.set(entry, '');
-    else map.set(entry.slice(0, eq), entry.slice(eq + 1));
+    const key = eq < 0 ? entry : entry.slice(0, eq);
+    // As in BuildKit, the first definition of a name wins.
+    if (!map.has(key)) map.set(key, eq < 0 ? '' : entry.slice(eq + 1));
   }
   return map;
 }
