@@ -72,13 +72,9 @@ function load(): Ajv {
     if (!files.includes(f)) throw new Error(`OCI schema ${f} missing from ${OCI_SCHEMA_DIR}`);
   }
   const a = new Ajv({ strict: true, strictTypes: false, allErrors: true });
-  // ajv-formats is CommonJS; under ESM its default export may arrive wrapped.
-  const addFormats = (
-    'default' in addFormatsModule
-      ? (addFormatsModule as unknown as { default: typeof addFormatsModule }).default
-      : addFormatsModule
-  ) as typeof addFormatsModule;
-  addFormats(a);
+  // ajv-formats is CommonJS: under NodeNext the default import is module.exports, whose `default`
+  // property is the plugin itself (it sets exports.default = formatsPlugin).
+  addFormatsModule.default(a);
   a.addKeyword({ keyword: 'media' });
   for (const f of files) {
     const raw = JSON.parse(readFileSync(resolve(OCI_SCHEMA_DIR, f), 'utf8')) as Json;

@@ -44,7 +44,8 @@ export async function sha256Of(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
 ): Promise<{ digest: string; size: number }> {
   const tap = new Sha256Tap(source);
-  for await (const _chunk of tap) {
+  const it = tap[Symbol.asyncIterator]();
+  while (!(await it.next()).done) {
     // only hashing
   }
   return { digest: tap.digest, size: tap.size };

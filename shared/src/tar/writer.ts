@@ -231,19 +231,18 @@ export class TarWriter {
   async *write(
     inputs: Iterable<TarInput> | AsyncIterable<TarInput>,
   ): AsyncGenerator<Uint8Array, void, undefined> {
-    const self = this;
-    async function* raw(): AsyncGenerator<Uint8Array, void, undefined> {
+    const raw = async function* (this: TarWriter): AsyncGenerator<Uint8Array, void, undefined> {
       let list: Iterable<TarInput> | AsyncIterable<TarInput> = inputs;
-      if (self.deterministic) {
+      if (this.deterministic) {
         const all: TarInput[] = [];
         for await (const i of inputs) all.push(i);
         all.sort((a, b) => comparePaths(a.header.path, b.header.path));
         list = all;
       }
-      for await (const input of list) yield* self.entry(input.header, input.body);
-      yield self.end();
-    }
-    yield* coalesce(raw());
+      for await (const input of list) yield* this.entry(input.header, input.body);
+      yield this.end();
+    };
+    yield* coalesce(raw.call(this));
   }
 }
 
