@@ -36,7 +36,11 @@ describe('envVarTest (processWord)', () => {
 
 describe('wordsTest (processWords)', () => {
   const env: string[] = [];
-  for (const { text, lineNo } of dataLines('wordsTest')) {
+  const lines = dataLines('wordsTest');
+  it('has the data', () => {
+    expect(lines.filter(({ text }) => !text.startsWith('ENV ')).length).toBeGreaterThan(20);
+  });
+  for (const { text, lineNo } of lines) {
     if (text.startsWith('ENV ')) {
       env.push(text.slice(4).replace(/^ +/, ''));
       continue;
