@@ -116,8 +116,10 @@ export async function extractTar(
       try {
         st = await lstat(abs);
       } catch (e) {
-        if (errCode(e) !== 'ENOENT' || !create)
-          throw new TarError(`cannot resolve ${JSON.stringify(rel)}: ${String(e)}`, { entry });
+        if (errCode(e) === 'ENOENT' && !create) {
+          throw new TarError(`${JSON.stringify(rel)} does not exist`, { entry });
+        }
+        if (errCode(e) !== 'ENOENT') throw e;
         await mkdir(abs, 0o755);
         verified.add(rel);
         continue;
