@@ -5,7 +5,9 @@
 #   .cache/guest/bios.bin    SeaBIOS from the host's seabios package
 # Run as root. Idempotent: packages are downloaded once (apt-get download, never installed on the
 # host), and the initrd is rebuilt only when its inputs change. Prints what it did and how long it took.
-# Usage: images/guest/build.sh [--force]
+# Last step: node images/guest/snapshot.mjs boots the guest once and saves .cache/guest/state.bin.gz
+# (what backend-emu's GuestMachine.restore() resumes from), unless it is newer than the initrd.
+# Usage: images/guest/build.sh [--force] [--no-snapshot]
 set -euo pipefail
 
 started=$EPOCHREALTIME
@@ -13,7 +15,14 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 cache=${STRATA_GUEST_CACHE:-$repo/.cache/guest}
 force=0
-[[ ${1:-} == --force ]] && force=1
+snapshot=1
+for arg in "$@"; do
+  case $arg in
+  --force) force=1 ;;
+  --no-snapshot) snapshot=0 ;;
+  *) echo "usage: $0 [--force] [--no-snapshot]" >&2 && exit 2 ;;
+  esac
+done
 
 elapsed() { awk -v a="$started" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
 log() { printf 'build-guest: %s\n' "$*" >&2; }
@@ -87,8 +96,21 @@ stamp=$( (
   basename "$busybox_deb"
   cat "$here/build.sh" "$here/init" "$here/agent"
 ) | sha256sum | cut -c1-16)
+take_snapshot() {
+  [[ $snapshot == 1 ]] || return 0
+  if [[ -f $cache/state.bin.gz && -f $cache/state.json && $cache/state.bin.gz -nt $cache/initrd.gz &&
+    $here/snapshot.mjs -ot $cache/state.bin.gz ]]; then
+    log "snapshot up to date ($(stat -c %s "$cache/state.bin.gz") bytes)"
+    return 0
+  fi
+  [[ -d $repo/node_modules/v86 ]] || die "node_modules/v86 missing: run npm ci first (needed for the snapshot)"
+  log "booting the guest to save its state (node images/guest/snapshot.mjs)"
+  STRATA_GUEST_CACHE=$cache node "$here/snapshot.mjs" >/dev/null
+}
+
 if [[ $force == 0 && -f $cache/initrd.gz && -f $cache/vmlinuz && $(cat "$cache/stamp" 2>/dev/null) == "$stamp" ]]; then
-  log "up to date ($(basename "$kernel_deb"), $(basename "$busybox_deb"))"
+  log "kernel and initrd up to date ($(basename "$kernel_deb"), $(basename "$busybox_deb"))"
+  take_snapshot
   log "done in $(elapsed) s"
   exit 0
 fi
@@ -145,7 +167,8 @@ cp "$vmlinuz" "$cache/vmlinuz.new" && mv "$cache/vmlinuz.new" "$cache/vmlinuz"
 mv "$work/initrd.gz" "$cache/initrd.gz"
 echo "$stamp" >"$cache/stamp"
 # A snapshot of an older guest would not match the new kernel and initrd.
-rm -f "$cache/state.bin.gz"
-log "kernel $kver, $count applets, ${#modules[@]} modules"
+rm -f "$cache/state.bin.gz" "$cache/state.json"
+log "kernel $kver, $count applet links (0: made at boot), ${#modules[@]} modules"
 log "initrd $(stat -c %s "$cache/initrd.gz") bytes, vmlinuz $(stat -c %s "$cache/vmlinuz") bytes"
+take_snapshot
 log "done in $(elapsed) s"

@@ -97,7 +97,14 @@ try {
 
   // One agent request (see images/guest/agent): drop caches so the state holds less memory.
   const script = 'sync; echo 3 > /proc/sys/vm/drop_caches';
-  emulator.serial0_send(`1 10000 ${Buffer.from(script).toString('base64')}\n`);
+  const payload = [...Buffer.from(script)]
+    .map((b) =>
+      /[A-Za-z0-9_./-]/.test(String.fromCharCode(b))
+        ? String.fromCharCode(b)
+        : `\\x${b.toString(16).padStart(2, '0')}`,
+    )
+    .join('');
+  emulator.serial0_send(`1 10000 ${payload}\n`);
   await waitFor('@@STRATA-END 1@@', 15_000);
   // Let the agent print its frame and get back into read(2) before the machine is frozen.
   await new Promise((r) => setTimeout(r, 200));

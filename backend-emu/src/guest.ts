@@ -1,0 +1,339 @@
+// GuestMachine: a Linux guest in v86, resumed from the snapshot that images/guest/snapshot.mjs
+// saved, driven through the framed serial agent (images/guest/agent) and v86's 9p filesystem.
+//
+// Agent protocol (images/guest/agent; one request in flight at a time):
+//   host -> guest  one line: "<id> <timeout-ms> <script, bytes outside [A-Za-z0-9_./-] as \xHH>\n"
+//   guest -> host  "@@STRATA-BEGIN <id>@@\n<exit code>\n<base64 stdout>\n-\n<base64 stderr>\n@@STRATA-END <id>@@\n"
+//   host -> guest  "\x03" (^C) cancels the running command: the agent kills its process group.
+// Base64 lines may be wrapped; anything outside a frame (kernel messages, init) is ignored.
+
+import { readFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { gunzip } from 'node:zlib';
+import { promisify } from 'node:util';
+import { startEmulator, type Emulator } from './v86-host.ts';
+
+const gunzipAsync = promisify(gunzip);
+
+/** Where the guest's 9p share is mounted inside the guest. */
+export const GUEST_HOST_MOUNT = '/mnt/host';
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+export interface GuestImagePaths {
+  /** SeaBIOS image the snapshot was taken with. */
+  bios: string;
+  /** gzip of v86's save_state(). */
+  state: string;
+  /** state.json written next to the state: memory size, kernel release, boot time. */
+  meta: string;
+}
+
+export interface RunOptions {
+  /** Host-side limit; the guest kills the command's session after it too. Default 30 s. */
+  timeoutMs?: number;
+}
+
+export interface RunResult {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+export class GuestError extends Error {
+  override name = 'GuestError';
+}
+
+export class GuestImageMissingError extends GuestError {
+  override name = 'GuestImageMissingError';
+}
+
+export class GuestTimeoutError extends GuestError {
+  override name = 'GuestTimeoutError';
+  constructor(
+    readonly command: string,
+    readonly timeoutMs: number,
+  ) {
+    super(`guest did not answer '${command}' within ${timeoutMs} ms`);
+  }
+}
+
+interface StateMeta {
+  memoryMiB: number;
+  kernel: string;
+}
+
+function parseMeta(text: string, path: string): StateMeta {
+  const value: unknown = JSON.parse(text);
+  if (typeof value === 'object' && value !== null) {
+    const v = value as Record<string, unknown>;
+    if (typeof v['memoryMiB'] === 'number' && typeof v['kernel'] === 'string') {
+      return { memoryMiB: v['memoryMiB'], kernel: v['kernel'] };
+    }
+  }
+  throw new GuestError(`${path}: not a guest state description`);
+}
+
+/** The build cache: $STRATA_GUEST_CACHE, else <repo>/.cache/guest. */
+export function guestCacheDir(): string {
+  const fromEnv = process.env['STRATA_GUEST_CACHE'];
+  if (fromEnv) return resolve(fromEnv);
+  return resolve(dirname(fileURLToPath(import.meta.url)), '../../.cache/guest');
+}
+
+export function guestImagePaths(dir: string = guestCacheDir()): GuestImagePaths {
+  return { bios: join(dir, 'bios.bin'), state: join(dir, 'state.bin.gz'), meta: join(dir, 'state.json') };
+}
+
+/** Encodes a script for the request line: every byte outside [A-Za-z0-9_./-] becomes \xHH. */
+export function encodePayload(script: string): string {
+  let out = '';
+  for (const byte of new TextEncoder().encode(script)) {
+    const safe =
+      (byte >= 0x30 && byte <= 0x39) || // 0-9
+      (byte >= 0x41 && byte <= 0x5a) || // A-Z
+      (byte >= 0x61 && byte <= 0x7a) || // a-z
+      byte === 0x5f || // _
+      byte === 0x2e || // .
+      byte === 0x2f || // /
+      byte === 0x2d; // -
+    out += safe ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** POSIX sh single-quoting. */
+export function shellQuote(arg: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
+function toArrayBuffer(b: Uint8Array): ArrayBuffer {
+  const copy = new Uint8Array(b.byteLength);
+  copy.set(b);
+  return copy.buffer;
+}
+
+async function readImageFile(path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new GuestImageMissingError(
+        `guest image missing: ${path} (build it with: sudo bash images/guest/build.sh)`,
+      );
+    }
+    throw err;
+  }
+}
+
+interface Pending {
+  id: number;
+  label: string;
+  resolve: (r: RunResult) => void;
+  reject: (e: Error) => void;
+  /** Resolves when the guest's frame for this id came (or the wait was given up). */
+  settled: () => void;
+}
+
+const BEGIN = /^@@STRATA-BEGIN (\d+)@@$/;
+const END = /^@@STRATA-END (\d+)@@$/;
+const READY = '@@STRATA-READY@@';
+
+export class GuestMachine {
+  readonly kernelRelease: string;
+  /** Milliseconds from restore() to the machine running (state read, gunzip, v86 restore). */
+  readonly restoreMs: number;
+
+  private readonly emu: Emulator;
+  private nextId = 1;
+  private line = '';
+  private frame: { id: number; lines: string[] } | null = null;
+  private readonly pending = new Map<number, Pending>();
+  /** Tail of the serial output outside frames, for error messages. */
+  private consoleTail = '';
+  private queue: Promise<void> = Promise.resolve();
+  private stopped = false;
+  private readonly unsubscribe: () => void;
+
+  private constructor(emu: Emulator, kernelRelease: string, restoreMs: number) {
+    this.emu = emu;
+    this.kernelRelease = kernelRelease;
+    this.restoreMs = restoreMs;
+    this.unsubscribe = emu.onSerialByte((b) => this.onByte(b));
+  }
+
+  /** Resumes the guest from its saved state. Fails with GuestImageMissingError if it was not built. */
+  static async restore(paths: GuestImagePaths = guestImagePaths()): Promise<GuestMachine> {
+    const t0 = performance.now();
+    const [bios, stateGz, metaText] = await Promise.all([
+      readImageFile(paths.bios),
+      readImageFile(paths.state),
+      readImageFile(paths.meta),
+    ]);
+    const meta = parseMeta(metaText.toString('utf8'), paths.meta);
+    const state = await gunzipAsync(stateGz);
+    const emu = await startEmulator({
+      bios: toArrayBuffer(bios),
+      memoryBytes: meta.memoryMiB * 1024 * 1024,
+      initialState: toArrayBuffer(state),
+    });
+    return new GuestMachine(emu, meta.kernel, performance.now() - t0);
+  }
+
+  /**
+   * Runs a command in the guest. An argv array is exec'd as is (shell-quoted); a string is a sh
+   * script. Resolves with the exit code whatever it is; rejects with GuestTimeoutError on timeout.
+   */
+  run(cmd: string[] | string, opts: RunOptions = {}): Promise<RunResult> {
+    const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const script = typeof cmd === 'string' ? cmd : `exec ${cmd.map(shellQuote).join(' ')}`;
+    const label = typeof cmd === 'string' ? cmd : cmd.join(' ');
+    const shortLabel = label.length > 80 ? `${label.slice(0, 77)}...` : label;
+    return new Promise<RunResult>((resolveRun, rejectRun) => {
+      this.queue = this.queue.then(() => this.send(script, shortLabel, timeoutMs, resolveRun, rejectRun));
+    });
+  }
+
+  /** The last 4 KiB the guest printed on its serial line outside agent frames (kernel, init). */
+  get consoleOutput(): string {
+    return this.consoleTail;
+  }
+
+  /** Writes a file into the 9p share; the guest sees it under /mnt/host/<path>. */
+  async writeFile(path: string, data: Uint8Array | string): Promise<void> {
+    this.assertRunning();
+    await this.emu.writeFile(path, typeof data === 'string' ? new TextEncoder().encode(data) : data);
+  }
+
+  /** Reads a file from the 9p share (what the guest wrote under /mnt/host/<path>). */
+  async readFile(path: string): Promise<Uint8Array> {
+    this.assertRunning();
+    try {
+      return await this.emu.readFile(path);
+    } catch (err) {
+      throw new GuestError(
+        `cannot read '${path}' from the guest share: ${(err as Error).message || 'not found'}`,
+      );
+    }
+  }
+
+  /** Stops the emulator. Pending requests fail. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.unsubscribe();
+    for (const p of this.pending.values()) {
+      p.reject(new GuestError(`guest stopped before answering '${p.label}'`));
+      p.settled();
+    }
+    this.pending.clear();
+    await this.emu.destroy();
+  }
+
+  private assertRunning(): void {
+    if (this.stopped) throw new GuestError('guest machine is stopped');
+  }
+
+  /** Sends one request and resolves when the agent is free again (frame received or given up). */
+  private send(
+    script: string,
+    label: string,
+    timeoutMs: number,
+    resolveRun: (r: RunResult) => void,
+    rejectRun: (e: Error) => void,
+  ): Promise<void> {
+    if (this.stopped) {
+      rejectRun(new GuestError(`guest machine is stopped; cannot run '${label}'`));
+      return Promise.resolve();
+    }
+    const id = this.nextId++;
+    return new Promise<void>((agentFree) => {
+      let done = false;
+      let graceTimer: NodeJS.Timeout | undefined;
+      const timer = setTimeout(() => {
+        if (done) return;
+        done = true;
+        rejectRun(new GuestTimeoutError(label, timeoutMs));
+        // ^C: the agent kills the command's process group and still sends the frame; wait for it
+        // (bounded) so that the next request finds the agent reading again.
+        this.emu.sendSerial('\x03');
+        graceTimer = setTimeout(() => {
+          this.pending.delete(id);
+          agentFree();
+        }, 3_000);
+      }, timeoutMs);
+      this.pending.set(id, {
+        id,
+        label,
+        resolve: (r) => {
+          clearTimeout(timer);
+          if (!done) {
+            done = true;
+            resolveRun(r);
+          }
+        },
+        reject: (e) => {
+          clearTimeout(timer);
+          if (!done) {
+            done = true;
+            rejectRun(e);
+          }
+        },
+        settled: () => {
+          clearTimeout(graceTimer);
+          agentFree();
+        },
+      });
+      this.emu.sendSerial(`${id} ${timeoutMs} ${encodePayload(script)}\n`);
+    });
+  }
+
+  private onByte(byte: number): void {
+    if (byte !== 10) {
+      if (byte !== 13) this.line += String.fromCharCode(byte);
+      return;
+    }
+    const line = this.line;
+    this.line = '';
+    if (this.frame) {
+      const end = END.exec(line);
+      if (end && Number(end[1]) === this.frame.id) {
+        const frame = this.frame;
+        this.frame = null;
+        this.finishFrame(frame.id, frame.lines);
+      } else {
+        this.frame.lines.push(line);
+      }
+      return;
+    }
+    const begin = BEGIN.exec(line);
+    if (begin) {
+      this.frame = { id: Number(begin[1]), lines: [] };
+      return;
+    }
+    if (line.startsWith(READY) && this.pending.size > 0) {
+      // The agent restarted (busybox init respawns it): whatever was in flight is lost.
+      for (const p of this.pending.values()) {
+        p.reject(new GuestError(`guest agent restarted while running '${p.label}'`));
+        p.settled();
+      }
+      this.pending.clear();
+    }
+    this.consoleTail = (this.consoleTail + line + '\n').slice(-4096);
+  }
+
+  private finishFrame(id: number, lines: string[]): void {
+    const p = this.pending.get(id);
+    if (!p) return; // a late answer to a request that already failed
+    this.pending.delete(id);
+    const sep = lines.indexOf('-', 1);
+    const exitCode = Number(lines[0]);
+    if (sep < 0 || !Number.isInteger(exitCode)) {
+      p.reject(new GuestError(`malformed answer from the guest agent for '${p.label}'`));
+    } else {
+      const decode = (ls: string[]): string => Buffer.from(ls.join(''), 'base64').toString('utf8');
+      p.resolve({ exitCode, stdout: decode(lines.slice(1, sep)), stderr: decode(lines.slice(sep + 1)) });
+    }
+    p.settled();
+  }
+}

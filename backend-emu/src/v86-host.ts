@@ -1,0 +1,123 @@
+// A small typed layer over v86's JavaScript API: the only module that imports 'v86'. Everything the
+// rest of backend-emu needs from the emulator goes through the Emulator interface below, so that
+// v86's loosely typed objects (and its internal 9p filesystem object) never leak out.
+
+import { createRequire } from 'node:module';
+import { V86 } from 'v86';
+
+export interface EmulatorOptions {
+  bios: ArrayBuffer;
+  memoryBytes: number;
+  /** Saved machine state to resume from (V86 save_state()); the kernel options are then unused. */
+  initialState?: ArrayBuffer;
+  bzimage?: ArrayBuffer;
+  initrd?: ArrayBuffer;
+  cmdline?: string;
+}
+
+export interface Emulator {
+  /** Subscribe to bytes the guest writes on its first serial port. Returns an unsubscribe function. */
+  onSerialByte(listener: (byte: number) => void): () => void;
+  /** Send text (Latin-1, one byte per UTF-16 unit) to the guest's first serial port. */
+  sendSerial(text: string): void;
+  /** Write a file into v86's in-memory 9p filesystem, creating its parent directories. */
+  writeFile(path: string, data: Uint8Array): Promise<void>;
+  /** Read a file from the 9p filesystem; rejects when it does not exist. */
+  readFile(path: string): Promise<Uint8Array>;
+  saveState(): Promise<ArrayBuffer>;
+  /** Stop the CPU and free the emulator. Idempotent. */
+  destroy(): Promise<void>;
+}
+
+/** The parts of v86's internal 9p filesystem object (FS in lib/filesystem.js) used for mkdir -p. */
+interface V86Filesystem {
+  SearchPath(path: string): { id: number; parentid: number };
+  CreateDirectory(name: string, parentId: number): number;
+}
+
+function isV86Filesystem(value: unknown): value is V86Filesystem {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return typeof v['SearchPath'] === 'function' && typeof v['CreateDirectory'] === 'function';
+}
+
+export function wasmPath(): string {
+  // createRequire rather than import.meta.resolve: the latter is missing under vitest's module runner.
+  return createRequire(import.meta.url).resolve('v86/build/v86.wasm');
+}
+
+/** Normalises a 9p path: no leading slash, no empty, '.' or '..' components. */
+export function fsPath(path: string): string {
+  const parts = path.split('/').filter((p) => p !== '' && p !== '.');
+  if (parts.length === 0 || parts.includes('..')) {
+    throw new Error(`invalid path in the shared filesystem: '${path}'`);
+  }
+  return parts.join('/');
+}
+
+/** Creates the emulator and resolves once it runs (from `initialState` when given). */
+export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
+  const emulator = new V86({
+    wasm_path: wasmPath(),
+    bios: { buffer: opts.bios },
+    memory_size: opts.memoryBytes,
+    vga_memory_size: 2 * 1024 * 1024,
+    filesystem: {},
+    autostart: true,
+    disable_keyboard: true,
+    disable_mouse: true,
+    disable_speaker: true,
+    ...(opts.initialState ? { initial_state: { buffer: opts.initialState } } : {}),
+    ...(opts.bzimage ? { bzimage: { buffer: opts.bzimage } } : {}),
+    ...(opts.initrd ? { initrd: { buffer: opts.initrd } } : {}),
+    ...(opts.cmdline !== undefined ? { cmdline: opts.cmdline } : {}),
+  });
+
+  await new Promise<void>((resolve) => {
+    const started = (): void => {
+      emulator.remove_listener('emulator-started', started);
+      resolve();
+    };
+    emulator.add_listener('emulator-started', started);
+  });
+
+  let destroyed = false;
+  const fs = (): V86Filesystem => {
+    const candidate: unknown = (emulator as unknown as { fs9p?: unknown }).fs9p;
+    if (!isV86Filesystem(candidate)) throw new Error('v86 has no 9p filesystem (or its API changed)');
+    return candidate;
+  };
+
+  return {
+    onSerialByte(listener) {
+      emulator.add_listener('serial0-output-byte', listener);
+      return () => emulator.remove_listener('serial0-output-byte', listener);
+    },
+    sendSerial(text) {
+      emulator.serial0_send(text);
+    },
+    async writeFile(path, data) {
+      const p = fsPath(path);
+      const dirs = p.split('/').slice(0, -1);
+      const filesystem = fs();
+      let parent = 0;
+      for (let i = 0; i < dirs.length; i++) {
+        const found = filesystem.SearchPath(dirs.slice(0, i + 1).join('/'));
+        parent = found.id !== -1 ? found.id : filesystem.CreateDirectory(dirs[i] ?? '', parent);
+      }
+      await emulator.create_file(p, data);
+    },
+    async readFile(path) {
+      return emulator.read_file(fsPath(path));
+    },
+    async saveState() {
+      return emulator.save_state();
+    },
+    async destroy() {
+      if (destroyed) return;
+      destroyed = true;
+      await emulator.stop();
+      await emulator.destroy();
+    },
+  };
+}
