@@ -26,6 +26,8 @@ export interface SnapshotPaths {
   link: string;
   /** Parent chain below this snapshot, nearest first, as overlay2/l/ paths. */
   lowerLinks: string[];
+  /** The same chain as the diff directories themselves (GraphDriver.Data.LowerDir). */
+  lowerDirs: string[];
 }
 
 /** containerd-style snapshotter over overlay2's directory layout. */
@@ -78,8 +80,12 @@ export type RuntimeStatus =
   | { status: 'unknown'; reason: string };
 
 export interface Runtime {
-  /** Create namespaces, mount the rootfs and the spec's mounts, pivot_root, start the payload. */
-  start(spec: ContainerSpec, stdio: StdioSpec, stateDir: string): Promise<StartedProcess>;
+  /**
+   * Create namespaces, mount the rootfs and the spec's mounts, pivot_root, start the payload.
+   * `onExit` is a command the monitor runs where the engine runs once the payload has ended and
+   * been cleaned up (a detached `--rm` removes itself this way).
+   */
+  start(spec: ContainerSpec, stdio: StdioSpec, stateDir: string, onExit?: string[]): Promise<StartedProcess>;
   /** Run another process in a running container's namespaces (docker exec). Resolves to its exit code. */
   exec(
     spec: ContainerSpec,

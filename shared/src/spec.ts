@@ -37,7 +37,9 @@ export interface ProcessSpec {
   args: string[];
   env: string[];
   cwd: string;
-  user: { uid: number; gid: number; additionalGids: number[] };
+  /** Docker's --user form: '', 'name', 'uid', 'name:group', 'uid:gid'; resolved by the backend in the
+   * container's own /etc/passwd and /etc/group once the rootfs is mounted. */
+  user: string;
   terminal: boolean;
 }
 

@@ -1,0 +1,156 @@
+// Per-container cgroups on cgroup v1 (one hierarchy per controller, this machine kind) or v2
+// (one unified tree, most current distributions), detected at run time.
+import fs from 'node:fs';
+import path from 'node:path';
+import type { CgroupLimits } from '../../shared/src/spec.js';
+import { sleepSync } from '../../shared/src/store/fsutil.js';
+
+const CGROUP_ROOT = '/sys/fs/cgroup';
+const V1_CONTROLLERS = ['memory', 'pids', 'cpu', 'cpuacct', 'cpuset', 'blkio', 'devices', 'freezer', 'systemd'];
+
+export type CgroupVersion = 1 | 2;
+
+export function cgroupVersion(): CgroupVersion {
+  return fs.existsSync(path.join(CGROUP_ROOT, 'cgroup.controllers')) ? 2 : 1;
+}
+
+/** The hierarchies a container joins: one dir per v1 controller, or the v2 root. */
+export function hierarchies(): string[] {
+  if (cgroupVersion() === 2) return [CGROUP_ROOT];
+  return V1_CONTROLLERS.map((c) => path.join(CGROUP_ROOT, c)).filter((d) => fs.existsSync(path.join(d, 'cgroup.procs')));
+}
+
+export function cgroupDirs(relPath: string): string[] {
+  return hierarchies().map((h) => path.join(h, relPath));
+}
+
+function writeIfPresent(file: string, value: string): void {
+  if (fs.existsSync(file)) fs.writeFileSync(file, value);
+}
+
+/** cpuset needs cpus and mems filled in before a task may join: copy them down from the parent. */
+function inheritCpuset(dir: string): void {
+  for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+    const file = path.join(dir, f);
+    if (fs.existsSync(file) && fs.readFileSync(file, 'utf8').trim() === '') {
+      fs.writeFileSync(file, fs.readFileSync(path.join(path.dirname(dir), f), 'utf8'));
+    }
+  }
+}
+
+function applyLimitsV1(hier: string, dir: string, l: CgroupLimits): void {
+  const ctrl = path.basename(hier);
+  if (ctrl === 'memory') {
+    if (l.memoryBytes !== undefined) writeIfPresent(path.join(dir, 'memory.limit_in_bytes'), String(l.memoryBytes));
+    if (l.memorySwapBytes !== undefined) {
+      writeIfPresent(path.join(dir, 'memory.memsw.limit_in_bytes'), String(l.memorySwapBytes < 0 ? -1 : l.memorySwapBytes));
+    }
+  } else if (ctrl === 'pids' && l.pidsLimit !== undefined) {
+    fs.writeFileSync(path.join(dir, 'pids.max'), l.pidsLimit > 0 ? String(l.pidsLimit) : 'max');
+  } else if (ctrl === 'cpu') {
+    if (l.cpuShares !== undefined) fs.writeFileSync(path.join(dir, 'cpu.shares'), String(l.cpuShares));
+    if (l.cpuQuotaMicros !== undefined) {
+      fs.writeFileSync(path.join(dir, 'cpu.cfs_period_us'), String(l.cpuPeriodMicros ?? 100000));
+      fs.writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), String(l.cpuQuotaMicros));
+    }
+  }
+}
+
+function applyLimitsV2(dir: string, l: CgroupLimits): void {
+  if (l.memoryBytes !== undefined) fs.writeFileSync(path.join(dir, 'memory.max'), String(l.memoryBytes));
+  if (l.memorySwapBytes !== undefined && l.memoryBytes !== undefined) {
+    const swap = l.memorySwapBytes < 0 ? 'max' : String(Math.max(0, l.memorySwapBytes - l.memoryBytes));
+    writeIfPresent(path.join(dir, 'memory.swap.max'), swap);
+  }
+  if (l.pidsLimit !== undefined) fs.writeFileSync(path.join(dir, 'pids.max'), l.pidsLimit > 0 ? String(l.pidsLimit) : 'max');
+  if (l.cpuQuotaMicros !== undefined) {
+    fs.writeFileSync(path.join(dir, 'cpu.max'), `${l.cpuQuotaMicros} ${l.cpuPeriodMicros ?? 100000}`);
+  }
+  // cpu.shares 2..262144 maps onto cpu.weight 1..10000 (the conversion runc and crun use).
+  if (l.cpuShares !== undefined) {
+    const weight = Math.round(1 + ((l.cpuShares - 2) * 9999) / 262142);
+    fs.writeFileSync(path.join(dir, 'cpu.weight'), String(Math.min(10000, Math.max(1, weight))));
+  }
+}
+
+function enableV2Controllers(dir: string): void {
+  // Each level must delegate the controllers to the next one down.
+  const rel = path.relative(CGROUP_ROOT, dir).split(path.sep);
+  let cur = CGROUP_ROOT;
+  for (const part of rel) {
+    const available = fs.readFileSync(path.join(cur, 'cgroup.controllers'), 'utf8').trim().split(/\s+/);
+    const want = ['memory', 'pids', 'cpu'].filter((c) => available.includes(c));
+    if (want.length > 0) {
+      try {
+        fs.writeFileSync(path.join(cur, 'cgroup.subtree_control'), want.map((c) => `+${c}`).join(' '));
+      } catch {
+        /* not allowed here (processes in an inner node): limits then fail with a clear error below */
+      }
+    }
+    cur = path.join(cur, part);
+  }
+}
+
+export interface ContainerCgroups {
+  dirs: string[];
+  /** cgroup.procs files opened for writing, one per hierarchy: the shim writes the payload's PID. */
+  procsFds: number[];
+}
+
+export function createCgroups(relPath: string, limits: CgroupLimits): ContainerCgroups {
+  const version = cgroupVersion();
+  const dirs: string[] = [];
+  const procsFds: number[] = [];
+  for (const hier of hierarchies()) {
+    const dir = path.join(hier, relPath);
+    fs.mkdirSync(dir, { recursive: true });
+    dirs.push(dir);
+    if (version === 1) {
+      if (path.basename(hier) === 'cpuset') {
+        inheritCpuset(path.dirname(dir));
+        inheritCpuset(dir);
+      }
+      applyLimitsV1(hier, dir, limits);
+    } else {
+      enableV2Controllers(dir);
+      applyLimitsV2(dir, limits);
+    }
+    procsFds.push(fs.openSync(path.join(dir, 'cgroup.procs'), 'w'));
+  }
+  return { dirs, procsFds };
+}
+
+/** Kill what is left and remove the container's cgroups (idempotent). */
+export function removeCgroups(relPath: string): void {
+  for (const dir of cgroupDirs(relPath)) {
+    if (!fs.existsSync(dir)) continue;
+    for (let tries = 0; ; tries++) {
+      try {
+        fs.rmdirSync(dir);
+        break;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') break;
+        if (code !== 'EBUSY' || tries > 200) throw e;
+        for (const pid of fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
+          try {
+            process.kill(Number(pid), 'SIGKILL');
+          } catch {
+            /* already gone */
+          }
+        }
+        sleepSync(5);
+      }
+    }
+  }
+}
+
+export function cgroupPids(relPath: string): number[] {
+  const dir = cgroupDirs(relPath)[0];
+  if (!dir || !fs.existsSync(dir)) return [];
+  return fs
+    .readFileSync(path.join(dir, 'cgroup.procs'), 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map(Number);
+}

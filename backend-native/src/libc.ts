@@ -1,0 +1,172 @@
+// Typed koffi bindings to the libc calls the native backend makes. Every wrapper throws a
+// SyscallError naming the call, its arguments and errno; nothing else in the project touches koffi.
+import koffi from 'koffi';
+import { constants } from 'node:os';
+
+export const CLONE = {
+  NEWNS: 0x00020000,
+  NEWCGROUP: 0x02000000,
+  NEWUTS: 0x04000000,
+  NEWIPC: 0x08000000,
+  NEWUSER: 0x10000000,
+  NEWPID: 0x20000000,
+  NEWNET: 0x40000000,
+  FS: 0x00000200,
+} as const;
+
+export const MS = {
+  RDONLY: 1,
+  NOSUID: 2,
+  NODEV: 4,
+  NOEXEC: 8,
+  REMOUNT: 32,
+  NOATIME: 1024,
+  NODIRATIME: 2048,
+  BIND: 4096,
+  REC: 16384,
+  PRIVATE: 1 << 18,
+  SLAVE: 1 << 19,
+  SHARED: 1 << 20,
+  RELATIME: 1 << 21,
+  STRICTATIME: 1 << 24,
+} as const;
+
+export const MNT_DETACH = 2;
+const SYS_PIVOT_ROOT = 155; // x86_64
+const S_IFCHR = 0o020000;
+
+const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([k, v]) => [v, k]));
+
+export class SyscallError extends Error {
+  constructor(
+    readonly call: string,
+    readonly errno: number,
+  ) {
+    const name = errnoNames.get(errno) ?? `errno ${errno}`;
+    super(`${call}: ${name} (${strerror(errno)})`);
+    this.name = 'SyscallError';
+  }
+  get code(): string {
+    return errnoNames.get(this.errno) ?? `E${this.errno}`;
+  }
+}
+
+const lib = koffi.load('libc.so.6');
+const c = {
+  unshare: lib.func('int unshare(int flags)'),
+  setns: lib.func('int setns(int fd, int nstype)'),
+  mount: lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
+  umount2: lib.func('int umount2(const char *target, int flags)'),
+  syscall2: lib.func('long syscall(long number, const char *a, const char *b)'),
+  sethostname: lib.func('int sethostname(const char *name, size_t len)'),
+  mknod: lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
+  chdir: lib.func('int chdir(const char *path)'),
+  lsetxattr: lib.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)'),
+  lgetxattr: lib.func('long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)'),
+  socket: lib.func('int socket(int domain, int type, int protocol)'),
+  ioctl: lib.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)'),
+  close: lib.func('int close(int fd)'),
+  strerror: lib.func('const char *strerror(int errnum)'),
+};
+
+function strerror(errno: number): string {
+  return String(c.strerror(errno));
+}
+
+function check(ret: number | bigint, call: () => string): number {
+  const n = Number(ret);
+  if (n < 0) throw new SyscallError(call(), koffi.errno());
+  return n;
+}
+
+export function unshare(flags: number): void {
+  check(c.unshare(flags), () => `unshare(0x${flags.toString(16)})`);
+}
+
+export function setns(fd: number, nstype: number, what = `fd ${fd}`): void {
+  check(c.setns(fd, nstype), () => `setns(${what})`);
+}
+
+export function mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void {
+  check(c.mount(source, target, fstype, flags, data), () => `mount(${source ?? 'none'} on ${target}, type ${fstype ?? '-'}, flags 0x${flags.toString(16)}${data ? `, ${data}` : ''})`);
+}
+
+export function umount2(target: string, flags: number): void {
+  check(c.umount2(target, flags), () => `umount2(${target})`);
+}
+
+export function pivotRoot(newRoot: string, putOld: string): void {
+  check(c.syscall2(SYS_PIVOT_ROOT, newRoot, putOld), () => `pivot_root(${newRoot}, ${putOld})`);
+}
+
+export function sethostname(name: string): void {
+  check(c.sethostname(name, Buffer.byteLength(name)), () => `sethostname(${name})`);
+}
+
+export function mknodChar(path: string, mode: number, major: number, minor: number): void {
+  // glibc's makedev encoding.
+  const dev =
+    (BigInt(major & 0xfff) << 8n) |
+    (BigInt(major & ~0xfff) << 32n) |
+    BigInt(minor & 0xff) |
+    (BigInt(minor & ~0xff) << 12n);
+  check(c.mknod(path, S_IFCHR | mode, dev), () => `mknod(${path}, ${major}:${minor})`);
+}
+
+export function chdir(path: string): void {
+  check(c.chdir(path), () => `chdir(${path})`);
+}
+
+export function lsetxattr(path: string, name: string, value: string): void {
+  const buf = Buffer.from(value);
+  check(c.lsetxattr(path, name, buf, buf.length, 0), () => `lsetxattr(${path}, ${name})`);
+}
+
+/** The attribute's value, or null when the file has none (ENODATA). */
+export function lgetxattr(path: string, name: string): string | null {
+  const buf = Buffer.alloc(256);
+  const n = Number(c.lgetxattr(path, name, buf, buf.length));
+  if (n < 0) {
+    const e = koffi.errno();
+    if (e === constants.errno.ENODATA) return null;
+    throw new SyscallError(`lgetxattr(${path}, ${name})`, e);
+  }
+  return buf.subarray(0, n).toString();
+}
+
+const SIOCGIFFLAGS = 0x8913;
+const SIOCSIFFLAGS = 0x8914;
+const IFF_UP = 0x1;
+
+/** Bring a network interface up in the calling thread's network namespace. */
+export function interfaceUp(name: string): void {
+  const fd = check(c.socket(2 /* AF_INET */, 2 /* SOCK_DGRAM */ | 0o2000000 /* CLOEXEC */, 0), () => 'socket');
+  try {
+    const ifr = Buffer.alloc(40);
+    ifr.write(name, 0, 15);
+    check(c.ioctl(fd, SIOCGIFFLAGS, ifr), () => `ioctl(SIOCGIFFLAGS, ${name})`);
+    ifr.writeInt16LE(ifr.readInt16LE(16) | IFF_UP, 16);
+    check(c.ioctl(fd, SIOCSIFFLAGS, ifr), () => `ioctl(SIOCSIFFLAGS, ${name})`);
+  } finally {
+    c.close(fd);
+  }
+}
+
+const TIOCGPTN = 0x80045430;
+const TIOCSPTLCK = 0x40045431;
+
+/** Unlock a pty master opened from a devpts instance's ptmx; returns the slave's number. */
+export function unlockPty(master: number): number {
+  const arg = Buffer.alloc(4);
+  check(c.ioctl(master, TIOCSPTLCK, arg), () => 'ioctl(TIOCSPTLCK)');
+  check(c.ioctl(master, TIOCGPTN, arg), () => 'ioctl(TIOCGPTN)');
+  return arg.readUInt32LE(0);
+}
+
+const TIOCSWINSZ = 0x5414;
+export function setWindowSize(fd: number, rows: number, cols: number): void {
+  const ws = Buffer.alloc(8);
+  ws.writeUInt16LE(rows, 0);
+  ws.writeUInt16LE(cols, 2);
+  check(c.ioctl(fd, TIOCSWINSZ, ws), () => 'ioctl(TIOCSWINSZ)');
+}

@@ -1,0 +1,163 @@
+// overlay2 snapshots on the host, laid out exactly as Docker's overlay2 graph driver:
+//   overlay2/<id>/{diff,link,lower,work,merged,committed}   overlay2/l/<SHORT> -> ../<id>/diff
+import fs from 'node:fs';
+import path from 'node:path';
+import { spawn } from 'node:child_process';
+import { randomInt } from 'node:crypto';
+import type { LayerStream, SnapshotEntry, SnapshotPaths, Snapshotter } from '../../shared/src/backend.js';
+import { StrataError } from '../../shared/src/errors.js';
+import { MNT_DETACH, SyscallError, umount2 } from './libc.js';
+
+const LINK_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+
+function shortLinkName(): string {
+  let s = '';
+  for (let i = 0; i < 26; i++) s += LINK_CHARS[randomInt(LINK_CHARS.length)];
+  return s;
+}
+
+/** Unpack a layer tar into `dir` with GNU tar (numeric owners, modes, xattrs kept). */
+async function untar(layer: LayerStream, dir: string): Promise<void> {
+  const tar = spawn('tar', ['-x', '-f', '-', '-C', dir, '--numeric-owner', '-p', '--xattrs', '--xattrs-include=*'], {
+    stdio: ['pipe', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  tar.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const done = new Promise<number>((resolve, reject) => {
+    tar.on('error', reject);
+    tar.on('close', (code) => resolve(code ?? 1));
+  });
+  try {
+    for await (const chunk of layer) {
+      if (!tar.stdin.write(chunk)) await new Promise((r) => tar.stdin.once('drain', r));
+    }
+  } finally {
+    tar.stdin.end();
+  }
+  const code = await done;
+  if (code !== 0) throw new StrataError(`unpacking layer into ${dir} failed: ${stderr.trim()}`);
+}
+
+export class Overlay2Snapshotter implements Snapshotter {
+  constructor(readonly overlay2: string) {}
+
+  private dir(id: string): string {
+    if (!/^[a-f0-9]{64}(-init)?$/.test(id)) throw new StrataError(`invalid snapshot id '${id}'`);
+    return path.join(this.overlay2, id);
+  }
+
+  async exists(id: string): Promise<boolean> {
+    return fs.existsSync(path.join(this.dir(id), 'committed'));
+  }
+
+  async paths(id: string): Promise<SnapshotPaths> {
+    const dir = this.dir(id);
+    let link: string;
+    try {
+      link = fs.readFileSync(path.join(dir, 'link'), 'utf8').trim();
+    } catch {
+      throw new StrataError(`snapshot ${id} is missing from ${this.overlay2}`);
+    }
+    const lowerText = fs.existsSync(path.join(dir, 'lower')) ? fs.readFileSync(path.join(dir, 'lower'), 'utf8').trim() : '';
+    const hasWork = fs.existsSync(path.join(dir, 'work'));
+    const lowerLinks = lowerText ? lowerText.split(':').map((l) => path.join(this.overlay2, l)) : [];
+    return {
+      id,
+      diffDir: path.join(dir, 'diff'),
+      workDir: hasWork ? path.join(dir, 'work') : null,
+      mergedDir: fs.existsSync(path.join(dir, 'merged')) ? path.join(dir, 'merged') : null,
+      link,
+      lowerLinks,
+      // l/<SHORT> -> ../<id>/diff
+      lowerDirs: lowerLinks.map((l) => path.resolve(path.dirname(l), fs.readlinkSync(l))),
+    };
+  }
+
+  /** lower file content for a child of `parent`: "l/PARENT:l/GRANDPARENT:..." (nearest first). */
+  private async lowerFor(parent: string | null): Promise<string | null> {
+    if (parent === null) return null;
+    const p = await this.paths(parent);
+    const own = `l/${p.link}`;
+    const rest = p.lowerLinks.map((l) => path.relative(this.overlay2, l));
+    return [own, ...rest].join(':');
+  }
+
+  /** Build the snapshot under a temporary name, then rename: a killed process leaves no half layer. */
+  private async build(
+    id: string,
+    parent: string | null,
+    opts: { merged: boolean; committed: boolean },
+    fill: (diff: string) => Promise<void>,
+  ): Promise<SnapshotPaths> {
+    const final = this.dir(id);
+    const tmp = `${final}.partial-${process.pid}`;
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.mkdirSync(path.join(tmp, 'diff'), { recursive: true, mode: 0o755 });
+    fs.chmodSync(tmp, 0o710);
+    const link = shortLinkName();
+    fs.writeFileSync(path.join(tmp, 'link'), link);
+    const lower = await this.lowerFor(parent);
+    if (lower !== null) {
+      fs.writeFileSync(path.join(tmp, 'lower'), lower);
+      fs.mkdirSync(path.join(tmp, 'work'), { mode: 0o700 });
+    }
+    if (opts.merged) fs.mkdirSync(path.join(tmp, 'merged'), { mode: 0o755 });
+    try {
+      await fill(path.join(tmp, 'diff'));
+    } catch (e) {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      throw e;
+    }
+    if (opts.committed) fs.writeFileSync(path.join(tmp, 'committed'), '');
+    fs.renameSync(tmp, final);
+    fs.symlinkSync(`../${id}/diff`, path.join(this.overlay2, 'l', link));
+    return this.paths(id);
+  }
+
+  async apply(id: string, parent: string | null, layer: LayerStream): Promise<SnapshotPaths> {
+    if (await this.exists(id)) return this.paths(id);
+    return this.build(id, parent, { merged: false, committed: true }, (diff) => untar(layer, diff));
+  }
+
+  async prepare(
+    id: string,
+    parent: string | null,
+    opts: { entries?: SnapshotEntry[]; commit?: boolean } = {},
+  ): Promise<SnapshotPaths> {
+    const commit = opts.commit ?? false;
+    return this.build(id, parent, { merged: !commit, committed: commit }, async (diff) => {
+      for (const e of opts.entries ?? []) writeEntry(diff, e);
+    });
+  }
+
+  async remove(id: string): Promise<void> {
+    const dir = this.dir(id);
+    try {
+      umount2(path.join(dir, 'merged'), MNT_DETACH);
+    } catch (e) {
+      if (!(e instanceof SyscallError) || !['EINVAL', 'ENOENT'].includes(e.code)) throw e;
+    }
+    const link = fs.existsSync(path.join(dir, 'link')) ? fs.readFileSync(path.join(dir, 'link'), 'utf8').trim() : null;
+    if (link && /^[A-Z0-9]{26}$/.test(link)) fs.rmSync(path.join(this.overlay2, 'l', link), { force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(`${dir}.partial-${process.pid}`, { recursive: true, force: true });
+  }
+}
+
+function writeEntry(diff: string, e: SnapshotEntry): void {
+  const target = path.join(diff, e.path);
+  if (!target.startsWith(diff + path.sep)) throw new StrataError(`snapshot entry '${e.path}' escapes the layer`);
+  fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o755 });
+  switch (e.kind) {
+    case 'dir':
+      fs.mkdirSync(target, { recursive: true, mode: e.mode });
+      fs.chmodSync(target, e.mode);
+      break;
+    case 'file':
+      fs.writeFileSync(target, e.content, { mode: e.mode });
+      break;
+    case 'symlink':
+      fs.symlinkSync(e.target, target);
+      break;
+  }
+}

@@ -1,0 +1,325 @@
+// strata-shim: the single-threaded stage of the native backend (docs/native-backend.md).
+//
+// Node cannot be PID 1 of a new PID namespace cheaply (a second Node start costs 30-45 ms) and a
+// multithreaded process cannot do everything a container start needs. The TypeScript side does the
+// namespaces and mounts through koffi; this small program does only what must happen in a fresh
+// single-threaded process:
+//
+//   run:  wait for the go byte on the control socket, unshare(CLONE_NEWPID), fork the container's
+//         PID 1, move it into its cgroups, let it unshare(CLONE_NEWCGROUP), mount /proc and execve
+//         the payload; then wait for it, record the exit status in the state dir, and undo the
+//         host-side mount (setns back to the host's mount namespace).
+//   exec: join the container's mount namespace (setns needs a single-threaded caller), enter its
+//         cgroups, and execve the command in place.
+//
+// Arguments are flags followed by `--` and the payload argv. The payload's environment is this
+// program's own environment: the caller passes the container's env to it unchanged.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <grp.h>
+#include <poll.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_FDS 32
+
+struct opts {
+  int run_mode;
+  int ctl_fd;          // control socket to the CLI: reads "g", writes "pid N", "ok", "error ..."
+  int state_fd;        // dir fd of containers/<id>, for the exit file
+  int host_mntns_fd;   // to leave the container's mount namespace for cleanup
+  int mntns_fd;        // exec: the container's mount namespace
+  int cgroup_fds[MAX_FDS];
+  int n_cgroup_fds;
+  const char *cleanup_mount;  // host path of the merged dir to unmount after exit
+  const char *cgroup_dirs[MAX_FDS];
+  int n_cgroup_dirs;
+  int init;            // --init: PID 1 reaps and forwards, payload is PID 2
+  int tty;             // stdin is a pty slave: make it the controlling terminal
+  int relay_fd;        // detached tty: copy the pty master to stdout (the log)
+  int mount_proc;
+  int cgroupns;
+  const char *cwd;
+  uid_t uid;
+  gid_t gid;
+  gid_t groups[64];
+  int n_groups;
+  char **argv;
+  char *then[64];      // run on the host after cleanup (detached --rm)
+  int n_then;
+};
+
+static int ctl = -1;
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...) {
+  if (ctl < 0) return;
+  char buf[512];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  if (n > 0 && write(ctl, buf, (size_t)n) < 0) { /* the CLI may be gone (detached run) */ }
+}
+
+static void die(const char *what) {
+  int e = errno;
+  say("error %d %s\n", e, what);
+  fprintf(stderr, "strata-shim: %s: %s\n", what, strerror(e));
+  _exit(125);
+}
+
+static int parse_int(const char *s) { return (int)strtol(s, NULL, 10); }
+
+static void parse(int argc, char **argv, struct opts *o) {
+  memset(o, 0, sizeof *o);
+  o->ctl_fd = o->state_fd = o->host_mntns_fd = o->mntns_fd = o->relay_fd = -1;
+  o->cwd = "/";
+  if (argc < 2) { fprintf(stderr, "usage: strata-shim run|exec [flags] -- cmd...\n"); _exit(125); }
+  o->run_mode = strcmp(argv[1], "run") == 0;
+  int i = 2;
+  for (; i < argc; i++) {
+    const char *a = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : "";
+    if (strcmp(a, "--") == 0) { i++; break; }
+    else if (strcmp(a, "--ctl-fd") == 0) { o->ctl_fd = parse_int(v); i++; }
+    else if (strcmp(a, "--state-fd") == 0) { o->state_fd = parse_int(v); i++; }
+    else if (strcmp(a, "--host-mntns-fd") == 0) { o->host_mntns_fd = parse_int(v); i++; }
+    else if (strcmp(a, "--mntns-fd") == 0) { o->mntns_fd = parse_int(v); i++; }
+    else if (strcmp(a, "--cgroup-fd") == 0) { if (o->n_cgroup_fds < MAX_FDS) o->cgroup_fds[o->n_cgroup_fds++] = parse_int(v); i++; }
+    else if (strcmp(a, "--cgroup-dir") == 0) { if (o->n_cgroup_dirs < MAX_FDS) o->cgroup_dirs[o->n_cgroup_dirs++] = v; i++; }
+    else if (strcmp(a, "--cleanup-mount") == 0) { o->cleanup_mount = v; i++; }
+    else if (strcmp(a, "--relay-fd") == 0) { o->relay_fd = parse_int(v); i++; }
+    else if (strcmp(a, "--cwd") == 0) { o->cwd = v; i++; }
+    else if (strcmp(a, "--uid") == 0) { o->uid = (uid_t)parse_int(v); i++; }
+    else if (strcmp(a, "--gid") == 0) { o->gid = (gid_t)parse_int(v); i++; }
+    else if (strcmp(a, "--group") == 0) { if (o->n_groups < 64) o->groups[o->n_groups++] = (gid_t)parse_int(v); i++; }
+    else if (strcmp(a, "--then") == 0) { if (o->n_then < 63) o->then[o->n_then++] = argv[i + 1]; i++; }
+    else if (strcmp(a, "--init") == 0) o->init = 1;
+    else if (strcmp(a, "--tty") == 0) o->tty = 1;
+    else if (strcmp(a, "--mount-proc") == 0) o->mount_proc = 1;
+    else if (strcmp(a, "--cgroupns") == 0) o->cgroupns = 1;
+    else { fprintf(stderr, "strata-shim: unknown flag %s\n", a); _exit(125); }
+  }
+  if (i >= argc) { fprintf(stderr, "strata-shim: no command\n"); _exit(125); }
+  o->argv = &argv[i];
+}
+
+static void reset_signals(void) {
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+}
+
+static void join_cgroups(const struct opts *o, pid_t pid) {
+  char buf[32];
+  int n = snprintf(buf, sizeof buf, "%d\n", (int)pid);
+  for (int i = 0; i < o->n_cgroup_fds; i++) {
+    if (write(o->cgroup_fds[i], buf, (size_t)n) < 0) die("join cgroup");
+  }
+}
+
+static void close_cgroup_fds(const struct opts *o) {
+  for (int i = 0; i < o->n_cgroup_fds; i++) close(o->cgroup_fds[i]);
+}
+
+// Become the payload: credentials, cwd, terminal, signals, execve. Reports execve failure through
+// errfd (close-on-exec, so a successful execve closes it silently).
+static void become_payload(const struct opts *o, int errfd) {
+  if (setsid() < 0 && errno != EPERM) die("setsid");
+  if (o->tty && ioctl(0, TIOCSCTTY, 0) < 0) die("TIOCSCTTY");
+  if (setgroups((size_t)o->n_groups, o->groups) < 0) die("setgroups");
+  if (setgid(o->gid) < 0) die("setgid");
+  if (setuid(o->uid) < 0) die("setuid");
+  if (chdir(o->cwd) < 0) {
+    int e = errno;
+    if (errfd >= 0) { char m[300]; int n = snprintf(m, sizeof m, "cwd %d %s", e, o->cwd); if (write(errfd, m, (size_t)n) < 0) {} }
+    fprintf(stderr, "strata: chdir to cwd (\"%s\") set in config.json failed: %s\n", o->cwd, strerror(e));
+    _exit(126);
+  }
+  reset_signals();
+  execvp(o->argv[0], o->argv);
+  int e = errno;
+  if (errfd >= 0) { char m[300]; int n = snprintf(m, sizeof m, "exec %d %s", e, o->argv[0]); if (write(errfd, m, (size_t)n) < 0) {} }
+  _exit(e == ENOENT || e == ENOTDIR ? 127 : 126);
+}
+
+static int status_code(int st) {
+  if (WIFEXITED(st)) return WEXITSTATUS(st);
+  if (WIFSIGNALED(st)) return 128 + WTERMSIG(st);
+  return 255;
+}
+
+// PID 1 with --init: forward signals to the payload, reap everything, exit as the payload did.
+static void run_as_init(const struct opts *o, int errfd) {
+  sigset_t all;
+  sigfillset(&all);
+  sigprocmask(SIG_BLOCK, &all, NULL);
+  pid_t child = fork();
+  if (child < 0) die("fork payload");
+  if (child == 0) become_payload(o, errfd);
+  close(errfd);
+  for (;;) {
+    siginfo_t si;
+    int sig = sigwaitinfo(&all, &si);
+    if (sig < 0) continue;
+    if (sig != SIGCHLD) { kill(child, sig); continue; }
+    int st;
+    pid_t p;
+    while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+      if (p == child) _exit(status_code(st));
+    }
+  }
+}
+
+static pid_t payload_pid = -1;
+static void forward(int sig) { if (payload_pid > 0) kill(payload_pid, sig); }
+
+static void write_exit_file(const struct opts *o, int st) {
+  if (o->state_fd < 0) return;
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  char buf[128];
+  int sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+  int n = snprintf(buf, sizeof buf, "code=%d\nsignal=%d\nfinished=%lld.%09ld\n", status_code(st), sig,
+                   (long long)ts.tv_sec, ts.tv_nsec);
+  int fd = openat(o->state_fd, "exit.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  if (write(fd, buf, (size_t)n) != n) { close(fd); return; }
+  fsync(fd);
+  close(fd);
+  renameat(o->state_fd, "exit.tmp", o->state_fd, "exit");
+}
+
+// Copy the pty master to the log until the terminal hangs up (detached -t).
+static void relay_tty(int master, int out) {
+  char buf[8192];
+  for (;;) {
+    ssize_t n = read(master, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // EIO once every slave is closed
+    ssize_t off = 0;
+    while (off < n) {
+      ssize_t w = write(out, buf + off, (size_t)(n - off));
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) return;
+      off += w;
+    }
+  }
+}
+
+static void cleanup_host(const struct opts *o) {
+  if (o->host_mntns_fd < 0) return;
+  if (setns(o->host_mntns_fd, CLONE_NEWNS) < 0) return;
+  if (o->cleanup_mount) umount2(o->cleanup_mount, MNT_DETACH);
+  for (int i = 0; i < o->n_cgroup_dirs; i++) {
+    // The PID namespace is gone, but its tasks may still be exiting for a moment.
+    for (int tries = 0; tries < 100 && rmdir(o->cgroup_dirs[i]) < 0 && errno == EBUSY; tries++) usleep(2000);
+  }
+}
+
+static int do_run(struct opts *o) {
+  char go = 0;
+  if (read(o->ctl_fd, &go, 1) != 1 || go != 'g') _exit(125);  // the CLI gave up before start
+  if (unshare(CLONE_NEWPID) < 0) die("unshare(CLONE_NEWPID)");
+  int release[2], errp[2];
+  if (pipe2(release, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) die("pipe");
+  pid_t child = fork();
+  if (child < 0) die("fork");
+  if (child == 0) {
+    close(release[1]);
+    close(errp[0]);
+    if (o->relay_fd >= 0) close(o->relay_fd);
+    close(o->ctl_fd);
+    if (o->state_fd >= 0) close(o->state_fd);
+    if (o->host_mntns_fd >= 0) close(o->host_mntns_fd);
+    close_cgroup_fds(o);
+    char c;
+    if (read(release[0], &c, 1) != 1) _exit(125);
+    close(release[0]);
+    if (o->cgroupns && unshare(CLONE_NEWCGROUP) < 0) die("unshare(CLONE_NEWCGROUP)");
+    if (o->mount_proc && mount("proc", "/proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL) < 0)
+      die("mount /proc");
+    if (o->init) run_as_init(o, errp[1]);
+    become_payload(o, errp[1]);
+  }
+  payload_pid = child;
+  close(release[0]);
+  close(errp[1]);
+  join_cgroups(o, child);
+  close_cgroup_fds(o);
+  say("pid %d\n", (int)child);
+  if (write(release[1], "r", 1) != 1) die("release");
+  close(release[1]);
+  char msg[300];
+  ssize_t n = read(errp[0], msg, sizeof msg - 1);
+  close(errp[0]);
+  if (n > 0) {
+    msg[n] = 0;
+    say("error %s\n", msg);
+  } else {
+    say("ok\n");
+  }
+  close(o->ctl_fd);
+  ctl = -1;
+  if (o->relay_fd >= 0) { relay_tty(o->relay_fd, 1); close(o->relay_fd); }
+  int st = 0;
+  while (waitpid(child, &st, 0) < 0 && errno == EINTR) {}
+  write_exit_file(o, st);
+  cleanup_host(o);
+  if (o->n_then > 0) {
+    o->then[o->n_then] = NULL;
+    char *env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) { dup2(null, 0); dup2(null, 1); dup2(null, 2); }
+    reset_signals();
+    execve(o->then[0], o->then, env);
+  }
+  return status_code(st);
+}
+
+static int do_exec(struct opts *o) {
+  join_cgroups(o, getpid());
+  close_cgroup_fds(o);
+  if (o->mntns_fd >= 0) {
+    if (setns(o->mntns_fd, CLONE_NEWNS) < 0) die("setns(mnt)");
+    close(o->mntns_fd);
+  }
+  if (o->ctl_fd >= 0) close(o->ctl_fd);
+  ctl = -1;
+  become_payload(o, -1);
+  return 125;
+}
+
+int main(int argc, char **argv) {
+  struct opts o;
+  parse(argc, argv, &o);
+  ctl = o.ctl_fd;
+  signal(SIGPIPE, SIG_IGN);
+  if (!o.run_mode) return do_exec(&o);
+  // The monitor stays outside the container; it forwards what it is sent to the payload.
+  int fwd[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
+  for (size_t i = 0; i < sizeof fwd / sizeof fwd[0]; i++) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = forward;
+    sa.sa_flags = SA_RESTART;
+    sigaction(fwd[i], &sa, NULL);
+  }
+  prctl(PR_SET_PDEATHSIG, 0);
+  return do_run(&o);
+}

@@ -1,0 +1,2 @@
+// Bundle entry: what bin/strata.js loads.
+export { cli } from './main.js';

@@ -1,0 +1,141 @@
+// The strata CLI: global options (before the command, as podman's), then Docker's verbs.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Engine } from '../../shared/src/engine/engine.js';
+import { StrataError, UsageError } from '../../shared/src/errors.js';
+import { DEFAULT_ROOT, Store } from '../../shared/src/store/index.js';
+import type { Backend } from '../../shared/src/backend.js';
+import { NativeBackend } from '../../backend-native/src/index.js';
+import { buildBusyboxImage } from '../../images/busybox/build.js';
+import { familiarString, parseReference } from '../../shared/src/reference.js';
+import type { Command, Context } from './context.js';
+import { helpText, parseFlags } from './flags.js';
+import { createCommand, runCommand, startCommand } from './commands/run.js';
+import { execCommand, inspectCommand, killCommand, logsCommand, psCommand, rmCommand, stopCommand, waitCommand } from './commands/containers.js';
+import { imagesCommand } from './commands/images.js';
+import { volumeCommand } from './commands/volumes.js';
+
+const COMMANDS: Command[] = [runCommand, createCommand, startCommand, psCommand, inspectCommand, execCommand, logsCommand, stopCommand, killCommand, rmCommand, waitCommand, imagesCommand, volumeCommand];
+
+const VERSION = '0.1.0';
+
+function usage(): string {
+  const rows = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.description.split('\n')[0]}`);
+  return `
+Usage:  strata [OPTIONS] COMMAND
+
+A container toolkit: namespaces, cgroups and union mounts, for real and visible
+
+Options:
+      --root string      Store root (default ${DEFAULT_ROOT}, or $STRATA_ROOT)
+      --backend string   native or emu (default native, or $STRATA_BACKEND)
+      --debug            Show stack traces on errors
+  -v, --version          Print version information and quit
+
+Commands:
+${rows.join('\n')}
+
+Run 'strata COMMAND --help' for more information on a command.
+`;
+}
+
+/** The path of this CLI's entry script, for commands the shim runs later (detached --rm). */
+function selfScript(): string {
+  return process.argv[1] ? path.resolve(process.argv[1]) : fileURLToPath(import.meta.url);
+}
+
+function makeBackend(name: string, root: string): Backend {
+  if (name === 'native') return new NativeBackend(root);
+  if (name === 'emu') throw new StrataError("the emu backend is not available yet in this build (see docs/emulator.md); use --backend native");
+  throw new UsageError(`unknown backend '${name}': expected native or emu`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const globals = parseFlags(
+    '',
+    [
+      { name: 'root', type: 'string', help: '' },
+      { name: 'backend', type: 'string', help: '' },
+      { name: 'debug', short: 'D', type: 'bool', help: '' },
+      { name: 'version', short: 'v', type: 'bool', help: '' },
+      { name: 'help', type: 'bool', help: '' },
+    ],
+    argv,
+    false,
+  );
+  const debug = globals.flags.get('debug') === true;
+  const root = path.resolve((globals.flags.get('root') as string | undefined) ?? process.env.STRATA_ROOT ?? DEFAULT_ROOT);
+  const backendName = (globals.flags.get('backend') as string | undefined) ?? process.env.STRATA_BACKEND ?? 'native';
+  const [name, ...rest] = globals.args;
+  if (globals.flags.get('version') === true || name === 'version') {
+    process.stdout.write(`strata version ${VERSION}\n`);
+    return 0;
+  }
+  if (name === undefined || name === 'help' || globals.flags.get('help') === true) {
+    process.stdout.write(usage());
+    return name === undefined && globals.flags.get('help') !== true ? 0 : 0;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) throw new UsageError(`'${name}' is not a strata command.\nSee 'strata --help'`);
+  if (rest[0] === '--help' || (rest.includes('--help') && command.interspersed !== false)) {
+    process.stdout.write(helpText(command.usage, command.description, command.flags));
+    return 0;
+  }
+  const parsed = parseFlags(command.name, command.flags, rest, command.interspersed ?? true);
+
+  let store: Store | null = null;
+  let engine: Engine | null = null;
+  const ctx: Context = {
+    root,
+    debug,
+    backendName,
+    store() {
+      store ??= new Store(root);
+      return store;
+    },
+    async engine() {
+      if (engine) return engine;
+      const backend = makeBackend(backendName, root);
+      await backend.checkPrerequisites();
+      engine = new Engine(ctx.store(), backend);
+      engine.imageProvider = async (ref) => {
+        // The embedded default image is built from Debian's busybox-static on first use.
+        let full: string;
+        try {
+          full = familiarString(parseReference(ref));
+        } catch {
+          return null;
+        }
+        if (full !== 'busybox:latest') return null;
+        await buildBusyboxImage(engine!.store, backend);
+        return full;
+      };
+      return engine;
+    },
+    removeOnExit(id) {
+      return [process.execPath, selfScript(), '--root', root, '--backend', backendName, 'rm', '-f', '-v', id];
+    },
+    out: (t) => void process.stdout.write(t),
+    err: (t) => void process.stderr.write(t),
+  };
+  return command.run(ctx, parsed);
+}
+
+export async function cli(argv: string[]): Promise<void> {
+  let code: number;
+  try {
+    code = await main(argv);
+  } catch (e) {
+    if (e instanceof StrataError) {
+      process.stderr.write(`strata: ${e.message}\n`);
+      if (process.argv.includes('--debug') || process.argv.includes('-D')) process.stderr.write(`${e.stack}\n`);
+      code = e.exitCode;
+    } else {
+      process.stderr.write(`strata: ${(e as Error).message ?? String(e)}\n`);
+      if (process.argv.includes('--debug') || process.argv.includes('-D')) process.stderr.write(`${(e as Error).stack}\n`);
+      code = 125;
+    }
+  }
+  // Flush before exiting: stdout may be a pipe.
+  process.stdout.write('', () => process.exit(code));
+}

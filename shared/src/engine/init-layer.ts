@@ -1,0 +1,45 @@
+// What Docker's <id>-init layer holds: mount points and placeholder files the runtime binds over
+// (/etc/hostname, /etc/hosts, /etc/resolv.conf), so the image's own layers never show them changed.
+import fs from 'node:fs';
+import type { SnapshotEntry } from '../backend.js';
+
+export function initLayerEntries(): SnapshotEntry[] {
+  return [
+    { kind: 'dir', path: 'dev', mode: 0o755 },
+    { kind: 'dir', path: 'dev/pts', mode: 0o755 },
+    { kind: 'dir', path: 'dev/shm', mode: 0o755 },
+    { kind: 'file', path: 'dev/console', mode: 0o755, content: '' },
+    { kind: 'dir', path: 'etc', mode: 0o755 },
+    { kind: 'file', path: 'etc/hostname', mode: 0o755, content: '' },
+    { kind: 'file', path: 'etc/hosts', mode: 0o755, content: '' },
+    { kind: 'file', path: 'etc/resolv.conf', mode: 0o755, content: '' },
+    { kind: 'symlink', path: 'etc/mtab', target: '/proc/mounts' },
+    { kind: 'dir', path: 'proc', mode: 0o755 },
+    { kind: 'dir', path: 'sys', mode: 0o755 },
+  ];
+}
+
+export function hostsFile(extra: string[] = []): string {
+  return [
+    '127.0.0.1\tlocalhost',
+    '::1\tlocalhost ip6-localhost ip6-loopback',
+    'fe00::0\tip6-localnet',
+    'ff00::0\tip6-mcastprefix',
+    'ff02::1\tip6-allnodes',
+    'ff02::2\tip6-allrouters',
+    ...extra,
+    '',
+  ].join('\n');
+}
+
+/** The host's resolv.conf without loopback resolvers, which mean nothing in another network namespace. */
+export function resolvConf(hostFile = '/etc/resolv.conf'): string {
+  let text = '';
+  try {
+    text = fs.readFileSync(hostFile, 'utf8');
+  } catch {
+    /* none on the host */
+  }
+  const lines = text.split('\n').filter((l) => !/^\s*nameserver\s+(127\.|::1\b)/.test(l));
+  return lines.join('\n').trim() + '\n';
+}
