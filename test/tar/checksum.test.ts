@@ -26,7 +26,7 @@ describe('tar checksums and corruption', () => {
   it('detects a corrupted header and names the entry and its offset', async () => {
     const tar = await archive();
     const bad = Buffer.from(tar);
-    bad[1024 + 100] ^= 0x01; // the mode field of the second header (which starts at 1024)
+    bad[1024 + 100] = bad[1024 + 100]! ^ 0x01; // the mode field of the second header (which starts at 1024)
     const err = await failure(bad);
     expect(err.message).toMatch(/checksum mismatch/);
     expect(err.offset).toBe(1024);
@@ -45,7 +45,7 @@ describe('tar checksums and corruption', () => {
   it('detects corruption in a PAX header block', async () => {
     const tar = await archive();
     const bad = Buffer.from(tar);
-    bad[2048 + 120] ^= 0x02; // the PAX 'x' header of the third entry
+    bad[2048 + 120] = bad[2048 + 120]! ^ 0x02; // the PAX 'x' header of the third entry
     const err = await failure(bad);
     expect(err.message).toMatch(/checksum mismatch/);
     expect(err.offset).toBe(2048);
