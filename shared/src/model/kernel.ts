@@ -1,0 +1,1173 @@
+// A model of the parts of the Linux kernel a container runtime uses: processes with namespaces,
+// per-mount-namespace mount trees with shared-subtree propagation
+// (Documentation/filesystems/sharedsubtree.rst), bind/rbind, tmpfs/proc/overlay mounts, chroot and
+// pivot_root, umount (with MNT_DETACH), and /proc/PID/mountinfo rendered by the shared renderer.
+// Pure TypeScript, no Node APIs: it runs in the browser.
+
+import type { MountInfo } from '../mount/mountinfo.js';
+import { renderMountinfo } from '../mount/mountinfo.js';
+import { fail, isModelError } from './errors.js';
+import type { CreateOptions, FileSystem, Stat } from './fs.js';
+import { MemFs } from './fs.js';
+import type { Layer } from './overlay.js';
+import { OverlayFs } from './overlay.js';
+import { ProcFs } from './procfs.js';
+import { basename, childPath, components, dirname, isUnder, joinPath, relativeTo } from './path.js';
+
+export type NsKind = 'mnt' | 'uts' | 'pid' | 'net' | 'ipc' | 'cgroup';
+export const NS_KINDS: readonly NsKind[] = ['cgroup', 'ipc', 'mnt', 'net', 'pid', 'uts'];
+
+export type Propagation = 'shared' | 'slave' | 'private' | 'unbindable';
+
+/** mount(2) flags the model understands. */
+export type MountFlag =
+  | 'MS_RDONLY'
+  | 'MS_NOSUID'
+  | 'MS_NODEV'
+  | 'MS_NOEXEC'
+  | 'MS_NOATIME'
+  | 'MS_NODIRATIME'
+  | 'MS_RELATIME'
+  | 'MS_STRICTATIME'
+  | 'MS_REMOUNT'
+  | 'MS_BIND'
+  | 'MS_MOVE'
+  | 'MS_REC'
+  | 'MS_SHARED'
+  | 'MS_PRIVATE'
+  | 'MS_SLAVE'
+  | 'MS_UNBINDABLE';
+
+/** Per-mount flags, rendered in mountinfo field 6 in this order after rw/ro. */
+const MNT_OPTION_ORDER = ['nosuid', 'nodev', 'noexec', 'noatime', 'nodiratime', 'relatime'] as const;
+type MntOption = (typeof MNT_OPTION_ORDER)[number];
+
+/** Lowest-free ID allocator, like the kernel's IDA (mount IDs, peer group IDs, anonymous devices). */
+class Ida {
+  private readonly used = new Set<number>();
+  constructor(private readonly first: number) {}
+  alloc(): number {
+    let n = this.first;
+    while (this.used.has(n)) n++;
+    this.used.add(n);
+    return n;
+  }
+  free(n: number): void {
+    this.used.delete(n);
+  }
+}
+
+export class SuperBlock {
+  constructor(
+    readonly fs: FileSystem,
+    readonly major: number,
+    readonly minor: number,
+    /** Filesystem-specific options as mountinfo field 11 shows them after rw/ro. */
+    readonly options: string[],
+    public readOnly: boolean,
+  ) {}
+}
+
+export class Mount {
+  parent: Mount | null = null;
+  /** Path inside the parent's filesystem where this mount sits. */
+  mountpoint = '/';
+  readonly children: Mount[] = [];
+  ns: MountNamespace | null = null;
+  readOnly = false;
+  readonly options = new Set<MntOption>();
+  /** Peer group ID when shared. */
+  group: number | null = null;
+  /** Peer group this mount receives propagation from (slave), or null. */
+  master: number | null = null;
+  unbindable = false;
+
+  constructor(
+    readonly id: number,
+    /** Creation order; mountinfo lists a namespace's mounts in this order. */
+    readonly seq: number,
+    readonly sb: SuperBlock,
+    /** Path inside the filesystem that is this mount's root (a subdirectory for bind mounts). */
+    readonly root: string,
+    /** Mount source ("device name") as shown in mountinfo. */
+    readonly source: string,
+  ) {}
+
+  get propagation(): Propagation {
+    if (this.group !== null) return 'shared';
+    if (this.master !== null) return 'slave';
+    return this.unbindable ? 'unbindable' : 'private';
+  }
+}
+
+/** A position in the mount tree: a mount and a path inside its filesystem. */
+export interface PathRef {
+  mount: Mount;
+  path: string;
+}
+
+export class Namespace {
+  constructor(
+    readonly kind: NsKind,
+    /** The inode number /proc/PID/ns/KIND links to: "KIND:[inode]". */
+    readonly inode: number,
+  ) {}
+}
+
+export class UtsNamespace extends Namespace {
+  constructor(
+    inode: number,
+    public hostname: string,
+  ) {
+    super('uts', inode);
+  }
+}
+
+export class PidNamespace extends Namespace {
+  nextPid = 1;
+  constructor(
+    inode: number,
+    readonly parent: PidNamespace | null,
+  ) {
+    super('pid', inode);
+  }
+}
+
+export class MountNamespace extends Namespace {
+  root!: Mount;
+  readonly mounts = new Set<Mount>();
+  constructor(inode: number) {
+    super('mnt', inode);
+  }
+}
+
+export interface Namespaces {
+  mnt: MountNamespace;
+  uts: UtsNamespace;
+  pid: PidNamespace;
+  net: Namespace;
+  ipc: Namespace;
+  cgroup: Namespace;
+}
+
+export interface KernelOptions {
+  /**
+   * Boot like a real system (default): the initramfs "rootfs" is the namespace root (mount ID 1) and an
+   * ext4 root filesystem is mounted over it; init's root is the ext4 mount. With `true`, init runs
+   * directly on the initramfs rootfs, where pivot_root fails with EINVAL.
+   */
+  rootOnInitramfs?: boolean;
+  /** Give every mount of the initial namespace shared propagation, as systemd does at boot. */
+  sharedRoot?: boolean;
+  hostname?: string;
+}
+
+export interface CloneOptions {
+  namespaces?: NsKind[];
+}
+
+export interface LookupOptions {
+  /** Follow a symlink in the last component (default true). */
+  follow?: boolean;
+  /** After the walk, cross into mounts stacked on the final position (umount's LOOKUP_MOUNTPOINT). */
+  mountpoint?: boolean;
+}
+
+const MAX_SYMLINKS = 40;
+
+export class Kernel {
+  readonly processes = new Map<number, Process>();
+  readonly init: Process;
+  /** The initramfs rootfs superblock. */
+  readonly rootfs: SuperBlock;
+  private readonly mountIds = new Ida(1);
+  private readonly groupIds = new Ida(1);
+  private readonly anonDevs = new Ida(16);
+  private readonly nsInodes = new Ida(0xf0000000);
+  private mountSeq = 0;
+  /** The process making the current system call (what /proc/self resolves to). */
+  current: Process | null = null;
+
+  constructor(opts: KernelOptions = {}) {
+    const initPid = new PidNamespace(0xeffffffc, null);
+    const initNs: Omit<Namespaces, 'mnt'> = {
+      uts: new UtsNamespace(0xeffffffe, opts.hostname ?? 'localhost'),
+      pid: initPid,
+      ipc: new Namespace('ipc', 0xefffffff),
+      cgroup: new Namespace('cgroup', 0xeffffffb),
+      net: new Namespace('net', this.nsInodes.alloc()),
+    };
+    const mntNs = new MountNamespace(this.nsInodes.alloc());
+    this.rootfs = this.newSuperBlock(new MemFs('rootfs', 0o755), [], false);
+    const rootMount = this.newMount(this.rootfs, '/', 'none');
+    rootMount.options.add('relatime');
+    mntNs.root = rootMount;
+    this.addToNs(rootMount, mntNs);
+    let root: PathRef = { mount: rootMount, path: '/' };
+    if (!opts.rootOnInitramfs) {
+      // The real root filesystem, mounted over the rootfs by the initramfs (switch_root).
+      const disk = new MemFs('ext4', 0o755);
+      for (const d of [
+        'bin',
+        'dev',
+        'etc',
+        'home',
+        'lib',
+        'mnt',
+        'proc',
+        'root',
+        'sys',
+        'tmp',
+        'usr',
+        'var',
+      ]) {
+        disk.mkdir('/' + d, { mode: d === 'tmp' ? 0o1777 : d === 'root' ? 0o700 : 0o755 });
+      }
+      const sb = new SuperBlock(disk, 254, 0, ['discard'], false);
+      const m = this.newMount(sb, '/', '/dev/vda');
+      m.options.add('relatime');
+      this.attach(m, root);
+      root = { mount: m, path: '/' };
+    }
+    const ns: Namespaces = { ...initNs, mnt: mntNs };
+    this.init = new Process(this, null, ns, initPid, root, root);
+    // systemd's `mount --make-rshared /`: everything from init's root down (not the hidden rootfs).
+    if (opts.sharedRoot) for (const m of subtree(root.mount)) this.setShared(m);
+  }
+
+  // ---- allocation ----------------------------------------------------------------------------------
+
+  newSuperBlock(fs: FileSystem, options: string[], readOnly: boolean): SuperBlock {
+    return new SuperBlock(fs, 0, this.anonDevs.alloc(), options, readOnly);
+  }
+
+  newMount(sb: SuperBlock, root: string, source: string): Mount {
+    return new Mount(this.mountIds.alloc(), ++this.mountSeq, sb, root, source);
+  }
+
+  newNsInode(): number {
+    return this.nsInodes.alloc();
+  }
+
+  private newGroup(): number {
+    return this.groupIds.alloc();
+  }
+
+  // ---- mount tree primitives -----------------------------------------------------------------------
+
+  private addToNs(m: Mount, ns: MountNamespace): void {
+    m.ns = ns;
+    ns.mounts.add(m);
+  }
+
+  /** Attach a detached mount tree at `at`, putting the whole tree into at.mount's namespace. */
+  attach(m: Mount, at: PathRef): void {
+    m.parent = at.mount;
+    m.mountpoint = at.path;
+    at.mount.children.push(m);
+    const ns = at.mount.ns;
+    if (ns) for (const x of subtree(m)) this.addToNs(x, ns);
+  }
+
+  /** Take a mount (and its subtree, which stays attached to it) out of its parent and namespace. */
+  private detach(m: Mount): void {
+    const p = m.parent;
+    if (p) p.children.splice(p.children.indexOf(m), 1);
+    m.parent = null;
+    for (const x of subtree(m)) {
+      x.ns?.mounts.delete(x);
+      x.ns = null;
+    }
+  }
+
+  /** Free a mount that left the tree for good: its ID and its peer group membership. */
+  private release(m: Mount): void {
+    this.leaveGroup(m);
+    m.master = null;
+    this.mountIds.free(m.id);
+  }
+
+  /** The mount stacked on top of `at`, if any (the last one mounted there). */
+  mountedOn(at: PathRef): Mount | null {
+    let top: Mount | null = null;
+    for (const c of at.mount.children) if (c.mountpoint === at.path) top = c;
+    return top;
+  }
+
+  /** Cross into mounts stacked on `ref`, down to the topmost. */
+  followDown(ref: PathRef): PathRef {
+    let cur = ref;
+    for (let m = this.mountedOn(cur); m; m = this.mountedOn(cur)) cur = { mount: m, path: m.root };
+    return cur;
+  }
+
+  /** All mounts, in any namespace, in the peer group `g`. */
+  peers(g: number): Mount[] {
+    const out: Mount[] = [];
+    for (const ns of this.namespaces()) for (const m of ns.mounts) if (m.group === g) out.push(m);
+    return out.sort((a, b) => a.seq - b.seq);
+  }
+
+  /** Mounts that are slaves of peer group `g`. */
+  slavesOf(g: number): Mount[] {
+    const out: Mount[] = [];
+    for (const ns of this.namespaces()) for (const m of ns.mounts) if (m.master === g) out.push(m);
+    return out.sort((a, b) => a.seq - b.seq);
+  }
+
+  /** Every mount namespace some process still uses. */
+  namespaces(): Set<MountNamespace> {
+    const out = new Set<MountNamespace>();
+    for (const p of this.processes.values()) out.add(p.ns.mnt);
+    for (const ns of this.extraNamespaces) out.add(ns);
+    return out;
+  }
+
+  /** Mount namespaces kept alive without a process (bind-mounted nsfs files in the real kernel). */
+  readonly extraNamespaces = new Set<MountNamespace>();
+
+  private setShared(m: Mount): void {
+    if (m.group === null) m.group = this.newGroup();
+    m.unbindable = false;
+  }
+
+  /** Leave the peer group; when the group empties, its slaves move to its master (do_make_slave). */
+  private leaveGroup(m: Mount): void {
+    const g = m.group;
+    if (g === null) return;
+    m.group = null;
+    if (this.peers(g).length > 0) return;
+    for (const s of this.slavesOf(g)) s.master = m.master;
+    this.groupIds.free(g);
+  }
+
+  /** change_mnt_propagation(): make one mount shared, slave, private or unbindable. */
+  changePropagation(m: Mount, type: Propagation): void {
+    if (type === 'shared') {
+      this.setShared(m);
+      return;
+    }
+    const g = m.group;
+    const hasPeers = g !== null && this.peers(g).some((x) => x !== m);
+    const newMaster = hasPeers ? g : m.master;
+    this.leaveGroup(m);
+    m.master = type === 'slave' ? newMaster : null;
+    if (type !== 'slave') m.unbindable = type === 'unbindable';
+  }
+
+  /** clone_mnt(): a copy of one mount with a new ID, propagation as the CL_* flags say. */
+  private cloneMount(old: Mount, root: string, flags: CloneMountFlags): Mount {
+    const m = this.newMount(old.sb, root, old.source);
+    m.readOnly = old.readOnly;
+    for (const o of old.options) m.options.add(o);
+    m.unbindable = old.unbindable;
+    if (flags.slave) {
+      m.master = old.group;
+    } else if (!flags.private) {
+      if (flags.makeShared || old.group !== null) m.group = old.group;
+      m.master = old.master;
+    }
+    if (flags.makeShared) this.setShared(m);
+    if (flags.private) m.unbindable = false;
+    return m;
+  }
+
+  /**
+   * copy_tree(): copy `src` (with its root moved to `root`) and the mounts below it that are visible under
+   * `root`. Unbindable mounts are skipped unless `copyUnbindable`. Returns the detached copy and a map
+   * from original to copy.
+   */
+  copyTree(src: Mount, root: string, flags: CloneMountFlags): { copy: Mount; map: Map<Mount, Mount> } {
+    const map = new Map<Mount, Mount>();
+    const copy = this.cloneMount(src, root, flags);
+    map.set(src, copy);
+    const walk = (orig: Mount, dup: Mount, under: string): void => {
+      for (const c of orig.children) {
+        if (!isUnder(c.mountpoint, under)) continue;
+        if (c.unbindable && !flags.copyUnbindable) continue;
+        const cc = this.cloneMount(c, c.root, flags);
+        map.set(c, cc);
+        cc.parent = dup;
+        cc.mountpoint = c.mountpoint;
+        dup.children.push(cc);
+        walk(c, cc, c.root);
+      }
+    };
+    walk(src, copy, root);
+    return { copy, map };
+  }
+
+  /**
+   * attach_recursive_mnt(): mount the detached tree `src` at `dest`. When dest's mount is shared the
+   * tree becomes shared too and copies go to every peer and slave of dest's mount (propagate_mnt).
+   */
+  attachRecursive(src: Mount, dest: PathRef): void {
+    if (dest.mount.group !== null) for (const m of subtree(src)) if (m.group === null) this.setShared(m);
+    const copies = dest.mount.group !== null ? this.propagateMount(dest, src) : [];
+    this.attach(src, dest);
+    for (const [copy, at] of copies) this.attach(copy, at);
+  }
+
+  private propagateMount(dest: PathRef, src: Mount): Array<[Mount, PathRef]> {
+    const out: Array<[Mount, PathRef]> = [];
+    const doneGroups = new Set<number>();
+    const reachable = (m: Mount): boolean => isUnder(dest.path, m.root) && m.ns !== null;
+    // One peer group receives copies of `from`; its slaves then receive copies of what it got.
+    const visitGroup = (g: number, from: Mount, first: Mount | null): void => {
+      if (doneGroups.has(g)) return;
+      doneGroups.add(g);
+      const last = from;
+      for (const m of this.peers(g)) {
+        if (m === dest.mount || m === first || !reachable(m)) continue;
+        const { copy } = this.copyTree(last, last.root, { makeShared: true });
+        out.push([copy, { mount: m, path: dest.path }]);
+      }
+      visitSlaves(g, last);
+    };
+    const visitSlaves = (g: number, from: Mount): void => {
+      for (const s of this.slavesOf(g)) {
+        if (!reachable(s)) {
+          if (s.group !== null) visitGroup(s.group, from, null);
+          continue;
+        }
+        const { copy } = this.copyTree(from, from.root, { slave: true, makeShared: s.group !== null });
+        out.push([copy, { mount: s, path: dest.path }]);
+        if (s.group !== null) visitGroup(s.group, copy, s);
+      }
+    };
+    visitGroup(dest.mount.group as number, src, null);
+    return out;
+  }
+
+  /** umount_tree(): take `m` and everything below it out of the tree, propagating to copies. */
+  umountTree(m: Mount, propagate: boolean): void {
+    const victims: Mount[] = [m];
+    const parent = m.parent;
+    if (propagate && parent && parent.group !== null) {
+      // The copies of `m` on the peers and slaves of its parent go too (propagate_umount()).
+      const targets = new Set<Mount>();
+      const seen = new Set<number>();
+      const visit = (g: number): void => {
+        if (seen.has(g)) return;
+        seen.add(g);
+        for (const p of this.peers(g)) targets.add(p);
+        for (const s of this.slavesOf(g)) {
+          targets.add(s);
+          if (s.group !== null) visit(s.group);
+        }
+      };
+      visit(parent.group);
+      for (const t of targets) {
+        if (t === parent) continue;
+        const c = this.mountedOn({ mount: t, path: m.mountpoint });
+        if (c && c.sb === m.sb && c.root === m.root && c.children.length === 0) victims.push(c);
+      }
+    }
+    for (const v of victims) {
+      const all = subtree(v);
+      this.detach(v);
+      for (const x of all) this.release(x);
+    }
+  }
+
+  /** do_loopback(): the detached copy a bind mount attaches (with the mounts below for MS_REC). */
+  bindTree(old: PathRef, recursive: boolean): Mount {
+    if (recursive) return this.copyTree(old.mount, old.path, {}).copy;
+    return this.cloneMount(old.mount, old.path, {});
+  }
+
+  /** Move a mount (with its subtree) to `at` inside the same namespace (MS_MOVE, pivot_root). */
+  moveSubtree(m: Mount, at: PathRef): void {
+    const p = m.parent;
+    if (p) p.children.splice(p.children.indexOf(m), 1);
+    m.parent = at.mount;
+    m.mountpoint = at.path;
+    at.mount.children.push(m);
+  }
+
+  /** Copy a whole mount namespace (unshare/clone with CLONE_NEWNS): same propagation, new IDs. */
+  copyMountNamespace(old: MountNamespace): { ns: MountNamespace; map: Map<Mount, Mount> } {
+    const ns = new MountNamespace(this.newNsInode());
+    const { copy, map } = this.copyTree(old.root, old.root.root, { copyUnbindable: true });
+    ns.root = copy;
+    for (const m of subtree(copy)) this.addToNs(m, ns);
+    return { ns, map };
+  }
+
+  // ---- path walking ----------------------------------------------------------------------------------
+
+  /** Resolve `path` for process `p` to a position in the mount tree (namei). */
+  lookup(p: Process, path: string, opts: LookupOptions = {}): PathRef {
+    this.current = p;
+    const follow = opts.follow ?? true;
+    if (path === '') fail('ENOENT', 'empty path');
+    let cur: PathRef = path.startsWith('/') ? p.root : p.cwd;
+    const todo = path.split('/').filter((c) => c !== '' && c !== '.');
+    let links = 0;
+    while (todo.length > 0) {
+      const name = todo.shift() as string;
+      const last = todo.length === 0;
+      const st = cur.mount.sb.fs.lstat(cur.path);
+      if (st.kind !== 'dir') fail('ENOTDIR', `${path}: not a directory`);
+      if (name === '..') {
+        cur = this.parentOf(p, cur);
+        continue;
+      }
+      let next: PathRef = { mount: cur.mount, path: childPath(cur.path, name) };
+      const nst = next.mount.sb.fs.lstat(next.path);
+      next = this.followDown(next);
+      if (nst.kind === 'symlink' && next.mount === cur.mount && (!last || follow)) {
+        if (++links > MAX_SYMLINKS) fail('ELOOP', `${path}: too many levels of symbolic links`);
+        const target = cur.mount.sb.fs.readlink(next.path);
+        todo.unshift(...target.split('/').filter((c) => c !== '' && c !== '.'));
+        if (target.startsWith('/')) cur = p.root;
+        continue;
+      }
+      if (!last && next.mount.sb.fs.lstat(next.path).kind !== 'dir') {
+        fail('ENOTDIR', `${path}: not a directory`);
+      }
+      cur = next;
+    }
+    return opts.mountpoint ? this.followDown(cur) : cur;
+  }
+
+  /** "..": up one directory, crossing to the parent mount at a mount root, never above p's root. */
+  private parentOf(p: Process, ref: PathRef): PathRef {
+    let cur = ref;
+    for (;;) {
+      if (cur.mount === p.root.mount && cur.path === p.root.path) return cur;
+      if (cur.path !== cur.mount.root || !cur.mount.parent) break;
+      cur = { mount: cur.mount.parent, path: cur.mount.mountpoint };
+    }
+    if (cur.path === cur.mount.root) return cur;
+    return this.followDown({ mount: cur.mount, path: dirname(cur.path) });
+  }
+
+  /** Path of `ref` as seen from `root`, or null when it is not reachable from there. */
+  pathFrom(ref: PathRef, root: PathRef): string | null {
+    const parts: string[] = [];
+    let m = ref.mount;
+    let path = ref.path;
+    for (;;) {
+      if (m === root.mount && isUnder(path, root.path)) {
+        return joinPath([...components(relativeTo(path, root.path)), ...parts]);
+      }
+      if (!m.parent || !isUnder(path, m.root)) return null;
+      parts.unshift(...components(relativeTo(path, m.root)));
+      path = m.mountpoint;
+      m = m.parent;
+    }
+  }
+
+  /** is_path_reachable(): whether `ref` lies under `root`, walking up through parent mounts. */
+  reachable(ref: PathRef, root: PathRef): boolean {
+    let m = ref.mount;
+    let path = ref.path;
+    while (m !== root.mount && m.parent) {
+      path = m.mountpoint;
+      m = m.parent;
+    }
+    return m === root.mount && isUnder(path, root.path);
+  }
+
+  /** get_dominating_id(): the nearest master group with a member visible from `root` in m's namespace. */
+  private dominatingGroup(m: Mount, root: PathRef): number | null {
+    const seen = new Set<number>();
+    for (let g = m.master; g !== null && !seen.has(g);) {
+      seen.add(g);
+      const members = this.peers(g);
+      if (members.some((x) => x.ns === m.ns && this.reachable({ mount: x, path: x.root }, root))) return g;
+      g = members[0]?.master ?? null;
+    }
+    return null;
+  }
+
+  /** The mountinfo entries process `p` sees (mounts outside its root are hidden). */
+  mountinfo(p: Process): MountInfo[] {
+    const out: MountInfo[] = [];
+    const mounts = [...p.ns.mnt.mounts].sort((a, b) => a.seq - b.seq);
+    for (const m of mounts) {
+      const mp = this.pathFrom({ mount: m, path: m.root }, p.root);
+      if (mp === null) continue;
+      const dom = m.master !== null ? this.dominatingGroup(m, p.root) : null;
+      const mntOpts = MNT_OPTION_ORDER.filter((o) => m.options.has(o));
+      out.push({
+        mountId: m.id,
+        parentId: m.parent ? m.parent.id : m.id,
+        major: m.sb.major,
+        minor: m.sb.minor,
+        root: m.root,
+        mountPoint: mp,
+        mountOptions: [m.readOnly ? 'ro' : 'rw', ...mntOpts],
+        shared: m.group,
+        master: m.master,
+        propagateFrom: dom !== null && dom !== m.master ? dom : null,
+        unbindable: m.unbindable,
+        otherFields: [],
+        fsType: m.sb.fs.fsType,
+        source: m.source,
+        superOptions: [m.sb.readOnly ? 'ro' : 'rw', ...m.sb.options],
+      });
+    }
+    return out;
+  }
+
+  /** /proc/PID/mountinfo text for process `p`. */
+  renderMountinfo(p: Process): string {
+    return renderMountinfo(this.mountinfo(p));
+  }
+}
+
+export interface CloneMountFlags {
+  /** CL_SLAVE: the copy is a slave of the original's peer group. */
+  slave?: boolean;
+  /** CL_PRIVATE: the copy has no propagation. */
+  private?: boolean;
+  /** CL_MAKE_SHARED: the copy is shared (a peer of the original, or a new group). */
+  makeShared?: boolean;
+  /** CL_COPY_UNBINDABLE: copy unbindable mounts too (namespace copies). */
+  copyUnbindable?: boolean;
+}
+
+/** `m` and every mount below it, parents before children. */
+export function subtree(m: Mount): Mount[] {
+  const out: Mount[] = [m];
+  for (let i = 0; i < out.length; i++) out.push(...(out[i] as Mount).children);
+  return out;
+}
+
+function parseMountData(data: string): Array<[string, string | null]> {
+  if (data === '') return [];
+  return data.split(',').map((o) => {
+    const i = o.indexOf('=');
+    return i < 0 ? [o, null] : [o.slice(0, i), o.slice(i + 1)];
+  });
+}
+
+/** tmpfs options in the order shmem_show_options() prints them. */
+function tmpfsOptions(data: string): { options: string[]; mode: number } {
+  const opts = new Map(parseMountData(data));
+  const out: string[] = [];
+  let mode = 0o1777;
+  const m = opts.get('mode');
+  if (m) {
+    mode = parseInt(m, 8);
+    if (mode !== 0o1777) out.push(`mode=${mode.toString(8).padStart(3, '0')}`);
+  }
+  for (const k of ['uid', 'gid']) {
+    const v = opts.get(k);
+    if (v && v !== '0') out.push(`${k}=${v}`);
+  }
+  const size = opts.get('size');
+  if (size) {
+    const n = /^([0-9]+)([kmgKMG]?)$/.exec(size);
+    if (!n) fail('EINVAL', `tmpfs: bad size ${size}`);
+    const mult: Record<string, number> = { '': 1 / 1024, k: 1, m: 1024, g: 1024 * 1024 };
+    out.push(`size=${Math.ceil(Number(n[1]) * (mult[(n[2] ?? '').toLowerCase()] ?? 1))}k`);
+  }
+  const inodes = opts.get('nr_inodes');
+  if (inodes) out.push(`nr_inodes=${inodes}`);
+  return { options: out, mode };
+}
+
+export interface MountOptions {
+  flags?: MountFlag[];
+  /** Filesystem data ("mode=755,size=64k", "lowerdir=...,upperdir=...,workdir=..."). */
+  data?: string;
+}
+
+/** A process: its namespaces, root and working directory, and the system calls it can make. */
+export class Process {
+  readonly pid: number;
+  /** PID in each PID namespace it is visible in (its own and the ancestors'). */
+  readonly pids = new Map<PidNamespace, number>();
+  ns: Namespaces;
+  /** PID namespace new children go into (/proc/PID/ns/pid_for_children). */
+  pidForChildren: PidNamespace;
+  root: PathRef;
+  cwd: PathRef;
+  alive = true;
+
+  constructor(
+    readonly kernel: Kernel,
+    readonly parent: Process | null,
+    ns: Namespaces,
+    pidForChildren: PidNamespace,
+    root: PathRef,
+    cwd: PathRef,
+  ) {
+    this.ns = ns;
+    this.pidForChildren = pidForChildren;
+    this.root = root;
+    this.cwd = cwd;
+    for (let p: PidNamespace | null = ns.pid; p; p = p.parent) this.pids.set(p, p.nextPid++);
+    let top = ns.pid;
+    while (top.parent) top = top.parent;
+    this.pid = this.pids.get(top) as number;
+    kernel.processes.set(this.pid, this);
+  }
+
+  /** PID as seen from PID namespace `ns` (null when not visible there). */
+  pidIn(ns: PidNamespace): number | null {
+    return this.pids.get(ns) ?? null;
+  }
+
+  /** What readlink("/proc/PID/ns/KIND") returns: "mnt:[4026531841]". */
+  nsLink(kind: NsKind | 'pid_for_children'): string {
+    if (kind === 'pid_for_children') return `pid:[${this.pidForChildren.inode}]`;
+    return `${kind}:[${this.ns[kind].inode}]`;
+  }
+
+  get hostname(): string {
+    return this.ns.uts.hostname;
+  }
+
+  sethostname(name: string): void {
+    this.ns.uts.hostname = name;
+  }
+
+  // ---- namespaces ------------------------------------------------------------------------------------
+
+  private newNamespaces(kinds: readonly NsKind[], base: Namespaces): Namespaces {
+    const k = this.kernel;
+    const ns: Namespaces = { ...base };
+    for (const kind of kinds) {
+      if (kind === 'uts') ns.uts = new UtsNamespace(k.newNsInode(), base.uts.hostname);
+      else if (kind === 'net' || kind === 'ipc' || kind === 'cgroup')
+        ns[kind] = new Namespace(kind, k.newNsInode());
+    }
+    return ns;
+  }
+
+  /** clone(2)/fork: a child process, in new namespaces for the given kinds. */
+  clone(opts: CloneOptions = {}): Process {
+    const kinds = opts.namespaces ?? [];
+    const k = this.kernel;
+    const ns = this.newNamespaces(kinds, this.ns);
+    let root = this.root;
+    let cwd = this.cwd;
+    if (kinds.includes('mnt')) {
+      const copy = k.copyMountNamespace(this.ns.mnt);
+      ns.mnt = copy.ns;
+      root = remap(root, copy.map);
+      cwd = remap(cwd, copy.map);
+    }
+    const pidNs = kinds.includes('pid')
+      ? new PidNamespace(k.newNsInode(), this.pidForChildren)
+      : this.pidForChildren;
+    ns.pid = pidNs;
+    return new Process(k, this, ns, pidNs, root, cwd);
+  }
+
+  /** unshare(2). A new PID namespace applies to children only (pid_for_children). */
+  unshare(kinds: readonly NsKind[]): void {
+    const k = this.kernel;
+    const ns = this.newNamespaces(kinds, this.ns);
+    if (kinds.includes('mnt')) {
+      const copy = k.copyMountNamespace(this.ns.mnt);
+      ns.mnt = copy.ns;
+      this.root = remap(this.root, copy.map);
+      this.cwd = remap(this.cwd, copy.map);
+    }
+    if (kinds.includes('pid')) this.pidForChildren = new PidNamespace(k.newNsInode(), this.ns.pid);
+    this.ns = ns;
+  }
+
+  /** setns(2): join `target`'s namespace of the given kind. Joining a mount namespace resets root and cwd. */
+  setns(target: Process, kind: NsKind): void {
+    if (kind === 'pid') {
+      this.pidForChildren = target.ns.pid;
+      return;
+    }
+    if (kind === 'mnt') {
+      const root = this.kernel.followDown({ mount: target.ns.mnt.root, path: target.ns.mnt.root.root });
+      this.ns = { ...this.ns, mnt: target.ns.mnt };
+      this.root = root;
+      this.cwd = root;
+      return;
+    }
+    this.ns = { ...this.ns, [kind]: target.ns[kind] };
+  }
+
+  exit(): void {
+    this.alive = false;
+    this.kernel.processes.delete(this.pid);
+  }
+
+  // ---- mounts ----------------------------------------------------------------------------------------
+
+  /** mount(2). `source` is a path for MS_BIND/MS_MOVE, a device name otherwise. */
+  mount(source: string, target: string, fsType: string | null, opts: MountOptions = {}): void {
+    const flags = new Set(opts.flags ?? []);
+    const data = opts.data ?? '';
+    const k = this.kernel;
+    const tgt = k.lookup(this, target);
+    if (flags.has('MS_REMOUNT')) return this.remount(tgt, flags);
+    if (flags.has('MS_BIND')) return this.bindMount(source, tgt, flags.has('MS_REC'), flags);
+    const prop = (['MS_SHARED', 'MS_PRIVATE', 'MS_SLAVE', 'MS_UNBINDABLE'] as const).filter((f) =>
+      flags.has(f),
+    );
+    if (prop.length > 1) fail('EINVAL', 'more than one propagation flag');
+    if (prop.length === 1) {
+      if (tgt.path !== tgt.mount.root) fail('EINVAL', `${target}: not a mount point`);
+      if (tgt.mount.ns !== this.ns.mnt) fail('EINVAL', `${target}: not in this mount namespace`);
+      const type = (
+        {
+          MS_SHARED: 'shared',
+          MS_PRIVATE: 'private',
+          MS_SLAVE: 'slave',
+          MS_UNBINDABLE: 'unbindable',
+        } as const
+      )[prop[0] as 'MS_SHARED'];
+      const mounts = flags.has('MS_REC') ? subtree(tgt.mount) : [tgt.mount];
+      for (const m of mounts) k.changePropagation(m, type);
+      return;
+    }
+    if (flags.has('MS_MOVE')) return this.moveMount(source, tgt);
+    this.newMount(source, tgt, fsType, flags, data);
+  }
+
+  private applyMountFlags(m: Mount, flags: ReadonlySet<MountFlag>): void {
+    m.readOnly = flags.has('MS_RDONLY');
+    m.options.clear();
+    if (flags.has('MS_NOSUID')) m.options.add('nosuid');
+    if (flags.has('MS_NODEV')) m.options.add('nodev');
+    if (flags.has('MS_NOEXEC')) m.options.add('noexec');
+    if (flags.has('MS_NODIRATIME')) m.options.add('nodiratime');
+    if (flags.has('MS_NOATIME')) m.options.add('noatime');
+    else if (!flags.has('MS_STRICTATIME')) m.options.add('relatime');
+  }
+
+  private newMount(
+    source: string,
+    tgt: PathRef,
+    fsType: string | null,
+    flags: ReadonlySet<MountFlag>,
+    data: string,
+  ): void {
+    const k = this.kernel;
+    if (tgt.mount.ns !== this.ns.mnt) fail('EINVAL', 'target not in this mount namespace');
+    if (tgt.mount.sb.fs.lstat(tgt.path).kind !== 'dir') fail('ENOTDIR', 'mount target is not a directory');
+    let sb: SuperBlock;
+    if (fsType === 'tmpfs') {
+      const { options, mode } = tmpfsOptions(data);
+      sb = k.newSuperBlock(new MemFs('tmpfs', mode), options, flags.has('MS_RDONLY'));
+    } else if (fsType === 'proc') {
+      sb = k.newSuperBlock(new ProcFs(k, this.ns.pid), [], flags.has('MS_RDONLY'));
+    } else if (fsType === 'overlay') {
+      sb = k.newSuperBlock(this.overlayFromData(data), [], flags.has('MS_RDONLY'));
+      sb.options.push(...overlayShowOptions(data));
+    } else if (fsType === 'sysfs' || fsType === 'devpts' || fsType === 'mqueue' || fsType === 'ramfs') {
+      sb = k.newSuperBlock(
+        new MemFs(fsType, 0o755),
+        parseMountData(data).map(([a, b]) => (b === null ? a : `${a}=${b}`)),
+        flags.has('MS_RDONLY'),
+      );
+    } else {
+      fail('ENODEV', `unknown filesystem type ${String(fsType)}`);
+    }
+    const m = k.newMount(sb, '/', source);
+    this.applyMountFlags(m, flags);
+    k.attachRecursive(m, tgt);
+  }
+
+  private overlayFromData(data: string): OverlayFs {
+    const opts = new Map(parseMountData(data));
+    const lowerdir = opts.get('lowerdir');
+    if (!lowerdir) fail('EINVAL', 'overlay: missing lowerdir');
+    const layer = (p: string): Layer => {
+      const ref = this.kernel.lookup(this, p);
+      if (ref.mount.sb.fs.lstat(ref.path).kind !== 'dir') fail('ENOTDIR', `overlay: ${p}: not a directory`);
+      return { fs: ref.mount.sb.fs, path: ref.path };
+    };
+    const upperdir = opts.get('upperdir');
+    const workdir = opts.get('workdir');
+    if ((upperdir === undefined) !== (workdir === undefined))
+      fail('EINVAL', 'overlay: upperdir needs workdir');
+    return new OverlayFs({
+      lower: lowerdir.split(':').map(layer),
+      upper: upperdir ? layer(upperdir) : null,
+      work: workdir ? layer(workdir) : null,
+    });
+  }
+
+  private bindMount(source: string, tgt: PathRef, recursive: boolean, flags: ReadonlySet<MountFlag>): void {
+    const k = this.kernel;
+    const old = k.lookup(this, source);
+    if (old.mount.unbindable) fail('EINVAL', `${source}: unbindable mount`);
+    if (old.mount.ns !== this.ns.mnt || tgt.mount.ns !== this.ns.mnt)
+      fail('EINVAL', 'not in this mount namespace');
+    const srcKind = old.mount.sb.fs.lstat(old.path).kind;
+    const dstKind = tgt.mount.sb.fs.lstat(tgt.path).kind;
+    if ((srcKind === 'dir') !== (dstKind === 'dir'))
+      fail(srcKind === 'dir' ? 'ENOTDIR' : 'EISDIR', 'bind type mismatch');
+    const copy = k.bindTree(old, recursive);
+    if (flags.has('MS_RDONLY')) copy.readOnly = true;
+    k.attachRecursive(copy, tgt);
+  }
+
+  /** MS_REMOUNT: new per-mount flags; without MS_BIND also the superblock's read-only state. */
+  private remount(tgt: PathRef, flags: ReadonlySet<MountFlag>): void {
+    if (tgt.path !== tgt.mount.root) fail('EINVAL', 'not a mount point');
+    if (!flags.has('MS_BIND')) tgt.mount.sb.readOnly = flags.has('MS_RDONLY');
+    this.applyMountFlags(tgt.mount, flags);
+  }
+
+  private moveMount(source: string, tgt: PathRef): void {
+    const k = this.kernel;
+    const old = k.lookup(this, source, { mountpoint: true });
+    const m = old.mount;
+    if (old.path !== m.root || !m.parent) fail('EINVAL', `${source}: not a mount point`);
+    if (m.parent.group !== null) fail('EINVAL', `${source}: parent mount is shared`);
+    if (k.reachable(tgt, { mount: m, path: m.root })) fail('ELOOP', 'cannot move a mount under itself');
+    k.moveSubtree(m, tgt);
+  }
+
+  /** umount2(2); `detach` is MNT_DETACH (lazy: take the whole subtree out now). */
+  umount(target: string, opts: { detach?: boolean } = {}): void {
+    const k = this.kernel;
+    const ref = k.lookup(this, target, { mountpoint: true });
+    const m = ref.mount;
+    if (ref.path !== m.root) fail('EINVAL', `${target}: not a mount point`);
+    if (m.ns !== this.ns.mnt) fail('EINVAL', `${target}: not in this mount namespace`);
+    if (!m.parent) fail('EINVAL', `${target}: the namespace root cannot be unmounted`);
+    if (!opts.detach) {
+      if (m.children.length > 0) fail('EBUSY', `${target}: mounts below it`);
+      for (const p of k.processes.values()) {
+        if (p.root.mount === m || p.cwd.mount === m) fail('EBUSY', `${target}: in use by PID ${p.pid}`);
+      }
+    }
+    k.umountTree(m, true);
+  }
+
+  // ---- root switching --------------------------------------------------------------------------------
+
+  chdir(path: string): void {
+    const ref = this.kernel.lookup(this, path);
+    if (ref.mount.sb.fs.lstat(ref.path).kind !== 'dir') fail('ENOTDIR', `${path}: not a directory`);
+    this.cwd = ref;
+  }
+
+  /** chroot(2): change this process's root only; cwd is left alone (it may stay outside). */
+  chroot(path: string): void {
+    const ref = this.kernel.lookup(this, path);
+    if (ref.mount.sb.fs.lstat(ref.path).kind !== 'dir') fail('ENOTDIR', `${path}: not a directory`);
+    this.root = ref;
+  }
+
+  /** pivot_root(2), with the kernel's checks in the kernel's order. */
+  pivotRoot(newRootPath: string, putOldPath: string): void {
+    const k = this.kernel;
+    const nw = k.lookup(this, newRootPath);
+    if (nw.mount.sb.fs.lstat(nw.path).kind !== 'dir') fail('ENOTDIR', `${newRootPath}: not a directory`);
+    const oldLoc = k.lookup(this, putOldPath);
+    if (oldLoc.mount.sb.fs.lstat(oldLoc.path).kind !== 'dir')
+      fail('ENOTDIR', `${putOldPath}: not a directory`);
+    const root = this.root;
+    const rootMnt = root.mount;
+    const newMnt = nw.mount;
+    // lock_mount(): put_old becomes the topmost mount stacked there.
+    const at = k.followDown(oldLoc);
+    const oldMnt = at.mount;
+    if (oldMnt.group !== null || newMnt.parent?.group != null || rootMnt.parent?.group != null) {
+      fail('EINVAL', 'shared mount involved (make / private first: mount --make-rprivate /)');
+    }
+    if (rootMnt.ns !== this.ns.mnt || newMnt.ns !== this.ns.mnt)
+      fail('EINVAL', 'not in this mount namespace');
+    if (newMnt === rootMnt || oldMnt === rootMnt)
+      fail('EBUSY', 'new_root or put_old on the current root mount');
+    if (root.path !== rootMnt.root) fail('EINVAL', 'the current root is not a mount point (chroot?)');
+    if (!rootMnt.parent) fail('EINVAL', 'the current root is the namespace root (initramfs rootfs)');
+    if (nw.path !== newMnt.root) fail('EINVAL', `${newRootPath}: new_root is not a mount point`);
+    if (!newMnt.parent) fail('EINVAL', `${newRootPath}: new_root is the namespace root`);
+    if (!k.reachable(at, nw)) fail('EINVAL', `${putOldPath}: put_old is not under new_root`);
+    if (!k.reachable(nw, root)) fail('EINVAL', `${newRootPath}: new_root is not under the current root`);
+    const rootParent = rootMnt.parent as Mount;
+    const rootMp = rootMnt.mountpoint;
+    // Move new_root to where the old root was, then put the old root on put_old.
+    k.moveSubtree(newMnt, { mount: rootParent, path: rootMp });
+    k.moveSubtree(rootMnt, at);
+    const newRoot: PathRef = { mount: newMnt, path: newMnt.root };
+    for (const p of k.processes.values()) {
+      if (p.root.mount === rootMnt && p.root.path === root.path) p.root = newRoot;
+      if (p.cwd.mount === rootMnt && p.cwd.path === root.path) p.cwd = newRoot;
+    }
+  }
+
+  // ---- files -----------------------------------------------------------------------------------------
+
+  private writable(ref: PathRef): void {
+    if (ref.mount.readOnly || ref.mount.sb.readOnly) fail('EROFS', 'read-only file system');
+  }
+
+  /** Parent directory and name for creating or removing `path`. */
+  private parentRef(path: string): [PathRef, string] {
+    const name = basename(path);
+    if (name === '..' || components(path).length === 0) fail('EINVAL', `${path}: bad name`);
+    const dir = this.kernel.lookup(this, path.startsWith('/') ? dirname(path) : joinRel(path));
+    if (dir.mount.sb.fs.lstat(dir.path).kind !== 'dir') fail('ENOTDIR', `${path}: not a directory`);
+    return [dir, name];
+  }
+
+  private isMountpoint(ref: PathRef): boolean {
+    return this.kernel.mountedOn(ref) !== null;
+  }
+
+  stat(path: string): Stat {
+    const ref = this.kernel.lookup(this, path);
+    return ref.mount.sb.fs.lstat(ref.path);
+  }
+
+  lstat(path: string): Stat {
+    const ref = this.kernel.lookup(this, path, { follow: false });
+    return ref.mount.sb.fs.lstat(ref.path);
+  }
+
+  exists(path: string): boolean {
+    try {
+      this.lstat(path);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  readdir(path: string): string[] {
+    const ref = this.kernel.lookup(this, path);
+    return ref.mount.sb.fs.readdir(ref.path);
+  }
+
+  readFile(path: string): string {
+    const ref = this.kernel.lookup(this, path);
+    return ref.mount.sb.fs.readFile(ref.path);
+  }
+
+  readlink(path: string): string {
+    const ref = this.kernel.lookup(this, path, { follow: false });
+    return ref.mount.sb.fs.readlink(ref.path);
+  }
+
+  writeFile(path: string, content: string, opts: CreateOptions & { append?: boolean } = {}): void {
+    let ref: PathRef;
+    try {
+      ref = this.kernel.lookup(this, path);
+    } catch (err) {
+      if (!isModelError(err, 'ENOENT')) throw err;
+      const [dir, name] = this.parentRef(path);
+      ref = { mount: dir.mount, path: childPath(dir.path, name) };
+    }
+    this.writable(ref);
+    ref.mount.sb.fs.writeFile(ref.path, content, opts);
+  }
+
+  private create(path: string, fn: (fs: FileSystem, p: string) => void): void {
+    const [dir, name] = this.parentRef(path);
+    this.writable(dir);
+    fn(dir.mount.sb.fs, childPath(dir.path, name));
+  }
+
+  mkdir(path: string, opts?: CreateOptions): void {
+    this.create(path, (fs, p) => fs.mkdir(p, opts));
+  }
+
+  /** mkdir -p */
+  mkdirp(path: string, opts?: CreateOptions): void {
+    const parts = components(path);
+    for (let i = 1; i <= parts.length; i++) {
+      const p = (path.startsWith('/') ? '/' : '') + parts.slice(0, i).join('/');
+      if (!this.exists(p)) this.mkdir(p, opts);
+    }
+  }
+
+  symlink(target: string, path: string): void {
+    this.create(path, (fs, p) => fs.symlink(target, p));
+  }
+
+  mknod(path: string, major: number, minor: number, opts?: CreateOptions): void {
+    this.create(path, (fs, p) => fs.mknod(p, major, minor, opts));
+  }
+
+  private removal(path: string): PathRef {
+    const [dir, name] = this.parentRef(path);
+    this.writable(dir);
+    const ref = { mount: dir.mount, path: childPath(dir.path, name) };
+    if (this.isMountpoint(ref)) fail('EBUSY', `${path}: mount point`);
+    return ref;
+  }
+
+  unlink(path: string): void {
+    const ref = this.removal(path);
+    ref.mount.sb.fs.unlink(ref.path);
+  }
+
+  rmdir(path: string): void {
+    const ref = this.removal(path);
+    ref.mount.sb.fs.rmdir(ref.path);
+  }
+
+  rename(from: string, to: string): void {
+    const a = this.removal(from);
+    const [dir, name] = this.parentRef(to);
+    const b = { mount: dir.mount, path: childPath(dir.path, name) };
+    if (a.mount !== b.mount) fail('EXDEV', `${from} and ${to} are on different mounts`);
+    if (this.isMountpoint(b)) fail('EBUSY', `${to}: mount point`);
+    a.mount.sb.fs.rename(a.path, b.path);
+  }
+
+  chmod(path: string, mode: number): void {
+    const ref = this.kernel.lookup(this, path);
+    this.writable(ref);
+    ref.mount.sb.fs.chmod(ref.path, mode);
+  }
+
+  chown(path: string, uid: number, gid: number): void {
+    const ref = this.kernel.lookup(this, path);
+    this.writable(ref);
+    ref.mount.sb.fs.chown(ref.path, uid, gid);
+  }
+
+  getxattr(path: string, name: string): string | null {
+    const ref = this.kernel.lookup(this, path, { follow: false });
+    return ref.mount.sb.fs.getxattr(ref.path, name);
+  }
+
+  setxattr(path: string, name: string, value: string): void {
+    const ref = this.kernel.lookup(this, path, { follow: false });
+    this.writable(ref);
+    ref.mount.sb.fs.setxattr(ref.path, name, value);
+  }
+
+  /** This process's /proc/self/mountinfo entries. */
+  mountinfo(): MountInfo[] {
+    return this.kernel.mountinfo(this);
+  }
+
+  /** The text of /proc/self/mountinfo. */
+  readMountinfo(): string {
+    return this.kernel.renderMountinfo(this);
+  }
+}
+
+/** A relative path's parent directory, relative to cwd ("." when it has one component). */
+function joinRel(path: string): string {
+  const parts = components(path);
+  parts.pop();
+  return parts.length === 0 ? '.' : parts.join('/');
+}
+
+function remap(ref: PathRef, map: Map<Mount, Mount>): PathRef {
+  const m = map.get(ref.mount);
+  return m ? { mount: m, path: ref.path } : ref;
+}
+
+/** overlay's show_options: lowerdir/upperdir/workdir as given, then uuid=on (this kernel's default). */
+function overlayShowOptions(data: string): string[] {
+  const opts = new Map(parseMountData(data));
+  const out: string[] = [];
+  for (const k of ['lowerdir', 'upperdir', 'workdir']) {
+    const v = opts.get(k);
+    if (v !== undefined && v !== null) out.push(`${k}=${v}`);
+  }
+  out.push('uuid=on');
+  return out;
+}
