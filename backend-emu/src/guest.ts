@@ -5,6 +5,8 @@
 //   host -> guest  one line: "<id> <timeout-ms> <script, bytes outside [A-Za-z0-9_./-] as \xHH>\n"
 //   guest -> host  "@@STRATA-BEGIN <id>@@\n<exit code>\n<base64 stdout>\n-\n<base64 stderr>\n@@STRATA-END <id>@@\n"
 //   host -> guest  "\x03" (^C) cancels the running command: the agent kills its process group.
+// Serial input into the guest is slow (a few KB/s), so a script whose encoded form is longer than
+// INLINE_SCRIPT_MAX goes through the 9p share instead: "<id> <timeout-ms> @<path under /mnt/host>".
 // Base64 lines may be wrapped; anything outside a frame (kernel messages, init) is ignored.
 
 import { readFile } from 'node:fs/promises';
@@ -19,6 +21,10 @@ const gunzipAsync = promisify(gunzip);
 /** Where the guest's 9p share is mounted inside the guest. */
 export const GUEST_HOST_MOUNT = '/mnt/host';
 export const DEFAULT_TIMEOUT_MS = 30_000;
+/** Longest encoded script sent on the serial line; longer ones go through the 9p share. */
+export const INLINE_SCRIPT_MAX = 2048;
+/** Directory in the 9p share where the host leaves long request scripts. */
+const REQUEST_DIR = '.strata-agent';
 
 export interface GuestImagePaths {
   /** SeaBIOS image the snapshot was taken with. */
@@ -38,6 +44,13 @@ export interface RunResult {
   exitCode: number;
   stdout: string;
   stderr: string;
+}
+
+/** RunResult with the raw bytes, for binary output. */
+export interface RunBytesResult {
+  exitCode: number;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
 }
 
 export class GuestError extends Error {
@@ -129,7 +142,7 @@ async function readImageFile(path: string): Promise<Buffer> {
 interface Pending {
   id: number;
   label: string;
-  resolve: (r: RunResult) => void;
+  resolve: (r: RunBytesResult) => void;
   reject: (e: Error) => void;
   /** Resolves when the guest's frame for this id came (or the wait was given up). */
   settled: () => void;
@@ -183,13 +196,21 @@ export class GuestMachine {
   /**
    * Runs a command in the guest. An argv array is exec'd as is (shell-quoted); a string is a sh
    * script. Resolves with the exit code whatever it is; rejects with GuestTimeoutError on timeout.
+   * stdout and stderr are decoded as UTF-8 (see runBytes for binary output).
    */
-  run(cmd: string[] | string, opts: RunOptions = {}): Promise<RunResult> {
+  async run(cmd: string[] | string, opts: RunOptions = {}): Promise<RunResult> {
+    const r = await this.runBytes(cmd, opts);
+    const text = new TextDecoder();
+    return { exitCode: r.exitCode, stdout: text.decode(r.stdout), stderr: text.decode(r.stderr) };
+  }
+
+  /** run() with stdout and stderr as bytes. */
+  runBytes(cmd: string[] | string, opts: RunOptions = {}): Promise<RunBytesResult> {
     const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     const script = typeof cmd === 'string' ? cmd : `exec ${cmd.map(shellQuote).join(' ')}`;
     const label = typeof cmd === 'string' ? cmd : cmd.join(' ');
     const shortLabel = label.length > 80 ? `${label.slice(0, 77)}...` : label;
-    return new Promise<RunResult>((resolveRun, rejectRun) => {
+    return new Promise<RunBytesResult>((resolveRun, rejectRun) => {
       this.queue = this.queue.then(() => this.send(script, shortLabel, timeoutMs, resolveRun, rejectRun));
     });
   }
@@ -203,6 +224,12 @@ export class GuestMachine {
   async writeFile(path: string, data: Uint8Array | string): Promise<void> {
     this.assertRunning();
     await this.emu.writeFile(path, typeof data === 'string' ? new TextEncoder().encode(data) : data);
+  }
+
+  /** Removes a file from the 9p share. Missing files are not an error. */
+  async removeFile(path: string): Promise<void> {
+    this.assertRunning();
+    await this.emu.removeFile(path);
   }
 
   /** Reads a file from the 9p share (what the guest wrote under /mnt/host/<path>). */
@@ -235,19 +262,31 @@ export class GuestMachine {
   }
 
   /** Sends one request and resolves when the agent is free again (frame received or given up). */
-  private send(
+  private async send(
     script: string,
     label: string,
     timeoutMs: number,
-    resolveRun: (r: RunResult) => void,
+    resolveRun: (r: RunBytesResult) => void,
     rejectRun: (e: Error) => void,
   ): Promise<void> {
     if (this.stopped) {
       rejectRun(new GuestError(`guest machine is stopped; cannot run '${label}'`));
-      return Promise.resolve();
+      return;
     }
     const id = this.nextId++;
-    return new Promise<void>((agentFree) => {
+    let payload = encodePayload(script);
+    let requestFile: string | null = null;
+    if (payload.length > INLINE_SCRIPT_MAX) {
+      requestFile = `${REQUEST_DIR}/req-${id}.sh`;
+      try {
+        await this.emu.writeFile(requestFile, new TextEncoder().encode(script));
+      } catch (err) {
+        rejectRun(new GuestError(`cannot pass '${label}' to the guest: ${(err as Error).message}`));
+        return;
+      }
+      payload = `@${requestFile}`;
+    }
+    await new Promise<void>((agentFree) => {
       let done = false;
       let graceTimer: NodeJS.Timeout | undefined;
       const timer = setTimeout(() => {
@@ -284,8 +323,9 @@ export class GuestMachine {
           agentFree();
         },
       });
-      this.emu.sendSerial(`${id} ${timeoutMs} ${encodePayload(script)}\n`);
+      this.emu.sendSerial(`${id} ${timeoutMs} ${payload}\n`);
     });
+    if (requestFile && !this.stopped) await this.emu.removeFile(requestFile).catch(() => undefined);
   }
 
   private onByte(byte: number): void {
@@ -331,7 +371,7 @@ export class GuestMachine {
     if (sep < 0 || !Number.isInteger(exitCode)) {
       p.reject(new GuestError(`malformed answer from the guest agent for '${p.label}'`));
     } else {
-      const decode = (ls: string[]): string => Buffer.from(ls.join(''), 'base64').toString('utf8');
+      const decode = (ls: string[]): Uint8Array => new Uint8Array(Buffer.from(ls.join(''), 'base64'));
       p.resolve({ exitCode, stdout: decode(lines.slice(1, sep)), stderr: decode(lines.slice(sep + 1)) });
     }
     p.settled();

@@ -11,4 +11,7 @@ export {
   type GuestImagePaths,
   type RunOptions,
   type RunResult,
+  type RunBytesResult,
+  INLINE_SCRIPT_MAX,
+  encodePayload,
 } from './guest.ts';

@@ -22,6 +22,8 @@ export interface Emulator {
   sendSerial(text: string): void;
   /** Write a file into v86's in-memory 9p filesystem, creating its parent directories. */
   writeFile(path: string, data: Uint8Array): Promise<void>;
+  /** Remove a file from the 9p filesystem and free its data. Missing files are not an error. */
+  removeFile(path: string): Promise<void>;
   /** Read a file from the 9p filesystem; rejects when it does not exist. */
   readFile(path: string): Promise<Uint8Array>;
   saveState(): Promise<ArrayBuffer>;
@@ -31,14 +33,17 @@ export interface Emulator {
 
 /** The parts of v86's internal 9p filesystem object (FS in lib/filesystem.js) used for mkdir -p. */
 interface V86Filesystem {
+  /** `name` in its answer is not reliable (undefined when found): use the path's last component. */
   SearchPath(path: string): { id: number; parentid: number };
   CreateDirectory(name: string, parentId: number): number;
+  Unlink(parentId: number, name: string): number;
+  DeleteData(id: number): Promise<void>;
 }
 
 function isV86Filesystem(value: unknown): value is V86Filesystem {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Record<string, unknown>;
-  return typeof v['SearchPath'] === 'function' && typeof v['CreateDirectory'] === 'function';
+  return ['SearchPath', 'CreateDirectory', 'Unlink', 'DeleteData'].every((f) => typeof v[f] === 'function');
 }
 
 export function wasmPath(): string {
@@ -106,6 +111,15 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
         parent = found.id !== -1 ? found.id : filesystem.CreateDirectory(dirs[i] ?? '', parent);
       }
       await emulator.create_file(p, data);
+    },
+    async removeFile(path) {
+      const filesystem = fs();
+      const p = fsPath(path);
+      const found = filesystem.SearchPath(p);
+      if (found.id === -1) return;
+      const rc = filesystem.Unlink(found.parentid, p.split('/').pop() ?? '');
+      if (rc !== 0) throw new Error(`cannot remove '${path}' from the shared filesystem (error ${-rc})`);
+      await filesystem.DeleteData(found.id);
     },
     async readFile(path) {
       return emulator.read_file(fsPath(path));

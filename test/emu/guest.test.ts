@@ -2,7 +2,12 @@
 // snapshot that `bash images/guest/build.sh` saves. Fails (never skips) when that image is missing.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { GuestMachine, GuestTimeoutError, GUEST_HOST_MOUNT } from '../../backend-emu/src/index.ts';
+import {
+  GuestMachine,
+  GuestTimeoutError,
+  GUEST_HOST_MOUNT,
+  INLINE_SCRIPT_MAX,
+} from '../../backend-emu/src/index.ts';
 
 let guest: GuestMachine;
 
@@ -33,10 +38,13 @@ describe('emulator guest', () => {
     expect(argv.stdout).toBe("it's|$HOME|a b||");
     const missing = await guest.run(['no-such-command']);
     expect(missing.exitCode).toBe(127);
-    // Larger than one serial line and one tty buffer, both ways.
-    const big = 'x'.repeat(20_000);
-    const echoed = await guest.run(`cat <<'EOF'\n${big}\nEOF`);
-    expect(echoed.stdout).toBe(`${big}\n`);
+    const binary = await guest.runBytes(`printf '\\000\\001\\377\\n'`);
+    expect([...binary.stdout]).toEqual([0, 1, 255, 10]);
+    // A long script goes through the 9p share (serial input is slow); a long output comes back framed.
+    const big = 'x'.repeat(INLINE_SCRIPT_MAX * 4);
+    const echoed = await guest.run(`cat <<'EOF'\n${big}\nEOF\nls /mnt/host/.strata-agent | wc -l`);
+    expect(echoed.stdout).toBe(`${big}\n1\n`);
+    expect((await guest.run('ls /mnt/host/.strata-agent | wc -l')).stdout).toBe('0\n');
   });
 
   it('round-trips small commands in milliseconds', async () => {
@@ -62,6 +70,8 @@ describe('emulator guest', () => {
     expect(w.exitCode).toBe(0);
     expect(new TextDecoder().decode(await guest.readFile('from-guest.txt'))).toBe('guest wrote this');
     await expect(guest.readFile('does/not/exist')).rejects.toThrow(/cannot read 'does\/not\/exist'/);
+    await guest.removeFile('from-guest.txt');
+    expect((await guest.run(`test -e ${GUEST_HOST_MOUNT}/from-guest.txt; echo $?`)).stdout).toBe('1\n');
   });
 
   it('unshare -m: a tmpfs on /tmp is visible only inside the new mount namespace', async () => {
