@@ -120,7 +120,11 @@ export function shellQuote(arg: string): string {
   return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
 }
 
-function toArrayBuffer(b: Uint8Array): ArrayBuffer {
+/** The bytes as an ArrayBuffer of their own, without a copy when the Buffer already is one. */
+function ownArrayBuffer(b: Buffer): ArrayBuffer {
+  if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer) {
+    return b.buffer;
+  }
   const copy = new Uint8Array(b.byteLength);
   copy.set(b);
   return copy.buffer;
@@ -184,11 +188,12 @@ export class GuestMachine {
       readImageFile(paths.meta),
     ]);
     const meta = parseMeta(metaText.toString('utf8'), paths.meta);
-    const state = await gunzipAsync(stateGz);
+    // gunzip runs on libuv's thread pool while v86 compiles its wasm and sets the machine up.
+    const state = gunzipAsync(stateGz).then(ownArrayBuffer);
     const emu = await startEmulator({
-      bios: toArrayBuffer(bios),
+      bios: ownArrayBuffer(bios),
       memoryBytes: meta.memoryMiB * 1024 * 1024,
-      initialState: toArrayBuffer(state),
+      initialState: state,
     });
     return new GuestMachine(emu, meta.kernel, performance.now() - t0);
   }

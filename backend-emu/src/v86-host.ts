@@ -8,8 +8,11 @@ import { V86 } from 'v86';
 export interface EmulatorOptions {
   bios: ArrayBuffer;
   memoryBytes: number;
-  /** Saved machine state to resume from (V86 save_state()); the kernel options are then unused. */
-  initialState?: ArrayBuffer;
+  /**
+   * Saved machine state to resume from (V86 save_state()); the kernel options are then unused. A
+   * promise lets the caller decompress it while v86 compiles its wasm and sets up the machine.
+   */
+  initialState?: ArrayBuffer | Promise<ArrayBuffer>;
   bzimage?: ArrayBuffer;
   initrd?: ArrayBuffer;
   cmdline?: string;
@@ -68,23 +71,40 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
     memory_size: opts.memoryBytes,
     vga_memory_size: 2 * 1024 * 1024,
     filesystem: {},
-    autostart: true,
+    autostart: opts.initialState === undefined,
     disable_keyboard: true,
     disable_mouse: true,
     disable_speaker: true,
-    ...(opts.initialState ? { initial_state: { buffer: opts.initialState } } : {}),
     ...(opts.bzimage ? { bzimage: { buffer: opts.bzimage } } : {}),
     ...(opts.initrd ? { initrd: { buffer: opts.initrd } } : {}),
     ...(opts.cmdline !== undefined ? { cmdline: opts.cmdline } : {}),
   });
+  const once = (event: 'emulator-loaded' | 'emulator-started'): Promise<void> =>
+    new Promise<void>((resolve) => {
+      const listener = (): void => {
+        emulator.remove_listener(event, listener);
+        resolve();
+      };
+      emulator.add_listener(event, listener);
+    });
 
-  await new Promise<void>((resolve) => {
-    const started = (): void => {
-      emulator.remove_listener('emulator-started', started);
-      resolve();
-    };
-    emulator.add_listener('emulator-started', started);
-  });
+  try {
+    if (opts.initialState !== undefined) {
+      const state = opts.initialState;
+      // Not the initial_state option: this way the state can still be decompressing meanwhile.
+      await once('emulator-loaded');
+      await emulator.restore_state(await state);
+      const started = once('emulator-started');
+      await emulator.run();
+      await started;
+    } else {
+      await once('emulator-started');
+    }
+  } catch (err) {
+    await emulator.stop();
+    await emulator.destroy();
+    throw err;
+  }
 
   let destroyed = false;
   const fs = (): V86Filesystem => {
