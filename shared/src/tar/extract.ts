@@ -6,22 +6,31 @@
 // final component is created with O_EXCL / link() / symlink(), which never follow symlinks; an
 // existing non-directory in the way is removed first, never written through. Hardlink targets obey
 // the same rules. Device nodes need a hook.
+//
+// File system calls are synchronous: each takes microseconds, while a thread-pool round trip per
+// call would dominate a layer of many small files. Reading the archive stays asynchronous.
 
 import { execFile } from 'node:child_process';
-import { constants as fsc } from 'node:fs';
 import {
-  link,
-  lstat,
-  lchown,
-  lutimes,
-  mkdir,
-  open,
-  realpath,
-  rm,
-  symlink,
-  unlink,
-  chmod,
-} from 'node:fs/promises';
+  closeSync,
+  constants as fsc,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lchownSync,
+  linkSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  writeSync,
+  chmodSync,
+  type Stats,
+} from 'node:fs';
 import { readTar } from './reader.js';
 import { TarError, type TarEntry } from './types.js';
 import { WHITEOUT_OPAQUE, WHITEOUT_PREFIX } from './directory.js';
@@ -74,29 +83,32 @@ interface DirFixup {
   mtime: number;
 }
 
+function lstatOrNull(abs: string): Stats | null {
+  try {
+    return lstatSync(abs);
+  } catch (e) {
+    if (errCode(e) === 'ENOENT') return null;
+    throw e;
+  }
+}
+
 /** Extracts `source` into `destDir` (which must exist). Throws a TarError naming the entry on refusal. */
 export async function extractTar(
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   destDir: string,
   hooks: ExtractHooks = {},
 ): Promise<ExtractResult> {
-  const root = await realpath(destDir);
-  const rootStat = await lstat(root);
-  if (!rootStat.isDirectory()) throw new TarError(`destination ${destDir} is not a directory`);
+  const root = realpathSync(destDir);
+  if (!lstatSync(root).isDirectory()) throw new TarError(`destination ${destDir} is not a directory`);
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-  const chown =
-    hooks.chown === false
-      ? null
-      : (hooks.chown ?? (isRoot ? (p: string, uid: number, gid: number) => lchown(p, uid, gid) : null));
+  const customChown = typeof hooks.chown === 'function' ? hooks.chown : null;
+  const defaultChown = hooks.chown === undefined && isRoot;
 
   /** Relative directory paths known to be real directories (not symlinks) inside root. */
   const verified = new Set<string>();
   /** Directory modes/mtimes applied at the end (children change mtimes; modes may forbid writes). */
   const fixups = new Map<string, DirFixup>();
   const result: ExtractResult = { entries: 0, bytes: 0 };
-
-  const absOf = (parts: readonly string[]): string =>
-    parts.length === 0 ? root : `${root}/${parts.join('/')}`;
 
   /** Forget what we knew about `rel` and everything below it (it is being replaced). */
   const invalidate = (rel: string): void => {
@@ -106,62 +118,56 @@ export async function extractTar(
   };
 
   /** Checks (and with `create`, makes) each directory of `parts`; refuses symlinks and non-dirs. */
-  const resolveDirs = async (parts: readonly string[], entry: string, create: boolean): Promise<string> => {
+  const resolveDirs = (parts: readonly string[], entry: string, create: boolean): string => {
     let rel = '';
     for (const part of parts) {
       rel = rel === '' ? part : `${rel}/${part}`;
       if (verified.has(rel)) continue;
       const abs = `${root}/${rel}`;
-      let st;
-      try {
-        st = await lstat(abs);
-      } catch (e) {
-        if (errCode(e) === 'ENOENT' && !create) {
-          throw new TarError(`${JSON.stringify(rel)} does not exist`, { entry });
-        }
-        if (errCode(e) !== 'ENOENT') throw e;
-        await mkdir(abs, 0o755);
-        verified.add(rel);
-        continue;
-      }
-      if (st.isSymbolicLink()) {
+      const st = lstatOrNull(abs);
+      if (st === null) {
+        if (!create) throw new TarError(`${JSON.stringify(rel)} does not exist`, { entry });
+        mkdirSync(abs, 0o755);
+      } else if (st.isSymbolicLink()) {
         throw new TarError(`refusing to go through symlink ${JSON.stringify(rel)}`, { entry });
+      } else if (!st.isDirectory()) {
+        throw new TarError(`${JSON.stringify(rel)} is not a directory`, { entry });
       }
-      if (!st.isDirectory()) throw new TarError(`${JSON.stringify(rel)} is not a directory`, { entry });
       verified.add(rel);
     }
-    return absOf(parts);
+    return parts.length === 0 ? root : `${root}/${rel}`;
   };
 
   /** Removes whatever is at `abs` unless it is a directory and `keepDir`. Returns true if kept. */
-  const clear = async (abs: string, rel: string, keepDir: boolean): Promise<boolean> => {
-    let st;
-    try {
-      st = await lstat(abs);
-    } catch (e) {
-      if (errCode(e) === 'ENOENT') return false;
-      throw e;
-    }
+  const clear = (abs: string, rel: string, keepDir: boolean): boolean => {
+    const st = lstatOrNull(abs);
+    if (st === null) return false;
     if (keepDir && st.isDirectory()) return true;
     invalidate(rel);
-    if (st.isDirectory()) await rm(abs, { recursive: true, force: true });
-    else await unlink(abs);
+    if (st.isDirectory()) rmSync(abs, { recursive: true, force: true });
+    else unlinkSync(abs);
     return false;
   };
 
   /** Runs `create`; if the name exists, clears it and retries once. */
-  const createExclusive = async <T>(abs: string, rel: string, create: () => Promise<T>): Promise<T> => {
+  const createExclusive = <T>(abs: string, rel: string, create: () => T): T => {
     try {
-      return await create();
+      return create();
     } catch (e) {
       if (errCode(e) !== 'EEXIST') throw e;
     }
-    await clear(abs, rel, false);
+    clear(abs, rel, false);
     return create();
   };
 
+  /** Ownership for a name (never following a symlink). */
   const applyOwner = async (abs: string, entry: TarEntry): Promise<void> => {
-    if (chown) await chown(abs, entry.uid, entry.gid, entry);
+    if (customChown) await customChown(abs, entry.uid, entry.gid, entry);
+    else if (defaultChown) lchownSync(abs, entry.uid, entry.gid);
+  };
+
+  const applyXattrs = async (abs: string, entry: TarEntry): Promise<void> => {
+    if (hooks.xattrs && Object.keys(entry.xattrs).length > 0) await hooks.xattrs(abs, entry.xattrs, entry);
   };
 
   for await (const entry of readTar(source)) {
@@ -179,7 +185,7 @@ export async function extractTar(
 
       // OCI whiteouts.
       if (base.startsWith(WHITEOUT_PREFIX)) {
-        const parentAbs = await resolveDirs(dirParts, name, true);
+        const parentAbs = resolveDirs(dirParts, name, true);
         if (base === WHITEOUT_OPAQUE) {
           if (!hooks.opaque) throw new TarError('opaque whiteout but no opaque hook', { entry: name });
           await hooks.opaque(parentAbs, entry);
@@ -190,82 +196,58 @@ export async function extractTar(
           throw new TarError('malformed whiteout name', { entry: name });
         }
         if (!hooks.whiteout) throw new TarError('whiteout but no whiteout hook', { entry: name });
-        const rel = [...dirParts, target].join('/');
-        invalidate(rel);
+        invalidate([...dirParts, target].join('/'));
         await hooks.whiteout(`${parentAbs}/${target}`, entry);
         continue;
       }
 
-      const parentAbs = await resolveDirs(dirParts, name, true);
+      const parentAbs = resolveDirs(dirParts, name, true);
       const abs = `${parentAbs}/${base}`;
       const rel = parts.join('/');
 
       switch (entry.type) {
         case 'dir': {
-          try {
-            await mkdir(abs, 0o700);
-          } catch (e) {
-            if (errCode(e) !== 'EEXIST') throw e;
-            await clear(abs, rel, true);
-            // The name may have been cleared (it was not a directory): try again.
-            try {
-              await mkdir(abs, 0o700);
-            } catch (e2) {
-              if (errCode(e2) !== 'EEXIST') throw e2;
-            }
-          }
-          const st = await lstat(abs);
-          if (!st.isDirectory()) throw new TarError('could not create directory', { entry: name });
+          if (!clear(abs, rel, true)) mkdirSync(abs, 0o700);
           verified.add(rel);
           await applyOwner(abs, entry);
-          if (Object.keys(entry.xattrs).length > 0) await hooks.xattrs?.(abs, entry.xattrs, entry);
+          await applyXattrs(abs, entry);
           fixups.set(rel, { abs, mode: entry.mode, mtime: entry.mtime });
           break;
         }
         case 'file': {
-          const fh = await createExclusive(abs, rel, () =>
-            open(abs, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600),
+          const fd = createExclusive(abs, rel, () =>
+            openSync(abs, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | fsc.O_NOFOLLOW, 0o600),
           );
           try {
             for await (const chunk of entry.body()) {
               let off = 0;
-              while (off < chunk.length) {
-                const { bytesWritten } = await fh.write(chunk, off, chunk.length - off);
-                off += bytesWritten;
-              }
+              while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off);
               result.bytes += chunk.length;
             }
-            if (chown === null) {
-              // nothing
-            } else if (hooks.chown === undefined) {
-              await fh.chown(entry.uid, entry.gid);
-            } else {
-              await chown(abs, entry.uid, entry.gid, entry);
-            }
-            await fh.chmod(entry.mode);
-            if (Object.keys(entry.xattrs).length > 0) await hooks.xattrs?.(abs, entry.xattrs, entry);
-            await fh.utimes(entry.mtime, entry.mtime);
+            if (customChown) await customChown(abs, entry.uid, entry.gid, entry);
+            else if (defaultChown) fchownSync(fd, entry.uid, entry.gid);
+            fchmodSync(fd, entry.mode); // after chown, which clears setuid/setgid
+            await applyXattrs(abs, entry);
+            futimesSync(fd, entry.mtime, entry.mtime);
           } finally {
-            await fh.close();
+            closeSync(fd);
           }
           break;
         }
         case 'symlink': {
-          await createExclusive(abs, rel, () => symlink(entry.linkpath, abs));
+          createExclusive(abs, rel, () => symlinkSync(entry.linkpath, abs));
           await applyOwner(abs, entry);
-          if (Object.keys(entry.xattrs).length > 0) await hooks.xattrs?.(abs, entry.xattrs, entry);
-          await lutimes(abs, entry.mtime, entry.mtime);
+          await applyXattrs(abs, entry);
+          lutimesSync(abs, entry.mtime, entry.mtime);
           break;
         }
         case 'hardlink': {
           const targetParts = cleanComponents(entry.linkpath, name, 'hardlink target');
           if (targetParts.length === 0) throw new TarError('hardlink to the root', { entry: name });
-          const targetDir = await resolveDirs(targetParts.slice(0, -1), name, false);
+          const targetDir = resolveDirs(targetParts.slice(0, -1), name, false);
           const targetAbs = `${targetDir}/${targetParts[targetParts.length - 1]!}`;
-          let tst;
-          try {
-            tst = await lstat(targetAbs);
-          } catch {
+          const tst = lstatOrNull(targetAbs);
+          if (tst === null) {
             throw new TarError(`hardlink target ${JSON.stringify(entry.linkpath)} does not exist`, {
               entry: name,
             });
@@ -273,32 +255,33 @@ export async function extractTar(
           if (tst.isDirectory()) throw new TarError('hardlink to a directory', { entry: name });
           if (targetAbs === abs) break;
           // link(2) does not follow a symlink target: the new name is another link to the symlink.
-          await createExclusive(abs, rel, () => link(targetAbs, abs));
+          createExclusive(abs, rel, () => linkSync(targetAbs, abs));
           break;
         }
         case 'char':
         case 'block':
         case 'fifo': {
-          await clear(abs, rel, false);
+          clear(abs, rel, false);
           if (hooks.mknod) {
             await hooks.mknod(abs, entry);
           } else if (entry.type === 'fifo') {
+            // Node has no mkfifo(3); the coreutils tool does the same.
             await new Promise<void>((resolve, reject) => {
               execFile('mkfifo', ['-m', '600', '--', abs], (err) => (err ? reject(err) : resolve()));
             });
           } else {
             throw new TarError(
               `refusing ${entry.type} device ${entry.devmajor}:${entry.devminor} (no mknod hook)`,
-              {
-                entry: name,
-              },
+              { entry: name },
             );
           }
-          const st = await lstat(abs);
-          if (st.isSymbolicLink()) throw new TarError('mknod hook left a symlink', { entry: name });
+          const st = lstatOrNull(abs);
+          if (st === null || st.isSymbolicLink()) {
+            throw new TarError('the mknod hook did not create the node', { entry: name });
+          }
           await applyOwner(abs, entry);
-          await chmod(abs, entry.mode);
-          await lutimes(abs, entry.mtime, entry.mtime);
+          chmodSync(abs, entry.mode);
+          lutimesSync(abs, entry.mtime, entry.mtime);
           break;
         }
       }
@@ -308,15 +291,16 @@ export async function extractTar(
     }
   }
 
-  // Deepest first, so a parent's mtime is set after its children are done.
+  // Deepest first, so a parent's mtime is set after its children are done. The directories are
+  // opened with O_NOFOLLOW, and every parent on the way was verified (replacements invalidate).
   const dirs = [...fixups.values()].sort((a, b) => b.abs.length - a.abs.length);
   for (const d of dirs) {
-    const fh = await open(d.abs, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
+    const fd = openSync(d.abs, fsc.O_RDONLY | fsc.O_DIRECTORY | fsc.O_NOFOLLOW);
     try {
-      await fh.chmod(d.mode);
-      await fh.utimes(d.mtime, d.mtime);
+      fchmodSync(fd, d.mode);
+      futimesSync(fd, d.mtime, d.mtime);
     } finally {
-      await fh.close();
+      closeSync(fd);
     }
   }
   return result;
