@@ -426,48 +426,82 @@ export class Kernel {
     };
     const visitSlaves = (g: number, from: Mount): void => {
       for (const s of this.slavesOf(g)) {
-        if (!reachable(s)) {
-          if (s.group !== null) visitGroup(s.group, from, null);
+        if (s.group === null) {
+          if (!reachable(s)) continue;
+          const { copy } = this.copyTree(from, from.root, { slave: true });
+          out.push([copy, { mount: s, path: dest.path }]);
           continue;
         }
-        const { copy } = this.copyTree(from, from.root, { slave: true, makeShared: s.group !== null });
-        out.push([copy, { mount: s, path: dest.path }]);
-        if (s.group !== null) visitGroup(s.group, copy, s);
+        // A shared slave: its whole peer group receives one slave copy, shared among the peers.
+        if (doneGroups.has(s.group)) continue;
+        const first = this.peers(s.group).find(reachable) ?? null;
+        if (!first) {
+          visitGroup(s.group, from, null);
+          continue;
+        }
+        const { copy } = this.copyTree(from, from.root, { slave: true, makeShared: true });
+        out.push([copy, { mount: first, path: dest.path }]);
+        visitGroup(s.group, copy, first);
       }
     };
     visitGroup(dest.mount.group as number, src, null);
     return out;
   }
 
-  /** umount_tree(): take `m` and everything below it out of the tree, propagating to copies. */
-  umountTree(m: Mount, propagate: boolean): void {
-    const victims: Mount[] = [m];
-    const parent = m.parent;
-    if (propagate && parent && parent.group !== null) {
-      // The copies of `m` on the peers and slaves of its parent go too (propagate_umount()).
-      const targets = new Set<Mount>();
-      const seen = new Set<number>();
-      const visit = (g: number): void => {
-        if (seen.has(g)) return;
-        seen.add(g);
-        for (const p of this.peers(g)) targets.add(p);
-        for (const s of this.slavesOf(g)) {
-          targets.add(s);
-          if (s.group !== null) visit(s.group);
-        }
-      };
-      visit(parent.group);
-      for (const t of targets) {
-        if (t === parent) continue;
-        const c = this.mountedOn({ mount: t, path: m.mountpoint });
-        if (c && c.sb === m.sb && c.root === m.root && c.children.length === 0) victims.push(c);
+  /** The mounts that receive propagation from peer group `g`: its peers, slaves, their peers... */
+  private propagationTargets(g: number): Set<Mount> {
+    const targets = new Set<Mount>();
+    const seen = new Set<number>();
+    const visit = (group: number): void => {
+      if (seen.has(group)) return;
+      seen.add(group);
+      for (const p of this.peers(group)) targets.add(p);
+      for (const s of this.slavesOf(group)) {
+        targets.add(s);
+        if (s.group !== null) visit(s.group);
       }
+    };
+    visit(g);
+    return targets;
+  }
+
+  /**
+   * umount_tree(): take `m` and everything below it out of the tree. With `propagate`, the copies of
+   * those mounts on the peers and slaves of their parents go too (propagate_umount()), unless a copy has
+   * mounts of its own that stay; for a non-lazy umount such a copy makes the whole umount EBUSY.
+   */
+  umountTree(m: Mount, propagate: boolean, lazy = true): void {
+    const victims = new Set(subtree(m));
+    if (propagate) {
+      const candidates = new Set<Mount>();
+      const queue = [...victims];
+      while (queue.length > 0) {
+        const v = queue.pop() as Mount;
+        const parent = v.parent;
+        if (!parent || parent.group === null) continue;
+        for (const t of this.propagationTargets(parent.group)) {
+          if (t === parent) continue;
+          const c = this.mountedOn({ mount: t, path: v.mountpoint });
+          if (!c || victims.has(c) || candidates.has(c) || c.sb !== v.sb || c.root !== v.root) continue;
+          candidates.add(c);
+          queue.push(c);
+        }
+      }
+      for (let changed = true; changed;) {
+        changed = false;
+        for (const c of candidates) {
+          if (c.children.some((x) => !victims.has(x) && !candidates.has(x))) {
+            if (!lazy) fail('EBUSY', 'a propagated copy has mounts below it');
+            candidates.delete(c);
+            changed = true;
+          }
+        }
+      }
+      for (const c of candidates) victims.add(c);
     }
-    for (const v of victims) {
-      const all = subtree(v);
-      this.detach(v);
-      for (const x of all) this.release(x);
-    }
+    const tops = [...victims].filter((v) => !v.parent || !victims.has(v.parent));
+    for (const t of tops) this.detach(t);
+    for (const v of victims) this.release(v);
   }
 
   /** do_loopback(): the detached copy a bind mount attaches (with the mounts below for MS_REC). */
@@ -855,8 +889,8 @@ export class Process {
     } else if (fsType === 'proc') {
       sb = k.newSuperBlock(new ProcFs(k, this.ns.pid), [], flags.has('MS_RDONLY'));
     } else if (fsType === 'overlay') {
-      sb = k.newSuperBlock(this.overlayFromData(data), [], flags.has('MS_RDONLY'));
-      sb.options.push(...overlayShowOptions(data));
+      const ov = this.overlayFromData(data);
+      sb = k.newSuperBlock(ov, overlayShowOptions(data), flags.has('MS_RDONLY') || ov.layers.upper === null);
     } else if (fsType === 'sysfs' || fsType === 'devpts' || fsType === 'mqueue' || fsType === 'ramfs') {
       sb = k.newSuperBlock(
         new MemFs(fsType, 0o755),
@@ -937,7 +971,7 @@ export class Process {
         if (p.root.mount === m || p.cwd.mount === m) fail('EBUSY', `${target}: in use by PID ${p.pid}`);
       }
     }
-    k.umountTree(m, true);
+    k.umountTree(m, true, opts.detach ?? false);
   }
 
   // ---- root switching --------------------------------------------------------------------------------
@@ -1160,7 +1194,10 @@ function remap(ref: PathRef, map: Map<Mount, Mount>): PathRef {
   return m ? { mount: m, path: ref.path } : ref;
 }
 
-/** overlay's show_options: lowerdir/upperdir/workdir as given, then uuid=on (this kernel's default). */
+/**
+ * overlay's show_options as Linux 6.18 prints them with the default module parameters: the layer paths as
+ * given, then "uuid=on" for a writable overlay, or "redirect_dir=on" for a lowerdir-only (read-only) one.
+ */
 function overlayShowOptions(data: string): string[] {
   const opts = new Map(parseMountData(data));
   const out: string[] = [];
@@ -1168,6 +1205,6 @@ function overlayShowOptions(data: string): string[] {
     const v = opts.get(k);
     if (v !== undefined && v !== null) out.push(`${k}=${v}`);
   }
-  out.push('uuid=on');
+  out.push(opts.has('upperdir') ? 'uuid=on' : 'redirect_dir=on');
   return out;
 }

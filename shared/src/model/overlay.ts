@@ -303,7 +303,9 @@ export class OverlayFs implements FileSystem {
       if (parent.stat.kind !== 'dir') fail('ENOTDIR', `${dirname(to)}: not a directory`);
     }
     const srcLower = this.lowerPositive(from);
-    const dstLower = this.lowerPositive(to);
+    // A pure-upper directory moved into a merged directory is marked opaque, so that a lower directory
+    // of the same name can never merge into it (ovl_rename).
+    const dstParentMerged = this.mustResolve(dirname(to)).chain.some((i) => !this.hasUpper || i !== 0);
     this.copyUp(from);
     this.copyUp(dirname(to));
     const up = this.upper();
@@ -312,7 +314,9 @@ export class OverlayFs implements FileSystem {
     if (existing) removeTree(up.fs, upTo);
     up.fs.rename(this.upperPath(from), upTo);
     if (srcLower) up.fs.mknod(this.upperPath(from), 0, 0, { mode: 0 });
-    if (isDir && dstLower) up.fs.setxattr(upTo, OPAQUE_XATTR, 'y');
+    if (isDir && dstParentMerged && up.fs.getxattr(upTo, OPAQUE_XATTR) !== 'y') {
+      up.fs.setxattr(upTo, OPAQUE_XATTR, 'y');
+    }
   }
 
   chmod(path: string, mode: number): void {

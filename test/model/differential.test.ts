@@ -1,0 +1,242 @@
+// The model against the real kernel: each scenario runs in the model and inside `unshare -m` on this
+// machine, and the mount tables (normalised), step outcomes and overlay trees must agree.
+// These tests need root and overlayfs and FAIL (never skip) without them.
+import { describe, expect, it } from 'vitest';
+import { OPAQUE_XATTR, snapshotTree } from '../../shared/src/model/index.js';
+import type { Step } from './real-kernel.js';
+import { comparableMounts, hostTree, requireRealKernel, runModel, runReal } from './real-kernel.js';
+
+async function compareMounts(steps: Step[], under = '/T') {
+  requireRealKernel();
+  const model = runModel(steps);
+  const real = await runReal(steps);
+  expect(model.outcomes).toEqual(real.outcomes);
+  const m = comparableMounts(model.mountinfo, '/T', under);
+  const r = comparableMounts(real.mountinfo, real.dir, under);
+  expect(m).toBe(r);
+  return { model, real, text: m };
+}
+
+const base: Step[] = [
+  { op: 'tmpfs', target: '@' },
+  { op: 'mkdir', path: '@/src' },
+  { op: 'mkdir', path: '@/dst' },
+  { op: 'tmpfs', target: '@/src' },
+  { op: 'mkdir', path: '@/src/a' },
+  { op: 'mkdir', path: '@/src/b' },
+];
+
+describe('mount propagation: model vs real kernel', () => {
+  it('prerequisites: root, overlayfs, util-linux unshare', () => {
+    requireRealKernel();
+  });
+
+  it('shared: bind of a shared mount is a peer; mounts propagate both ways', async () => {
+    const { text } = await compareMounts([
+      ...base,
+      { op: 'make', target: '@/src', type: 'shared' },
+      { op: 'bind', source: '@/src', target: '@/dst' },
+      { op: 'tmpfs', target: '@/dst/a' },
+      { op: 'tmpfs', target: '@/src/b' },
+      { op: 'write', path: '@/src/a/t1', content: 'x' },
+    ]);
+    expect(text).toContain('shared:');
+  });
+
+  it('slave, shared+slave, and private', async () => {
+    await compareMounts([
+      ...base,
+      { op: 'make', target: '@/src', type: 'shared' },
+      { op: 'bind', source: '@/src', target: '@/dst' },
+      { op: 'make', target: '@/dst', type: 'slave' },
+      { op: 'tmpfs', target: '@/src/a' },
+      { op: 'tmpfs', target: '@/dst/b' },
+      { op: 'make', target: '@/dst', type: 'shared' },
+      { op: 'mkdir', path: '@/third' },
+      { op: 'bind', source: '@/dst', target: '@/third' },
+      { op: 'mkdir', path: '@/src/c' },
+      { op: 'tmpfs', target: '@/src/c' },
+      { op: 'make', target: '@/third', type: 'private' },
+    ]);
+  });
+
+  it('unbindable: bind fails, rbind skips it; the last peer going private frees its slaves', async () => {
+    await compareMounts([
+      ...base,
+      { op: 'tmpfs', target: '@/src/a' },
+      { op: 'make', target: '@/src/a', type: 'unbindable' },
+      { op: 'bind', source: '@/src/a', target: '@/dst' },
+      { op: 'bind', source: '@/src', target: '@/dst', rec: true },
+      { op: 'make', target: '@/src', type: 'shared' },
+      { op: 'mkdir', path: '@/s2' },
+      { op: 'bind', source: '@/src', target: '@/s2' },
+      { op: 'make', target: '@/s2', type: 'slave' },
+      { op: 'make', target: '@/src', type: 'private' },
+    ]);
+  });
+
+  it('a mount under a shared parent becomes shared; umount propagates; busy and lazy umount', async () => {
+    await compareMounts([
+      ...base,
+      { op: 'make', target: '@/src', type: 'shared' },
+      { op: 'bind', source: '@/src', target: '@/dst' },
+      { op: 'tmpfs', target: '@/src/a' },
+      { op: 'mkdir', path: '@/src/a/deep' },
+      { op: 'tmpfs', target: '@/src/a/deep' },
+      { op: 'umount', target: '@/src/a' },
+      { op: 'umount', target: '@/src/a/deep' },
+      { op: 'umount', target: '@/src/a' },
+      { op: 'tmpfs', target: '@/dst/b' },
+      { op: 'mkdir', path: '@/dst/b/x' },
+      { op: 'tmpfs', target: '@/dst/b/x' },
+      { op: 'umount', target: '@/dst/b', lazy: true },
+    ]);
+  });
+
+  it('pivot_root: errno checks in kernel order, then a pivot; old root under put_old', async () => {
+    const steps: Step[] = [
+      { op: 'mkdir', path: '@' },
+      { op: 'pivot', newRoot: '@', putOld: '@' }, // still on the root mount: EBUSY
+      { op: 'tmpfs', target: '@' },
+      { op: 'mkdir', path: '@/x/old' },
+      { op: 'mkdir', path: '@/x/etc' },
+      { op: 'mkdir', path: '@/y' },
+      { op: 'write', path: '@/x/etc/os-release', content: 'NAME=Ubuntu' },
+      { op: 'pivot', newRoot: '@/x', putOld: '@/x/old' }, // not a mount point: EINVAL
+      { op: 'bind', source: '@/x', target: '@/x' },
+      { op: 'pivot', newRoot: '@/x', putOld: '@/y' }, // put_old not under new_root: EINVAL
+      { op: 'make', target: '@/x', type: 'shared' },
+      { op: 'pivot', newRoot: '@/x', putOld: '@/x/old' }, // new_root shared: EINVAL
+      { op: 'make', target: '@/x', type: 'private' },
+      { op: 'pivot', newRoot: '@/x', putOld: '@/x/old' },
+    ];
+    requireRealKernel();
+    const model = runModel(steps);
+    const real = await runReal(steps);
+    expect(model.outcomes).toEqual([
+      ...['ok', 'EBUSY', 'ok', 'ok', 'ok', 'ok', 'ok'],
+      ...['EINVAL', 'ok', 'EINVAL', 'ok', 'EINVAL', 'ok', 'ok'],
+    ]);
+    expect(real.outcomes).toEqual(model.outcomes);
+    // After the pivot, mountinfo is relative to the new root: "/" is @/x, the old root sits on /old.
+    const pick = (entries: typeof model.mountinfo, dir: string) =>
+      comparableMounts(
+        entries.filter((e) => e.mountPoint === '/' || e.mountPoint.startsWith('/old' + dir)),
+        '/old' + dir,
+        '/',
+      );
+    const m = pick(model.mountinfo, '/T');
+    expect(m).toBe(pick(real.mountinfo, real.dir));
+    expect(m).toMatch(/^\d+ \d+ 0:1 \/x \/ rw,relatime - tmpfs none rw$/m);
+    expect(m).toMatch(/^\d+ \d+ 0:1 \/ \/T rw,relatime - tmpfs none rw$/m); // was @, now /old/T
+  });
+
+  it('the pivot_root(".", ".") idiom and umount -l .', async () => {
+    requireRealKernel();
+    const steps: Step[] = [
+      { op: 'tmpfs', target: '@' },
+      { op: 'mkdir', path: '@/x/sub' },
+      { op: 'tmpfs', target: '@/x/sub', data: 'mode=755' },
+      { op: 'bind', source: '@/x', target: '@/x', rec: true },
+      { op: 'sh', cmd: 'cp /usr/bin/busybox @/x/busybox' }, // a static umount for after the pivot
+      { op: 'cd', path: '@/x' },
+      { op: 'pivot', newRoot: '.', putOld: '.' },
+      { op: 'umount', target: '.', lazy: true, tool: '/busybox' },
+      { op: 'cd', path: '/' },
+    ];
+    const model = runModel(steps);
+    const real = await runReal(steps);
+    expect(real.outcomes).toEqual(model.outcomes);
+    expect(model.outcomes.every((o) => o === 'ok')).toBe(true);
+    const m = comparableMounts(model.mountinfo, '/T', '/');
+    expect(m).toBe(comparableMounts(real.mountinfo, real.dir, '/'));
+    expect(m).toBe(
+      '1 3 0:1 /x / rw,relatime - tmpfs none rw\n2 1 0:2 / /sub rw,relatime - tmpfs none rw,mode=755\n',
+    );
+  });
+});
+
+describe('overlayfs: model vs real kernel', () => {
+  const layers: Step[] = [
+    { op: 'mkdir', path: '@/l1/d' },
+    { op: 'mkdir', path: '@/l2/d' },
+    { op: 'mkdir', path: '@/l2/dir2' },
+    { op: 'mkdir', path: '@/u' },
+    { op: 'mkdir', path: '@/w' },
+    { op: 'mkdir', path: '@/m' },
+    { op: 'write', path: '@/l1/d/f1', content: 'l1' },
+    { op: 'write', path: '@/l1/same', content: 'from l1' },
+    { op: 'write', path: '@/l2/d/f2', content: 'l2' },
+    { op: 'write', path: '@/l2/same', content: 'from l2' },
+    { op: 'write', path: '@/l2/only2', content: 'two' },
+    { op: 'write', path: '@/l2/dir2/x', content: 'x' },
+    { op: 'overlay', target: '@/m', lower: ['@/l1', '@/l2'], upper: '@/u', work: '@/w' },
+  ];
+
+  it('copy-up, whiteouts, opaque dirs, renames: merged view, upper dir and mount line agree', async () => {
+    requireRealKernel();
+    const steps: Step[] = [
+      ...layers,
+      { op: 'write', path: '@/m/d/f2', content: 'changed' },
+      { op: 'chmod', path: '@/m/d/f1', mode: 0o600 },
+      { op: 'rm', path: '@/m/same' },
+      { op: 'rm', path: '@/m/dir2/x' },
+      { op: 'rmdir', path: '@/m/dir2' },
+      { op: 'mkdir', path: '@/m/dir2' },
+      { op: 'mkdir', path: '@/m/d/new' },
+      { op: 'rename', from: '@/m/only2', to: '@/m/moved' },
+      { op: 'rename', from: '@/m/d', to: '@/m/d2' },
+      { op: 'mkdir', path: '@/m/mine' },
+      { op: 'write', path: '@/m/mine/f', content: 'm' },
+      { op: 'rename', from: '@/m/mine', to: '@/m/mine2' },
+      { op: 'write', path: '@/m/tmp', content: 't' },
+      { op: 'rm', path: '@/m/tmp' },
+      { op: 'rmdir', path: '@/m/d' },
+    ];
+    const model = runModel(steps, ['@/m']);
+    const real = await runReal(steps, { trees: ['@/m'], inspect: (dir) => hostTree(`${dir}/u`) });
+    expect(real.outcomes).toEqual(model.outcomes);
+    expect(model.outcomes.slice(layers.length)).toEqual([
+      ...['ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'ok', 'EXDEV', 'ok', 'ok', 'ok', 'ok', 'ok'],
+      'ENOTEMPTY',
+    ]);
+    expect(model.trees['@/m']).toEqual(real.trees['@/m']);
+    const modelUpper = snapshotTree(model.proc, '/T/u', { xattrs: [OPAQUE_XATTR] });
+    expect(modelUpper).toEqual(real.inspected);
+    expect(modelUpper).toContainEqual({ path: '/same', kind: 'chardev', mode: 0, rdev: '0:0' });
+    expect(modelUpper).toContainEqual({
+      path: '/dir2',
+      kind: 'dir',
+      mode: 0o755,
+      xattrs: { [OPAQUE_XATTR]: 'y' },
+    });
+    expect(comparableMounts(model.mountinfo, '/T')).toBe(comparableMounts(real.mountinfo, real.dir));
+  });
+
+  it('seed experiment 6: A and B on C (lowerdir only), leftmost wins, edits below stay hidden', async () => {
+    requireRealKernel();
+    const steps: Step[] = [
+      { op: 'mkdir', path: '@/A' },
+      { op: 'mkdir', path: '@/B' },
+      { op: 'mkdir', path: '@/C' },
+      { op: 'write', path: '@/A/t1.txt', content: 'A1' },
+      { op: 'write', path: '@/A/t2.txt', content: 'A2' },
+      { op: 'write', path: '@/B/t2.txt', content: 'B2' },
+      { op: 'write', path: '@/B/t3.txt', content: 'B3' },
+      { op: 'overlay', target: '@/C', lower: ['@/A', '@/B'] },
+      { op: 'write', path: '@/B/t2.txt', content: 'B2 edited' },
+      { op: 'write', path: '@/C/t1.txt', content: 'nope' },
+    ];
+    const model = runModel(steps, ['@/C']);
+    const real = await runReal(steps, { trees: ['@/C'] });
+    expect(real.outcomes).toEqual(model.outcomes);
+    expect(model.outcomes[model.outcomes.length - 1]).toBe('EROFS');
+    expect(model.trees['@/C']).toEqual(real.trees['@/C']);
+    expect(model.trees['@/C']?.map((e) => `${e.path}=${e.content ?? ''}`)).toEqual([
+      '/t1.txt=A1',
+      '/t2.txt=A2',
+      '/t3.txt=B3',
+    ]);
+    expect(comparableMounts(model.mountinfo, '/T')).toBe(comparableMounts(real.mountinfo, real.dir));
+  });
+});

@@ -1,0 +1,337 @@
+// Differential testing support: run one small scenario in the kernel model and on the real kernel (in a
+// private mount namespace made by util-linux `unshare -m`), then compare what each reports.
+// Only the tests use this file: it needs Node and root.
+
+import { spawn } from 'node:child_process';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { MountInfo } from '../../shared/src/mount/mountinfo.js';
+import { normaliseMountinfo, parseMountinfo, renderMountinfo } from '../../shared/src/mount/mountinfo.js';
+import type { Process, Propagation, Stat, TreeEntry, TreeReader } from '../../shared/src/model/index.js';
+import { Kernel, ModelError, OPAQUE_XATTR, snapshotTree } from '../../shared/src/model/index.js';
+
+/** Scenario steps. Paths may start with "@", the scenario's directory. */
+export type Step =
+  | { op: 'mkdir'; path: string }
+  | { op: 'tmpfs'; target: string; source?: string; data?: string }
+  | { op: 'overlay'; target: string; lower: string[]; upper?: string; work?: string }
+  | { op: 'bind'; source: string; target: string; rec?: boolean }
+  | { op: 'make'; target: string; type: Propagation; rec?: boolean }
+  /** `tool` runs umount through that binary for real (e.g. a static busybox after pivot_root). */
+  | { op: 'umount'; target: string; lazy?: boolean; tool?: string }
+  /** A shell command run for real only (the model treats it as a no-op). */
+  | { op: 'sh'; cmd: string }
+  | { op: 'write'; path: string; content: string }
+  | { op: 'rm'; path: string }
+  | { op: 'rmdir'; path: string }
+  | { op: 'chmod'; path: string; mode: number }
+  | { op: 'rename'; from: string; to: string }
+  | { op: 'cd'; path: string }
+  | { op: 'pivot'; newRoot: string; putOld: string };
+
+/** "ok" or an errno name; "failed" when the real command failed without a recognisable message. */
+export type Outcome = 'ok' | string;
+
+export interface RunResult {
+  outcomes: Outcome[];
+  mountinfo: MountInfo[];
+  /** Merged-view snapshots of the requested directories (taken inside the namespace). */
+  trees: Record<string, TreeEntry[]>;
+  /** The shell's output (real runs), for failure messages. */
+  raw?: string;
+}
+
+/** Fails (never skips) when the real-kernel tests cannot run here. */
+export function requireRealKernel(): void {
+  if (typeof process.getuid !== 'function' || process.getuid() !== 0) {
+    throw new Error('real-kernel differential tests need root (they mount inside `unshare -m`)');
+  }
+  if (!/\toverlay$/m.test(readFileSync('/proc/filesystems', 'utf8'))) {
+    throw new Error('real-kernel differential tests need overlayfs (modprobe overlay)');
+  }
+  execFileSync('unshare', ['--version'], { stdio: 'ignore' });
+}
+
+const MODEL_DIR = '/T';
+
+/** The system python starts much faster than a pyenv shim. */
+const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+
+function at(path: string, dir: string): string {
+  return path.startsWith('@') ? dir + path.slice(1) : path;
+}
+
+// ---- model side --------------------------------------------------------------------------------------
+
+function modelStep(p: Process, s: Step): void {
+  const a = (x: string) => at(x, MODEL_DIR);
+  switch (s.op) {
+    case 'mkdir':
+      return p.mkdirp(a(s.path));
+    case 'tmpfs':
+      return p.mount(s.source ?? 'none', a(s.target), 'tmpfs', { data: s.data ?? '' });
+    case 'overlay':
+      return p.mount('overlay', a(s.target), 'overlay', { data: overlayData(s, MODEL_DIR) });
+    case 'bind':
+      return p.mount(a(s.source), a(s.target), null, { flags: s.rec ? ['MS_BIND', 'MS_REC'] : ['MS_BIND'] });
+    case 'make': {
+      const flag = (
+        {
+          shared: 'MS_SHARED',
+          slave: 'MS_SLAVE',
+          private: 'MS_PRIVATE',
+          unbindable: 'MS_UNBINDABLE',
+        } as const
+      )[s.type];
+      return p.mount('', a(s.target), null, { flags: s.rec ? [flag, 'MS_REC'] : [flag] });
+    }
+    case 'umount':
+      return p.umount(a(s.target), { detach: s.lazy ?? false });
+    case 'write':
+      return p.writeFile(a(s.path), s.content);
+    case 'rm':
+      return p.unlink(a(s.path));
+    case 'rmdir':
+      return p.rmdir(a(s.path));
+    case 'chmod':
+      return p.chmod(a(s.path), s.mode);
+    case 'rename':
+      return p.rename(a(s.from), a(s.to));
+    case 'cd':
+      return p.chdir(a(s.path));
+    case 'pivot':
+      return p.pivotRoot(a(s.newRoot), a(s.putOld));
+    case 'sh':
+      return;
+  }
+}
+
+function overlayData(s: Extract<Step, { op: 'overlay' }>, dir: string): string {
+  const parts = [`lowerdir=${s.lower.map((l) => at(l, dir)).join(':')}`];
+  if (s.upper) parts.push(`upperdir=${at(s.upper, dir)}`);
+  if (s.work) parts.push(`workdir=${at(s.work, dir)}`);
+  return parts.join(',');
+}
+
+/** Run the scenario in the model, as `unshare -m` would: a new mount namespace with / made rprivate. */
+export function runModel(
+  steps: readonly Step[],
+  trees: readonly string[] = [],
+): RunResult & { proc: Process } {
+  const k = new Kernel();
+  k.init.mkdirp(MODEL_DIR);
+  const p = k.init.clone({ namespaces: ['mnt'] });
+  p.mount('', '/', null, { flags: ['MS_PRIVATE', 'MS_REC'] });
+  const outcomes = steps.map((s): Outcome => {
+    try {
+      modelStep(p, s);
+      return 'ok';
+    } catch (err) {
+      if (err instanceof ModelError) return err.code;
+      throw err;
+    }
+  });
+  const snap: Record<string, TreeEntry[]> = {};
+  for (const t of trees) snap[t] = snapshotTree(p, at(t, MODEL_DIR));
+  return { outcomes, mountinfo: p.mountinfo(), trees: snap, proc: p };
+}
+
+// ---- real side ---------------------------------------------------------------------------------------
+
+function q(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+const RENAME_PY =
+  'import os,sys\ntry:\n os.rename(sys.argv[1],sys.argv[2])\nexcept OSError as e:\n sys.exit(e.strerror)';
+
+const DUMP_PY = `import os,sys,json,stat
+root=sys.argv[1]
+out=[]
+def walk(a,r):
+  for n in sorted(os.listdir(a)):
+    p=os.path.join(a,n); rp=(r.rstrip('/'))+'/'+n; st=os.lstat(p)
+    e={'path':rp,'mode':stat.S_IMODE(st.st_mode)}
+    if stat.S_ISDIR(st.st_mode): e['kind']='dir'
+    elif stat.S_ISREG(st.st_mode): e['kind']='file'; e['content']=open(p).read()
+    elif stat.S_ISLNK(st.st_mode): e['kind']='symlink'; e['target']=os.readlink(p)
+    else: e['kind']='chardev'; e['rdev']='%d:%d'%(os.major(st.st_rdev),os.minor(st.st_rdev))
+    out.append(e)
+    if e['kind']=='dir': walk(p,rp)
+walk(root,'/')
+print(json.dumps(out))`;
+
+const XATTR_PY = `import os,sys,json
+root=sys.argv[1]; name=sys.argv[2]; out={}
+for d,ds,fs in os.walk(root):
+  for n in ds+fs:
+    p=os.path.join(d,n)
+    try: out['/'+os.path.relpath(p,root)]=os.getxattr(p,name,follow_symlinks=False).decode()
+    except OSError: pass
+print(json.dumps(out))`;
+
+function shellStep(s: Step, dir: string): string {
+  const a = (x: string) => q(at(x, dir));
+  switch (s.op) {
+    case 'mkdir':
+      return `mkdir -p ${a(s.path)}`;
+    case 'tmpfs':
+      return `mount -t tmpfs ${s.data ? `-o ${q(s.data)} ` : ''}${q(s.source ?? 'none')} ${a(s.target)}`;
+    case 'overlay':
+      return `mount -t overlay overlay -o ${q(overlayData(s, dir))} ${a(s.target)}`;
+    case 'bind':
+      return `mount ${s.rec ? '--rbind' : '--bind'} ${a(s.source)} ${a(s.target)}`;
+    case 'make':
+      return `mount --make-${s.rec ? 'r' : ''}${s.type} ${a(s.target)}`;
+    case 'umount':
+      return `${s.tool ? `${q(s.tool)} ` : ''}umount ${s.lazy ? '-l ' : ''}${a(s.target)}`;
+    case 'write':
+      return `printf %s ${q(s.content)} > ${a(s.path)}`;
+    case 'rm':
+      return `rm ${a(s.path)}`;
+    case 'rmdir':
+      return `rmdir ${a(s.path)}`;
+    case 'chmod':
+      return `chmod ${s.mode.toString(8)} ${a(s.path)}`;
+    case 'rename':
+      return `${PYTHON} -c ${q(RENAME_PY)} ${a(s.from)} ${a(s.to)}`;
+    case 'cd':
+      return `cd ${a(s.path)}`;
+    case 'pivot':
+      return `pivot_root ${a(s.newRoot)} ${a(s.putOld)}`;
+    case 'sh':
+      return s.cmd.replace(/@/g, dir);
+  }
+}
+
+const STRERROR: ReadonlyArray<[RegExp, string]> = [
+  [/Invalid cross-device link/, 'EXDEV'],
+  [/Invalid argument|wrong fs type, bad option/, 'EINVAL'],
+  [/Device or resource busy|target is busy/, 'EBUSY'],
+  [/No such file or directory|Directory nonexistent|mount point does not exist/, 'ENOENT'],
+  [/Directory not empty/, 'ENOTEMPTY'],
+  [/Operation not permitted|Permission denied/, 'EPERM'],
+  [/Read-only file system/, 'EROFS'],
+  [/File exists/, 'EEXIST'],
+];
+
+function errnoFromMessage(msg: string): string {
+  for (const [re, code] of STRERROR) if (re.test(msg)) return code;
+  return 'failed';
+}
+
+/**
+ * Run the scenario for real inside `unshare -m sh -c`, under a fresh temp dir that is removed afterwards
+ * (mounts die with the namespace). The mount table is read from the host through /proc/PID/mountinfo
+ * while the shell waits, so it is shown relative to the shell's root even after pivot_root.
+ * `inspect` runs on the host after the namespace is gone, before the temp dir is removed.
+ */
+export async function runReal<T = undefined>(
+  steps: readonly Step[],
+  opts: { trees?: readonly string[]; inspect?: (dir: string) => T } = {},
+): Promise<RunResult & { dir: string; inspected: T | undefined }> {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-kmodel-'));
+  try {
+    const lines: string[] = ['exec 2>&1'];
+    steps.forEach((s, i) => {
+      lines.push(`echo "@@step ${i}"`, `${shellStep(s, dir)}`, `echo "@@rc ${i} $?"`);
+    });
+    for (const t of opts.trees ?? []) {
+      lines.push(`echo "@@tree ${t}"`, `${PYTHON} -c ${q(DUMP_PY)} ${q(at(t, dir))}`);
+    }
+    lines.push('echo "@@ready"', 'read x', 'echo "@@done"');
+    const child = spawn('unshare', ['-m', 'sh', '-c', lines.join('\n')], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    let out = '';
+    let mountinfoText = '';
+    await new Promise<void>((resolve, reject) => {
+      child.on('error', reject);
+      child.stdout.setEncoding('utf8');
+      child.stdout.on('data', (chunk: string) => {
+        out += chunk;
+        if (mountinfoText === '' && out.includes('@@ready\n')) {
+          mountinfoText = readFileSync(`/proc/${child.pid}/mountinfo`, 'utf8');
+          child.stdin.end('\n');
+        }
+      });
+      child.on('close', (code) => {
+        if (!out.includes('@@done'))
+          reject(new Error(`unshare scenario ended early (exit ${code}):\n${out}`));
+        else resolve();
+      });
+    });
+    const outcomes: Outcome[] = [];
+    const trees: Record<string, TreeEntry[]> = {};
+    const chunks = out.split(/^@@/m);
+    for (const c of chunks) {
+      const step = /^step (\d+)\n([\s\S]*)$/.exec(c);
+      const rc = /^rc (\d+) (\d+)\n/.exec(c);
+      if (step) outcomes[Number(step[1])] = step[2] ?? '';
+      else if (rc) {
+        const i = Number(rc[1]);
+        outcomes[i] = rc[2] === '0' ? 'ok' : errnoFromMessage(outcomes[i] ?? '');
+      }
+      const tree = /^tree (\S+)\n([\s\S]*)$/.exec(c);
+      if (tree) trees[tree[1] as string] = JSON.parse(tree[2] as string) as TreeEntry[];
+    }
+    const inspected = opts.inspect ? opts.inspect(dir) : undefined;
+    return { outcomes, mountinfo: parseMountinfo(mountinfoText), trees, dir, inspected, raw: out };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+// ---- comparison --------------------------------------------------------------------------------------
+
+/** Mounts at or under `under` (after mapping the scenario dir to /T), normalised and rendered. */
+export function comparableMounts(entries: readonly MountInfo[], dir: string, under = MODEL_DIR): string {
+  const norm = normaliseMountinfo(entries, { replacePrefixes: [[dir, MODEL_DIR]] });
+  const keep = norm.filter(
+    (e) => under === '/' || e.mountPoint === under || e.mountPoint.startsWith(under + '/'),
+  );
+  return renderMountinfo(normaliseMountinfo(keep));
+}
+
+function kindOf(mode: number): Stat['kind'] {
+  const t = mode & 0o170000;
+  if (t === 0o040000) return 'dir';
+  if (t === 0o100000) return 'file';
+  if (t === 0o120000) return 'symlink';
+  return 'chardev';
+}
+
+/** A TreeReader over a host directory, through node:fs (whiteouts show as char devices 0/0). */
+export function hostTreeReader(xattrName: string, root: string): TreeReader {
+  const xattrs = JSON.parse(
+    execFileSync(PYTHON, ['-c', XATTR_PY, root, xattrName], { encoding: 'utf8' }),
+  ) as Record<string, string>;
+  return {
+    lstat(path: string): Stat {
+      const st = lstatSync(path);
+      const rdev = st.rdev;
+      return {
+        kind: kindOf(st.mode),
+        mode: st.mode & 0o7777,
+        uid: st.uid,
+        gid: st.gid,
+        size: st.size,
+        ino: st.ino,
+        rdevMajor: ((rdev >> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff),
+        rdevMinor: (rdev & 0xff) | ((rdev >> 12) & ~0xff),
+      };
+    },
+    readdir: (path: string) => readdirSync(path).sort(),
+    readFile: (path: string) => readFileSync(path, 'utf8'),
+    readlink: (path: string) => readlinkSync(path),
+    getxattr: (path: string, name: string) =>
+      name === xattrName ? (xattrs['/' + path.slice(root.length + 1)] ?? null) : null,
+  };
+}
+
+/** Snapshot of a host directory with the overlay opaque xattr. */
+export function hostTree(dir: string): TreeEntry[] {
+  return snapshotTree(hostTreeReader(OPAQUE_XATTR, dir), dir, { xattrs: [OPAQUE_XATTR] });
+}
