@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { extractTar, readTar, tarDirectory } from '../../shared/src/tar/index.js';
-import { collect, isRoot, plain, sh, snapshotTree, tempDir, type TreeNode } from './util.js';
+import { collect, isRoot, plain, readAll, sh, snapshotTree, tempDir, type TreeNode } from './util.js';
 
 let work: { dir: string; cleanup: () => void };
 let src: string;
@@ -160,6 +160,40 @@ describe('GNU tar archives, read by us', () => {
       expect(comparable(snapshotTree(out))).toEqual(comparable(snapshotTree(src)));
     });
   }
+
+  it('--format=gnu base-256 ids and --format=pax global headers with xattrs', async () => {
+    const big = join(work.dir, 'big-ids.tar');
+    sh('tar', [
+      '--format=gnu',
+      '--owner=big:3000000',
+      '--group=big:4000000',
+      '-cf',
+      big,
+      '-C',
+      src,
+      'etc/empty',
+    ]);
+    const [e1] = await readAll([sh('cat', [big])]);
+    expect(e1).toMatchObject({ path: 'etc/empty', uid: 3_000_000, gid: 4_000_000 });
+
+    const pax = join(work.dir, 'global.tar');
+    // A keyword given with --pax-option goes into a global ('g') header that applies to every entry.
+    sh('tar', [
+      '--format=pax',
+      '--pax-option=SCHILY.xattr.user.test=hello',
+      '-cf',
+      pax,
+      '-C',
+      src,
+      'etc/empty',
+      'bin/tool',
+    ]);
+    const entries = await readAll([sh('cat', [pax])]);
+    expect(entries.map((e) => [e.path, e.xattrs])).toEqual([
+      ['etc/empty', { 'user.test': 'hello' }],
+      ['bin/tool', { 'user.test': 'hello' }],
+    ]);
+  });
 
   it('our own tarDirectory + extractTar round trip rebuilds the tree', async () => {
     const out = join(work.dir, 'ours-roundtrip');
