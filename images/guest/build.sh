@@ -168,7 +168,8 @@ mv "$work/initrd.gz" "$cache/initrd.gz"
 echo "$stamp" >"$cache/stamp"
 # A snapshot of an older guest would not match the new kernel and initrd.
 rm -f "$cache/state.bin.gz" "$cache/state.json"
-log "kernel $kver, $count applet links (0: made at boot), ${#modules[@]} modules"
+if ((count)); then links="$count applet links"; else links="applet links made at first boot"; fi
+log "kernel $kver, ${#modules[@]} modules, $links"
 log "initrd $(stat -c %s "$cache/initrd.gz") bytes, vmlinuz $(stat -c %s "$cache/vmlinuz") bytes"
 take_snapshot
 log "done in $(elapsed) s"

@@ -1,7 +1,7 @@
 // The emulator guest (images/guest, backend-emu): one v86 machine per file, resumed from the
 // snapshot that `bash images/guest/build.sh` saves. Fails (never skips) when that image is missing.
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   GuestMachine,
   GuestTimeoutError,
@@ -10,10 +10,20 @@ import {
 } from '../../backend-emu/src/index.ts';
 
 let guest: GuestMachine;
+let setupError: unknown = null;
 
 beforeAll(async () => {
-  guest = await GuestMachine.restore();
-  console.log(`guest restored in ${Math.round(guest.restoreMs)} ms (kernel ${guest.kernelRelease})`);
+  try {
+    guest = await GuestMachine.restore();
+    console.log(`guest restored in ${Math.round(guest.restoreMs)} ms (kernel ${guest.kernelRelease})`);
+  } catch (err) {
+    setupError = err;
+  }
+});
+
+// A missing guest image fails every test with the reason (a failing beforeAll would skip them).
+beforeEach(() => {
+  if (setupError) throw setupError;
 });
 
 afterAll(async () => {
