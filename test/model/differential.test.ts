@@ -93,6 +93,55 @@ describe('mount propagation: model vs real kernel', () => {
     ]);
   });
 
+  it('unshare copies the namespace: peers stay peers across namespaces until made private', async () => {
+    const { text } = await compareMounts([
+      { op: 'tmpfs', target: '@' },
+      { op: 'mkdir', path: '@/a' },
+      { op: 'mkdir', path: '@/b' },
+      { op: 'mkdir', path: '@/c' },
+      { op: 'make', target: '@', type: 'shared' },
+      { op: 'unshare', steps: [{ op: 'tmpfs', target: '@/a' }] }, // propagates back (experiment 2's trap)
+      {
+        op: 'unshare',
+        steps: [
+          { op: 'make', target: '@', type: 'private' },
+          { op: 'tmpfs', target: '@/b' }, // stays inside
+        ],
+      },
+      {
+        op: 'unshare',
+        steps: [
+          { op: 'make', target: '@', type: 'slave' },
+          { op: 'tmpfs', target: '@/c' }, // a slave does not send back
+        ],
+      },
+    ]);
+    expect(text).toContain(' /T/a ');
+    expect(text).not.toContain(' /T/b ');
+    expect(text).not.toContain(' /T/c ');
+  });
+
+  it('MS_MOVE: subtree moves; propagates into a shared destination; EINVAL under a shared parent', async () => {
+    await compareMounts([
+      { op: 'tmpfs', target: '@' },
+      { op: 'mkdir', path: '@/m' },
+      { op: 'mkdir', path: '@/dst' },
+      { op: 'mkdir', path: '@/src' },
+      { op: 'mkdir', path: '@/s2' },
+      { op: 'tmpfs', target: '@/m' },
+      { op: 'mkdir', path: '@/m/inner' },
+      { op: 'tmpfs', target: '@/m/inner' },
+      { op: 'move', source: '@/m', target: '@/dst' },
+      { op: 'tmpfs', target: '@/src' },
+      { op: 'mkdir', path: '@/src/x' },
+      { op: 'make', target: '@/src', type: 'shared' },
+      { op: 'bind', source: '@/src', target: '@/s2' },
+      { op: 'move', source: '@/dst', target: '@/src/x' },
+      { op: 'mkdir', path: '@/back' },
+      { op: 'move', source: '@/src/x', target: '@/back' },
+    ]);
+  });
+
   it('pivot_root: errno checks in kernel order, then a pivot; old root under put_old', async () => {
     const steps: Step[] = [
       { op: 'mkdir', path: '@' },

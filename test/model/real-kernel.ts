@@ -18,6 +18,9 @@ export type Step =
   | { op: 'tmpfs'; target: string; source?: string; data?: string }
   | { op: 'overlay'; target: string; lower: string[]; upper?: string; work?: string }
   | { op: 'bind'; source: string; target: string; rec?: boolean }
+  | { op: 'move'; source: string; target: string }
+  /** Run `steps` in a new mount namespace copied from the current one, propagation unchanged. */
+  | { op: 'unshare'; steps: Step[] }
   | { op: 'make'; target: string; type: Propagation; rec?: boolean }
   /** `tool` runs umount through that binary for real (e.g. a static busybox after pivot_root). */
   | { op: 'umount'; target: string; lazy?: boolean; tool?: string }
@@ -103,8 +106,12 @@ function modelStep(p: Process, s: Step): void {
       return p.chdir(a(s.path));
     case 'pivot':
       return p.pivotRoot(a(s.newRoot), a(s.putOld));
+    case 'move':
+      return p.mount(a(s.source), a(s.target), null, { flags: ['MS_MOVE'] });
     case 'sh':
       return;
+    case 'unshare':
+      throw new Error('nested steps are run by runSteps');
   }
 }
 
@@ -124,15 +131,24 @@ export function runModel(
   k.init.mkdirp(MODEL_DIR);
   const p = k.init.clone({ namespaces: ['mnt'] });
   p.mount('', '/', null, { flags: ['MS_PRIVATE', 'MS_REC'] });
-  const outcomes = steps.map((s): Outcome => {
-    try {
-      modelStep(p, s);
-      return 'ok';
-    } catch (err) {
-      if (err instanceof ModelError) return err.code;
-      throw err;
+  const outcomes: Outcome[] = [];
+  const runSteps = (proc: Process, list: readonly Step[]): void => {
+    for (const s of list) {
+      if (s.op === 'unshare') {
+        outcomes.push('ok');
+        runSteps(proc.clone({ namespaces: ['mnt'] }), s.steps);
+        continue;
+      }
+      try {
+        modelStep(proc, s);
+        outcomes.push('ok');
+      } catch (err) {
+        if (!(err instanceof ModelError)) throw err;
+        outcomes.push(err.code);
+      }
     }
-  });
+  };
+  runSteps(p, steps);
   const snap: Record<string, TreeEntry[]> = {};
   for (const t of trees) snap[t] = snapshotTree(p, at(t, MODEL_DIR));
   return { outcomes, mountinfo: p.mountinfo(), trees: snap, proc: p };
@@ -201,14 +217,18 @@ function shellStep(s: Step, dir: string): string {
       return `cd ${a(s.path)}`;
     case 'pivot':
       return `pivot_root ${a(s.newRoot)} ${a(s.putOld)}`;
+    case 'move':
+      return `mount --move ${a(s.source)} ${a(s.target)}`;
     case 'sh':
       return s.cmd.replace(/@/g, dir);
+    case 'unshare':
+      throw new Error('nested steps are rendered by scriptLines');
   }
 }
 
 const STRERROR: ReadonlyArray<[RegExp, string]> = [
   [/Invalid cross-device link/, 'EXDEV'],
-  [/Invalid argument|wrong fs type, bad option/, 'EINVAL'],
+  [/Invalid argument|wrong fs type, bad option|bad option; moving a mount/, 'EINVAL'],
   [/Device or resource busy|target is busy/, 'EBUSY'],
   [/No such file or directory|Directory nonexistent|mount point does not exist/, 'ENOENT'],
   [/Directory not empty/, 'ENOTEMPTY'],
@@ -234,10 +254,20 @@ export async function runReal<T = undefined>(
 ): Promise<RunResult & { dir: string; inspected: T | undefined }> {
   const dir = mkdtempSync(join(tmpdir(), 'strata-kmodel-'));
   try {
-    const lines: string[] = ['exec 2>&1'];
-    steps.forEach((s, i) => {
-      lines.push(`echo "@@step ${i}"`, `${shellStep(s, dir)}`, `echo "@@rc ${i} $?"`);
-    });
+    let n = 0;
+    const scriptLines = (list: readonly Step[]): string[] => {
+      const out: string[] = [];
+      for (const s of list) {
+        const i = n++;
+        const cmd =
+          s.op === 'unshare'
+            ? `unshare -m --propagation unchanged sh -c ${q(scriptLines(s.steps).join('\n'))}`
+            : shellStep(s, dir);
+        out.push(`echo "@@step ${i}"`, cmd, `echo "@@rc ${i} $?"`);
+      }
+      return out;
+    };
+    const lines: string[] = ['exec 2>&1', ...scriptLines(steps)];
     for (const t of opts.trees ?? []) {
       lines.push(`echo "@@tree ${t}"`, `${PYTHON} -c ${q(DUMP_PY)} ${q(at(t, dir))}`);
     }

@@ -519,6 +519,12 @@ export class Kernel {
     at.mount.children.push(m);
   }
 
+  /** MS_MOVE: detach `m` (keeping its subtree) and attach it at `at`, propagating when at is shared. */
+  moveAndPropagate(m: Mount, at: PathRef): void {
+    this.detach(m);
+    this.attachRecursive(m, at);
+  }
+
   /** Copy a whole mount namespace (unshare/clone with CLONE_NEWNS): same propagation, new IDs. */
   copyMountNamespace(old: MountNamespace): { ns: MountNamespace; map: Map<Mount, Mount> } {
     const ns = new MountNamespace(this.newNsInode());
@@ -953,8 +959,11 @@ export class Process {
     const m = old.mount;
     if (old.path !== m.root || !m.parent) fail('EINVAL', `${source}: not a mount point`);
     if (m.parent.group !== null) fail('EINVAL', `${source}: parent mount is shared`);
+    if (tgt.mount.group !== null && subtree(m).some((x) => x.unbindable)) {
+      fail('EINVAL', 'cannot move unbindable mounts under a shared mount');
+    }
     if (k.reachable(tgt, { mount: m, path: m.root })) fail('ELOOP', 'cannot move a mount under itself');
-    k.moveSubtree(m, tgt);
+    k.moveAndPropagate(m, tgt);
   }
 
   /** umount2(2); `detach` is MNT_DETACH (lazy: take the whole subtree out now). */
