@@ -271,7 +271,7 @@ export class NativeRuntime implements Runtime {
     }
 
     const cg = createCgroups(spec.cgroup.path, spec.cgroup.limits);
-    const hostNs = openNs('thread-self', ['mnt', 'uts', 'ipc', 'net']);
+    const hostNs = openNs('thread-self', ['mnt', 'uts', 'ipc', 'net', 'pid', 'cgroup']);
     const stateFd = fs.openSync(stateDir, 'r');
     const owned: number[] = [stateFd, ...cg.procsFds];
     let logFd: number | null = null;
@@ -308,8 +308,10 @@ export class NativeRuntime implements Runtime {
       const nextFd = () => 4 + extra.length; // 0-2 stdio, 3 control socket
       fdArgs.push('--state-fd', String(nextFd()));
       extra.push(stateFd);
-      fdArgs.push('--host-mntns-fd', String(nextFd()));
-      extra.push(hostNs.get('mnt')!);
+      for (const fd of hostNs.values()) {
+        fdArgs.push('--host-ns-fd', String(nextFd()));
+        extra.push(fd);
+      }
       for (const fd of cg.procsFds) {
         fdArgs.push('--cgroup-fd', String(nextFd()));
         extra.push(fd);

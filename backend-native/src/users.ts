@@ -53,12 +53,8 @@ export function resolveUser(rootfs: string, spec: string): ResolvedUser {
     else if (NUMERIC.test(groupPart)) gid = Number(groupPart);
     else throw new StrataError(`unable to find group ${groupPart}: no matching entries in group file`);
   }
-  const additionalGids =
-    name === null
-      ? []
-      : groups
-          .filter((g) => (g[3] ?? '').split(',').includes(name!))
-          .map((g) => Number(g[2]))
-          .filter((g) => g !== gid);
-  return { uid, gid, additionalGids: [...new Set(additionalGids)] };
+  // Docker (and Kubernetes) put the primary group first in the supplementary list:
+  // busybox's `id` as root says groups=0(root),10(wheel).
+  const member = name === null ? [] : groups.filter((g) => (g[3] ?? '').split(',').includes(name!)).map((g) => Number(g[2]));
+  return { uid, gid, additionalGids: [...new Set([gid, ...member])] };
 }

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/close_range.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -40,7 +41,8 @@ struct opts {
   int run_mode;
   int ctl_fd;          // control socket to the CLI: reads "g", writes "pid N", "ok", "error ..."
   int state_fd;        // dir fd of containers/<id>, for the exit file
-  int host_mntns_fd;   // to leave the container's mount namespace for cleanup
+  int host_ns_fds[8];  // the host's namespaces, to leave the container's for cleanup and --then
+  int n_host_ns;
   int mntns_fd;        // exec: the container's mount namespace
   int cgroup_fds[MAX_FDS];
   int n_cgroup_fds;
@@ -86,7 +88,7 @@ static int parse_int(const char *s) { return (int)strtol(s, NULL, 10); }
 
 static void parse(int argc, char **argv, struct opts *o) {
   memset(o, 0, sizeof *o);
-  o->ctl_fd = o->state_fd = o->host_mntns_fd = o->mntns_fd = o->relay_fd = -1;
+  o->ctl_fd = o->state_fd = o->mntns_fd = o->relay_fd = -1;
   o->cwd = "/";
   if (argc < 2) { fprintf(stderr, "usage: strata-shim run|exec [flags] -- cmd...\n"); _exit(125); }
   o->run_mode = strcmp(argv[1], "run") == 0;
@@ -97,7 +99,7 @@ static void parse(int argc, char **argv, struct opts *o) {
     if (strcmp(a, "--") == 0) { i++; break; }
     else if (strcmp(a, "--ctl-fd") == 0) { o->ctl_fd = parse_int(v); i++; }
     else if (strcmp(a, "--state-fd") == 0) { o->state_fd = parse_int(v); i++; }
-    else if (strcmp(a, "--host-mntns-fd") == 0) { o->host_mntns_fd = parse_int(v); i++; }
+    else if (strcmp(a, "--host-ns-fd") == 0) { if (o->n_host_ns < 8) o->host_ns_fds[o->n_host_ns++] = parse_int(v); i++; }
     else if (strcmp(a, "--mntns-fd") == 0) { o->mntns_fd = parse_int(v); i++; }
     else if (strcmp(a, "--cgroup-fd") == 0) { if (o->n_cgroup_fds < MAX_FDS) o->cgroup_fds[o->n_cgroup_fds++] = parse_int(v); i++; }
     else if (strcmp(a, "--cgroup-dir") == 0) { if (o->n_cgroup_dirs < MAX_FDS) o->cgroup_dirs[o->n_cgroup_dirs++] = v; i++; }
@@ -152,6 +154,8 @@ static void become_payload(const struct opts *o, int errfd) {
     _exit(126);
   }
   reset_signals();
+  // Nothing the shim inherited may reach the payload (leaked host fds are an escape route).
+  close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
   execvp(o->argv[0], o->argv);
   int e = errno;
   if (errfd >= 0) { char m[300]; int n = snprintf(m, sizeof m, "exec %d %s", e, o->argv[0]); if (write(errfd, m, (size_t)n) < 0) {} }
@@ -223,8 +227,13 @@ static void relay_tty(int master, int out) {
 }
 
 static void cleanup_host(const struct opts *o) {
-  if (o->host_mntns_fd < 0) return;
-  if (setns(o->host_mntns_fd, CLONE_NEWNS) < 0) return;
+  if (o->n_host_ns == 0) return;
+  // Back to the host's mount, network, ... namespaces, and the host's PID namespace for children:
+  // the container's is dead, and a process whose children would land there cannot even make threads.
+  for (int i = 0; i < o->n_host_ns; i++) {
+    if (setns(o->host_ns_fds[i], 0) < 0) return;
+    close(o->host_ns_fds[i]);
+  }
   if (o->cleanup_mount) umount2(o->cleanup_mount, MNT_DETACH);
   for (int i = 0; i < o->n_cgroup_dirs; i++) {
     // The PID namespace is gone, but its tasks may still be exiting for a moment.
@@ -246,7 +255,7 @@ static int do_run(struct opts *o) {
     if (o->relay_fd >= 0) close(o->relay_fd);
     close(o->ctl_fd);
     if (o->state_fd >= 0) close(o->state_fd);
-    if (o->host_mntns_fd >= 0) close(o->host_mntns_fd);
+    for (int i = 0; i < o->n_host_ns; i++) close(o->host_ns_fds[i]);
     close_cgroup_fds(o);
     char c;
     if (read(release[0], &c, 1) != 1) _exit(125);

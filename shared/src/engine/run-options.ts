@@ -37,6 +37,8 @@ export interface RunOptions {
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
+const MODES = ['ro', 'rw', 'z', 'Z', 'private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'nocopy'];
+
 /** Parse one -v/--volume spec: HOST:CTR[:ro|rw], NAME:CTR[:opts], or CTR alone (anonymous). */
 export function parseVolumeSpec(spec: string): VolumeOption {
   const parts = spec.split(':');
@@ -48,12 +50,8 @@ export function parseVolumeSpec(spec: string): VolumeOption {
   if (parts.length === 1) {
     destination = parts[0]!;
   } else if (parts.length === 2) {
-    if (parts[1]!.startsWith('/')) [source, destination] = [parts[0]!, parts[1]!];
-    else {
-      destination = parts[0]!;
-      mode = parts[1]!;
-      if (!destination.startsWith('/')) throw bad('invalid mount config');
-    }
+    if (parts[1]!.split(',').every((m) => MODES.includes(m))) [destination, mode] = [parts[0]!, parts[1]!];
+    else [source, destination] = [parts[0]!, parts[1]!];
   } else {
     [source, destination, mode] = [parts[0]!, parts[1]!, parts[2]!];
   }
@@ -61,7 +59,7 @@ export function parseVolumeSpec(spec: string): VolumeOption {
   if (destination === '/') throw bad('invalid mount path: destination can\'t be \'/\'');
   const modes = mode.split(',');
   for (const m of modes) {
-    if (!['ro', 'rw', 'z', 'Z', 'private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'nocopy'].includes(m)) {
+    if (!MODES.includes(m)) {
       throw bad(`invalid mode: ${m}`);
     }
   }
