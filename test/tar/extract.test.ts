@@ -232,6 +232,17 @@ describe('extractTar preserves metadata', () => {
     expect(readFileSync(join(dest, 'g'), 'utf8')).toBe('y');
   });
 
+  it('implicit parent directories get mode 0755 whatever the umask', async () => {
+    const old = process.umask(0o077);
+    try {
+      await extractTar([await archive([file('implicit/parent/f', 'x')])], dest);
+    } finally {
+      process.umask(old);
+    }
+    expect(lstatSync(join(dest, 'implicit')).mode & 0o7777).toBe(0o755);
+    expect(lstatSync(join(dest, 'implicit/parent')).mode & 0o7777).toBe(0o755);
+  });
+
   it('existing files are replaced, existing directories kept and merged', async () => {
     mkdirSync(join(dest, 'keep'));
     writeFileSync(join(dest, 'keep/old'), 'old');
@@ -248,6 +259,7 @@ describe('extractTar preserves metadata', () => {
       dest,
     );
     expect(readdirSync(join(dest, 'keep')).sort()).toEqual(['new', 'old']);
+    expect(readFileSync(join(dest, 'keep/old'), 'utf8')).toBe('old');
     expect(readFileSync(join(dest, 'becomes-dir/x'), 'utf8')).toBe('x');
   });
 });

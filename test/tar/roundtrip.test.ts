@@ -137,6 +137,8 @@ describe('tar writer + reader round trip', () => {
       { header: { path: 'f', type: 'file', size: 1 }, body: [Buffer.from('abc')] },
     ]);
     await expect(collect(long)).rejects.toThrow(/longer than the declared size/);
+    const mismatch = new TarWriter().write([{ header: { path: 'f', type: 'file', size: 2 }, body: 'abc' }]);
+    await expect(collect(mismatch)).rejects.toThrow(/differs from the body's 3 bytes/);
   });
 
   it('deterministic mode: sorted, fixed mtime, owners 0 unless given, identical bytes', async () => {

@@ -93,6 +93,7 @@ function smallFileChunk(abs: string, header: Buffer, size: number): Buffer {
   const total = header.length + size + ((BLOCK - (size % BLOCK)) % BLOCK);
   const out = Buffer.allocUnsafe(total);
   header.copy(out, 0);
+  if (size === 0) return out;
   const fd = openSync(abs, fsc.O_RDONLY | fsc.O_NOFOLLOW);
   try {
     let got = 0;

@@ -127,7 +127,8 @@ export async function extractTar(
       const st = lstatOrNull(abs);
       if (st === null) {
         if (!create) throw new TarError(`${JSON.stringify(rel)} does not exist`, { entry });
-        mkdirSync(abs, 0o755);
+        mkdirSync(abs);
+        chmodSync(abs, 0o755); // implicit parents: 0755 whatever the umask
       } else if (st.isSymbolicLink()) {
         throw new TarError(`refusing to go through symlink ${JSON.stringify(rel)}`, { entry });
       } else if (!st.isDirectory()) {
@@ -143,9 +144,13 @@ export async function extractTar(
     const st = lstatOrNull(abs);
     if (st === null) return false;
     if (keepDir && st.isDirectory()) return true;
-    invalidate(rel);
-    if (st.isDirectory()) rmSync(abs, { recursive: true, force: true });
-    else unlinkSync(abs);
+    if (st.isDirectory()) {
+      // Only directories are ever cached, so only removing one can make the caches stale.
+      invalidate(rel);
+      rmSync(abs, { recursive: true, force: true });
+    } else {
+      unlinkSync(abs);
+    }
     return false;
   };
 

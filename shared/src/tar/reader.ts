@@ -8,6 +8,7 @@ import { TarError, type TarEntry, type TarEntryType } from './types.js';
 const MAX_META_BYTES = 16 * 1024 * 1024;
 const DEFAULT_BUFFER_LIMIT = 64 * 1024 * 1024;
 const EMPTY = new Uint8Array(0);
+const NO_RECORDS: ReadonlyMap<string, Buffer> = new Map();
 
 /** Pulls bytes from an async iterable of chunks without copying where it can. */
 export class ChunkReader {
@@ -214,7 +215,8 @@ export async function* readTar(
       const posix = magic === 'ustar' && version === '00';
       const prefix = posix ? readString(block, F.prefix) : '';
 
-      const pax = new Map([...global, ...(pending.pax ?? [])]);
+      const pax =
+        global.size === 0 ? (pending.pax ?? NO_RECORDS) : new Map([...global, ...(pending.pax ?? [])]);
       const get = (k: string): Buffer | undefined => pax.get(k);
       const text = (k: string): string | undefined => get(k)?.toString('utf8');
 
@@ -222,7 +224,7 @@ export async function* readTar(
       let linkpath = text('linkpath') ?? pending.longLink ?? readString(block, F.linkname);
       // Old (pre-POSIX) archives mark directories only with a trailing slash on a regular entry.
       let entryType = type;
-      if (type === 'file' && flag !== 0x37 && path.endsWith('/')) entryType = 'dir';
+      if (flag === 0 && path.endsWith('/')) entryType = 'dir';
       if (entryType !== 'symlink' && entryType !== 'hardlink') linkpath = '';
       if (path === '') throw new TarError('entry with an empty name', { offset });
 

@@ -66,8 +66,15 @@ export function comparePaths(a: string, b: string): number {
 
 function bodySize(header: TarWriteHeader, body: TarBody | undefined): number {
   if (header.type !== 'file') return 0;
-  if (body instanceof Uint8Array) return body.length;
-  if (typeof body === 'string') return Buffer.byteLength(body, 'utf8');
+  if (body instanceof Uint8Array || typeof body === 'string') {
+    const n = typeof body === 'string' ? Buffer.byteLength(body, 'utf8') : body.length;
+    if (header.size !== undefined && header.size !== n) {
+      throw new TarError(`header.size ${header.size} differs from the body's ${n} bytes`, {
+        entry: header.path,
+      });
+    }
+    return n;
+  }
   if (body === undefined) return header.size ?? 0;
   if (header.size === undefined) {
     throw new TarError('a streamed file body needs header.size', { entry: header.path });
