@@ -43,7 +43,7 @@ export class ProcFs implements FileSystem {
     const parts = components(path);
     const [first, second, third] = parts;
     if (first === undefined) {
-      return { kind: 'dir', entries: () => ['self', ...this.procs().map(([n]) => String(n))] };
+      return { kind: 'dir', entries: () => ['self', ...this.procs().map(([n]) => String(n))].sort() };
     }
     if (first === 'self' && parts.length === 1) {
       return {
