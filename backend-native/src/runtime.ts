@@ -125,6 +125,14 @@ function openNs(pid: number | 'thread-self', kinds: readonly string[]): Map<stri
   return out;
 }
 
+function closeQuietly(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    /* the relay's stream may have closed it already */
+  }
+}
+
 function closeAll(fds: Iterable<number>): void {
   for (const fd of fds) {
     try {
@@ -403,7 +411,7 @@ export class NativeRuntime implements Runtime {
     const stopRelay = master !== null ? relayTerminal(master, stdio.stdin) : () => undefined;
     const exit = exited.then(() => {
       stopRelay();
-      if (master !== null) fs.closeSync(master);
+      if (master !== null) closeQuietly(master);
       const text = readTextIfExists(path.join(stateDir, 'exit'));
       if (text === null) throw new StrataError('container monitor ended without recording an exit status');
       return parseExitFile(text);
@@ -472,7 +480,7 @@ export class NativeRuntime implements Runtime {
     );
     for (const s of ['SIGINT', 'SIGTERM'] as const) process.off(s, onSignal);
     stopRelay();
-    if (master !== null) fs.closeSync(master);
+    if (master !== null) closeQuietly(master);
     return code;
   }
 

@@ -40,6 +40,29 @@ describe('exit codes', () => {
   });
 });
 
+describe('terminals', () => {
+  // util-linux `script` gives the CLI a real terminal, as a user's shell would.
+  const inTerminal = (cmd: string, input: string) => spawnSync('script', ['-qec', cmd, '/dev/null'], { input, encoding: 'utf8', timeout: 30_000 });
+
+  it('run -it gives the payload a pty from its own devpts, passes input and the exit code', () => {
+    const r = inTerminal(`${process.execPath} ${BIN} --root ${root} run --rm -it busybox sh`, 'tty; echo "$TERM"; echo got-$((6*7))\nexit 3\n');
+    const out = r.stdout.replace(/\r/g, '');
+    expect(out).toContain('\n/dev/pts/0\nxterm\ngot-42\n');
+    expect(r.status).toBe(3);
+  });
+
+  it('exec -it attaches a new pty inside the running container', () => {
+    const id = ok(root, ['run', '-d', 'busybox', 'sleep', '1000']).trim();
+    try {
+      const r = inTerminal(`${process.execPath} ${BIN} --root ${root} exec -it ${id} sh`, 'tty; cat /proc/1/comm\nexit 4\n');
+      expect(r.stdout.replace(/\r/g, '')).toContain('\n/dev/pts/0\nsleep\n');
+      expect(r.status).toBe(4);
+    } finally {
+      ok(root, ['rm', '-f', id]);
+    }
+  });
+});
+
 describe('stop, kill, wait, logs', () => {
   it("stops a sh -c 'sleep 1000' (PID 1 ignores SIGTERM) within its timeout, then SIGKILL", () => {
     const id = ok(root, ['run', '-d', 'busybox', 'sh', '-c', 'sleep 1000']).trim();
