@@ -195,6 +195,17 @@ describe('GNU tar archives, read by us', () => {
     ]);
   });
 
+  it('GNU sparse archives are refused, not misread', async () => {
+    const sparseDir = join(work.dir, 'sparse');
+    mkdirSync(sparseDir);
+    sh('truncate', ['-s', '10M', join(sparseDir, 'holes')]);
+    for (const format of ['pax', 'gnu']) {
+      const tarPath = join(work.dir, `sparse-${format}.tar`);
+      sh('tar', [`--format=${format}`, '-S', '-cf', tarPath, '-C', sparseDir, 'holes']);
+      await expect(readAll([sh('cat', [tarPath])])).rejects.toThrow(/sparse|unsupported entry type 'S'/);
+    }
+  });
+
   it('our own tarDirectory + extractTar round trip rebuilds the tree', async () => {
     const out = join(work.dir, 'ours-roundtrip');
     mkdirSync(out);

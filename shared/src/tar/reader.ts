@@ -228,6 +228,15 @@ export async function* readTar(
       if (entryType !== 'symlink' && entryType !== 'hardlink') linkpath = '';
       if (path === '') throw new TarError('entry with an empty name', { offset });
 
+      if (
+        flag === 0x53 /* S */ ||
+        get('GNU.sparse.major') ||
+        get('GNU.sparse.size') ||
+        get('GNU.sparse.map')
+      ) {
+        // The body would be a sparse map plus data, not the file's bytes: refuse rather than misread.
+        throw new TarError('GNU sparse files are not supported', { entry: path, offset });
+      }
       const entrySize = paxNumber(get('size'), 'size', offset) ?? size;
       const bodySize = entryType === 'file' ? entrySize : 0;
       // Like Go's archive/tar, only regular files carry data; other types' size fields are ignored.
