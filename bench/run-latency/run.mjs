@@ -1,0 +1,68 @@
+// bench/run-latency: `strata run --rm busybox /bin/true` against its peers on the same rootfs, in one
+// hyperfine run: node -e 0 (the floor for any Node CLI), util-linux unshare+chroot, runc, crun, and
+// docker/podman when installed. Prints medians and ratios; writes results.json and RESULTS.md.
+import { execFileSync, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..');
+const bin = path.join(repo, 'bin', 'strata.js');
+const runs = Number(process.env.BENCH_RUNS ?? 30);
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-bench-'));
+const root = path.join(work, 'store');
+const have = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+
+try {
+  // The busybox image's only layer is the rootfs every peer runs.
+  execFileSync(process.execPath, [bin, '--root', root, 'run', '--rm', 'busybox', 'true']);
+  const [image] = JSON.parse(execFileSync(process.execPath, [bin, '--root', root, 'inspect', 'busybox'], { encoding: 'utf8' }));
+  const rootfs = image.GraphDriver.Data.UpperDir;
+  const bundle = path.join(work, 'bundle');
+  fs.mkdirSync(bundle);
+  execFileSync('runc', ['spec'], { cwd: bundle });
+  const spec = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8'));
+  spec.root = { path: rootfs, readonly: true };
+  spec.process.args = ['/bin/true'];
+  spec.process.terminal = false;
+  fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec));
+
+  const commands = [
+    ['node -e 0', `${process.execPath} -e 0`],
+    ['strata run --rm', `${process.execPath} ${bin} --root ${root} run --rm busybox /bin/true`],
+    ['unshare + chroot', `unshare -m -u -i -n -p --fork --mount-proc chroot ${rootfs} /bin/true`],
+  ];
+  if (have('runc')) commands.push(['runc run', `sh -c 'exec runc run -b ${bundle} bench-runc-$$'`]);
+  // crun 1.8 refuses cgroup v1 hybrid layouts unless the unified mount is hidden (shared/notes).
+  if (have('crun')) commands.push(['crun run', `unshare -m sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec crun run -b ${bundle} bench-crun-$$'`]);
+  if (have('docker') && spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0) commands.push(['docker run --rm', 'docker run --rm --network none busybox /bin/true']);
+  if (have('podman')) commands.push(['podman run --rm', 'podman --cgroup-manager=cgroupfs run --rm --network none busybox /bin/true']);
+
+  const json = path.join(work, 'hyperfine.json');
+  const args = ['-N', '--warmup', '3', '--runs', String(runs), '--export-json', json];
+  for (const [name, cmd] of commands) args.push('-n', name, cmd);
+  execFileSync('hyperfine', args, { stdio: 'inherit' });
+
+  const results = JSON.parse(fs.readFileSync(json, 'utf8')).results.map((r) => ({ name: r.command, median: r.median * 1000, mean: r.mean * 1000, stddev: r.stddev * 1000 }));
+  const by = Object.fromEntries(results.map((r) => [r.name, r]));
+  const strata = by['strata run --rm'];
+  const node = by['node -e 0'];
+  const lines = [
+    `# bench/run-latency (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${runs} runs, medians)`,
+    '',
+    '| command | median ms | strata / this |',
+    '|---|---:|---:|',
+    ...results.map((r) => `| ${r.name} | ${r.median.toFixed(1)} | ${(strata.median / r.median).toFixed(2)} |`),
+    '',
+    `strata's cost above \`node -e 0\`: ${(strata.median - node.median).toFixed(1)} ms (goal: at most 15 ms).`,
+    '',
+  ];
+  console.log('\n' + lines.join('\n'));
+  fs.writeFileSync(path.join(here, 'results.json'), JSON.stringify({ date: new Date().toISOString(), runs, results }, null, 2) + '\n');
+  fs.writeFileSync(path.join(here, 'RESULTS.md'), lines.join('\n'));
+} finally {
+  spawnSync('sh', ['-c', `for m in $(grep -o "${work}[^ ]*" /proc/self/mounts | sort -r); do umount -l $m; done`]);
+  fs.rmSync(work, { recursive: true, force: true });
+}
