@@ -142,6 +142,30 @@ describe('mount propagation: model vs real kernel', () => {
     ]);
   });
 
+  it('bind of a subdirectory and of a file, stacked mounts, remounts, symlinks on the way', async () => {
+    const { text } = await compareMounts([
+      { op: 'tmpfs', target: '@', data: 'size=64k,mode=1777,uid=0' },
+      { op: 'mkdir', path: '@/a/sub' },
+      { op: 'mkdir', path: '@/b' },
+      { op: 'mkdir', path: '@/c' },
+      { op: 'write', path: '@/f', content: 'x' },
+      { op: 'write', path: '@/g', content: '' },
+      { op: 'bind', source: '@/f', target: '@/g' },
+      { op: 'bind', source: '@/a/sub', target: '@/b' },
+      { op: 'remount', target: '@/b', options: ['bind', 'ro'] },
+      { op: 'write', path: '@/b/nope', content: 'x' }, // EROFS through the read-only bind
+      { op: 'tmpfs', target: '@/c', source: 'one' },
+      { op: 'tmpfs', target: '@/c', source: 'two' },
+      { op: 'remount', target: '@/c', options: ['ro', 'nosuid'] },
+      { op: 'symlink', target: 'c', path: '@/link' },
+      { op: 'umount', target: '@/link' }, // through the symlink: the top mount on @/c
+      { op: 'write', path: '@/c/yes', content: 'y' },
+      { op: 'bind', source: '@/c', target: '@/a' },
+    ]);
+    expect(text).toContain(' /a/sub /T/b ro,relatime - tmpfs none rw,size=64k\n');
+    expect(text).toContain(' /f /T/g ');
+  });
+
   it('pivot_root: errno checks in kernel order, then a pivot; old root under put_old', async () => {
     const steps: Step[] = [
       { op: 'mkdir', path: '@' },
@@ -202,6 +226,57 @@ describe('mount propagation: model vs real kernel', () => {
     expect(m).toBe(
       '1 3 0:1 /x / rw,relatime - tmpfs none rw\n2 1 0:2 / /sub rw,relatime - tmpfs none rw,mode=755\n',
     );
+  });
+});
+
+describe('a container start like runc: overlay rootfs, /proc and /dev, pivot_root(".", ".")', () => {
+  it('gives the same mount table inside the container and the same merged rootfs', async () => {
+    requireRealKernel();
+    const steps: Step[] = [
+      { op: 'mkdir', path: '@/layer1/etc' },
+      { op: 'mkdir', path: '@/layer1/proc' },
+      { op: 'mkdir', path: '@/layer1/dev' },
+      { op: 'mkdir', path: '@/layer1/tmp' },
+      { op: 'write', path: '@/layer1/etc/os-release', content: 'NAME=Busybox' },
+      { op: 'write', path: '@/layer1/etc/gone', content: 'old' },
+      { op: 'mkdir', path: '@/init/etc' },
+      { op: 'write', path: '@/init/etc/hostname', content: 'c1' },
+      { op: 'mknod', path: '@/init/etc/gone', major: 0, minor: 0 }, // a whiteout in a lower layer
+      { op: 'mkdir', path: '@/diff' },
+      { op: 'mkdir', path: '@/work' },
+      { op: 'mkdir', path: '@/merged' },
+      { op: 'sh', cmd: 'cp /usr/bin/busybox @/layer1/busybox' },
+      { op: 'overlay', target: '@/merged', lower: ['@/init', '@/layer1'], upper: '@/diff', work: '@/work' },
+      { op: 'proc', target: '@/merged/proc' },
+      { op: 'tmpfs', target: '@/merged/dev', source: 'tmpfs', data: 'mode=755,size=65536k' },
+      { op: 'mkdir', path: '@/merged/dev/pts' },
+      { op: 'bind', source: '@/merged/tmp', target: '@/merged/tmp' },
+      { op: 'cd', path: '@/merged' },
+      { op: 'pivot', newRoot: '.', putOld: '.' },
+      { op: 'umount', target: '.', lazy: true, tool: '/busybox' },
+      { op: 'cd', path: '/' },
+      { op: 'write', path: '/etc/new', content: 'n' },
+    ];
+    const model = runModel(steps);
+    const real = await runReal(steps, { inspect: (dir) => hostTree(`${dir}/diff`) });
+    expect(real.outcomes).toEqual(model.outcomes);
+    expect(model.outcomes.every((o) => o === 'ok')).toBe(true);
+    // Inside, after the pivot: the whole table is the container's.
+    const m = comparableMounts(model.mountinfo, '/T', '/');
+    expect(m).toBe(comparableMounts(real.mountinfo, real.dir, '/'));
+    expect(m).toMatch(
+      /^1 \d+ 0:1 \/ \/ rw,relatime - overlay overlay rw,lowerdir=\/T\/init:\/T\/layer1,upperdir=\/T\/diff,workdir=\/T\/work,uuid=on\n/,
+    );
+    expect(
+      m
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.split(' ')[4]),
+    ).toEqual(['/', '/proc', '/dev', '/tmp']);
+    const upper = snapshotTree(model.host, '/T/diff', { xattrs: [OPAQUE_XATTR] });
+    expect(upper).toEqual(real.inspected);
+    expect(upper.map((e) => e.path)).toEqual(['/etc', '/etc/new']);
+    expect(model.proc.readdir('/etc')).toEqual(['hostname', 'new', 'os-release']);
   });
 });
 

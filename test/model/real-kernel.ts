@@ -19,6 +19,12 @@ export type Step =
   | { op: 'overlay'; target: string; lower: string[]; upper?: string; work?: string }
   | { op: 'bind'; source: string; target: string; rec?: boolean }
   | { op: 'move'; source: string; target: string }
+  /** mount -o remount,OPTIONS: "bind", "ro", "nosuid", "nodev", "noexec". */
+  | { op: 'remount'; target: string; options: Array<'bind' | 'ro' | 'nosuid' | 'nodev' | 'noexec'> }
+  | { op: 'proc'; target: string }
+  | { op: 'symlink'; target: string; path: string }
+  /** A character device (0/0 is a whiteout). */
+  | { op: 'mknod'; path: string; major: number; minor: number }
   /** Run `steps` in a new mount namespace copied from the current one, propagation unchanged. */
   | { op: 'unshare'; steps: Step[] }
   | { op: 'make'; target: string; type: Propagation; rec?: boolean }
@@ -108,6 +114,22 @@ function modelStep(p: Process, s: Step): void {
       return p.pivotRoot(a(s.newRoot), a(s.putOld));
     case 'move':
       return p.mount(a(s.source), a(s.target), null, { flags: ['MS_MOVE'] });
+    case 'remount': {
+      const map = {
+        bind: 'MS_BIND',
+        ro: 'MS_RDONLY',
+        nosuid: 'MS_NOSUID',
+        nodev: 'MS_NODEV',
+        noexec: 'MS_NOEXEC',
+      } as const;
+      return p.mount('', a(s.target), null, { flags: ['MS_REMOUNT', ...s.options.map((o) => map[o])] });
+    }
+    case 'proc':
+      return p.mount('proc', a(s.target), 'proc');
+    case 'symlink':
+      return p.symlink(s.target, a(s.path));
+    case 'mknod':
+      return p.mknod(a(s.path), s.major, s.minor, { mode: 0 });
     case 'sh':
       return;
     case 'unshare':
@@ -151,7 +173,7 @@ export function runModel(
   runSteps(p, steps);
   const snap: Record<string, TreeEntry[]> = {};
   for (const t of trees) snap[t] = snapshotTree(p, at(t, MODEL_DIR));
-  return { outcomes, mountinfo: p.mountinfo(), trees: snap, proc: p };
+  return { outcomes, mountinfo: p.mountinfo(), trees: snap, proc: p, host: k.init };
 }
 
 // ---- real side ---------------------------------------------------------------------------------------
@@ -219,6 +241,14 @@ function shellStep(s: Step, dir: string): string {
       return `pivot_root ${a(s.newRoot)} ${a(s.putOld)}`;
     case 'move':
       return `mount --move ${a(s.source)} ${a(s.target)}`;
+    case 'remount':
+      return `mount -o ${q(['remount', ...s.options].join(','))} ${a(s.target)}`;
+    case 'proc':
+      return `mount -t proc proc ${a(s.target)}`;
+    case 'symlink':
+      return `ln -s ${q(s.target)} ${a(s.path)}`;
+    case 'mknod':
+      return `mknod -m 000 ${a(s.path)} c ${s.major} ${s.minor}`;
     case 'sh':
       return s.cmd.replace(/@/g, dir);
     case 'unshare':

@@ -684,10 +684,19 @@ function parseMountData(data: string): Array<[string, string | null]> {
   });
 }
 
-/** tmpfs options in the order shmem_show_options() prints them. */
+/** tmpfs options in the order shmem_show_options() prints them: size, nr_inodes, mode, uid, gid. */
 function tmpfsOptions(data: string): { options: string[]; mode: number } {
   const opts = new Map(parseMountData(data));
   const out: string[] = [];
+  const size = opts.get('size');
+  if (size) {
+    const n = /^([0-9]+)([kmgKMG]?)$/.exec(size);
+    if (!n) fail('EINVAL', `tmpfs: bad size ${size}`);
+    const kib: Record<string, number> = { '': 1 / 1024, k: 1, m: 1024, g: 1024 * 1024 };
+    out.push(`size=${Math.ceil(Number(n[1]) * (kib[(n[2] ?? '').toLowerCase()] ?? 1))}k`);
+  }
+  const inodes = opts.get('nr_inodes');
+  if (inodes) out.push(`nr_inodes=${inodes}`);
   let mode = 0o1777;
   const m = opts.get('mode');
   if (m) {
@@ -698,15 +707,6 @@ function tmpfsOptions(data: string): { options: string[]; mode: number } {
     const v = opts.get(k);
     if (v && v !== '0') out.push(`${k}=${v}`);
   }
-  const size = opts.get('size');
-  if (size) {
-    const n = /^([0-9]+)([kmgKMG]?)$/.exec(size);
-    if (!n) fail('EINVAL', `tmpfs: bad size ${size}`);
-    const mult: Record<string, number> = { '': 1 / 1024, k: 1, m: 1024, g: 1024 * 1024 };
-    out.push(`size=${Math.ceil(Number(n[1]) * (mult[(n[2] ?? '').toLowerCase()] ?? 1))}k`);
-  }
-  const inodes = opts.get('nr_inodes');
-  if (inodes) out.push(`nr_inodes=${inodes}`);
   return { options: out, mode };
 }
 
