@@ -170,6 +170,12 @@ export class GuestMachine {
   private consoleTail = '';
   private queue: Promise<void> = Promise.resolve();
   private stopped = false;
+  /**
+   * The guest's wall clock resumes at snapshot time (and stays behind: the kernel does not catch
+   * up a jump that large), so the first request also sets it to the host's: `date -s @EPOCH`.
+   */
+  private clockSet = false;
+
   private readonly unsubscribe: () => void;
 
   private constructor(emu: Emulator, kernelRelease: string, restoreMs: number) {
@@ -279,6 +285,10 @@ export class GuestMachine {
       return;
     }
     const id = this.nextId++;
+    if (!this.clockSet) {
+      this.clockSet = true;
+      script = `date -s @${Math.round(Date.now() / 1000)} >/dev/null 2>&1\n${script}`;
+    }
     let payload = encodePayload(script);
     let requestFile: string | null = null;
     if (payload.length > INLINE_SCRIPT_MAX) {

@@ -39,6 +39,9 @@ describe('emulator guest', () => {
     expect(r).toEqual({ exitCode: 0, stdout: `${guest.kernelRelease}\n`, stderr: '' });
     expect(r.stdout).toMatch(/^6\.1\.0-\d+-686\n$/);
     console.log(`first command ${Math.round(firstMs)} ms after restore`);
+    // The guest clock was set from the host's on that first request (it resumed at snapshot time).
+    const clock = await guest.run(['date', '+%s']);
+    expect(Math.abs(Number(clock.stdout) - Date.now() / 1000)).toBeLessThan(5);
   });
 
   it('returns exit codes, stdout and stderr separately, byte for byte', async () => {
