@@ -148,7 +148,7 @@ function overlayData(s: Extract<Step, { op: 'overlay' }>, dir: string): string {
 export function runModel(
   steps: readonly Step[],
   trees: readonly string[] = [],
-): RunResult & { proc: Process } {
+): RunResult & { proc: Process; host: Process } {
   const k = new Kernel();
   k.init.mkdirp(MODEL_DIR);
   const p = k.init.clone({ namespaces: ['mnt'] });
