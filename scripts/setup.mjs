@@ -9,7 +9,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 // Debian packages the project needs: the base image's busybox, a C compiler and static libc for the
 // shim, and the peers the tests and benchmarks compare against.
-export const APT_PACKAGES = ['busybox-static', 'gcc', 'libc6-dev', 'tar', 'util-linux', 'iproute2', 'hyperfine', 'runc', 'crun'];
+export const APT_PACKAGES = ['busybox-static', 'gcc', 'libc6-dev', 'tar', 'util-linux', 'iproute2', 'hyperfine', 'runc', 'crun', 'skopeo', 'umoci'];
 
 function installed(pkg) {
   const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' });
