@@ -3,7 +3,7 @@
 #   .cache/guest/vmlinuz     Debian i386 686 kernel (bzImage)
 #   .cache/guest/initrd.gz   gzip newc cpio: busybox-static:i386, kernel modules, /init, the agent
 #   .cache/guest/bios.bin    SeaBIOS from the host's seabios package
-# Run as root. Idempotent: packages are downloaded once (apt-get download, never installed on the
+# Run as root (a fully cached build needs no root). Idempotent: packages are downloaded once (apt-get download, never installed on the
 # host), and the initrd is rebuilt only when its inputs change. Prints what it did and how long it took.
 # Last step: node images/guest/snapshot.mjs boots the guest once and saves .cache/guest/state.bin.gz
 # (what backend-emu's GuestMachine.restore() resumes from), unless it is newer than the initrd.
@@ -28,7 +28,9 @@ elapsed() { awk -v a="$started" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b 
 log() { printf 'build-guest: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-[[ $(id -u) == 0 ]] || die "must run as root (apt-get, dpkg-deb, device nodes in the initrd)"
+# Root is needed only for work still to do (apt-get, device nodes in the initrd): a fully cached
+# build also runs as another user.
+need_root() { [[ $(id -u) == 0 ]] || die "must run as root to $1"; }
 mkdir -p "$cache/debs"
 
 # Kernel modules the guest loads, in dependency order (docs/emulator.md).
@@ -52,6 +54,7 @@ for pkg in seabios cpio; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
+  need_root "install ${missing[*]}"
   apt_update
   log "apt-get install ${missing[*]}"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
@@ -63,6 +66,7 @@ cmp -s "$bios_src" "$cache/bios.bin" 2>/dev/null || cp "$bios_src" "$cache/bios.
 # --- i386 packages: kernel and busybox, downloaded, not installed ---------------------------
 have_deb() { compgen -G "$cache/debs/$1" >/dev/null; }
 if ! have_deb 'linux-image-6.1.0-*-686-unsigned_*_i386.deb' || ! have_deb 'busybox-static_*_i386.deb'; then
+  need_root "download the i386 packages"
   if ! dpkg --print-foreign-architectures | grep -qx i386; then
     log "dpkg --add-architecture i386"
     dpkg --add-architecture i386
@@ -115,6 +119,7 @@ if [[ $force == 0 && -f $cache/initrd.gz && -f $cache/vmlinuz && $(cat "$cache/s
   exit 0
 fi
 
+need_root "build the initrd (device nodes)"
 work=$(mktemp -d "$cache/work.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 dpkg-deb -x "$kernel_deb" "$work/kernel"
