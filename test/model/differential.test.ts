@@ -3,6 +3,7 @@
 // These tests need root and overlayfs and FAIL (never skip) without them.
 import { describe, expect, it } from 'vitest';
 import { OPAQUE_XATTR, snapshotTree } from '../../shared/src/model/index.js';
+import { defaultMounts } from '../../shared/src/spec.js';
 import type { Step } from './real-kernel.js';
 import { comparableMounts, hostTree, requireRealKernel, runModel, runReal } from './real-kernel.js';
 
@@ -164,6 +165,34 @@ describe('mount propagation: model vs real kernel', () => {
     ]);
     expect(text).toContain(' /a/sub /T/b ro,relatime - tmpfs none rw,size=64k\n');
     expect(text).toContain(' /f /T/g ');
+  });
+
+  it("Docker's default mounts (spec.ts defaultMounts) through parseMountOptions match mount(8)", async () => {
+    const mounts = defaultMounts();
+    const dirs = ['/proc', '/dev', '/sys'];
+    const { text } = await compareMounts([
+      { op: 'tmpfs', target: '@' },
+      ...dirs.map((d): Step => ({ op: 'mkdir', path: '@/rootfs' + d })),
+      ...mounts.flatMap((mount): Step[] => [
+        { op: 'mkdir', path: '@/rootfs' + mount.destination },
+        { op: 'spec', root: '@/rootfs', mount },
+      ]),
+      {
+        op: 'spec',
+        root: '@/rootfs',
+        mount: {
+          destination: '/mnt',
+          type: 'bind',
+          source: '@/rootfs/dev',
+          options: ['rbind', 'ro', 'rslave'],
+        },
+      },
+    ]);
+    expect(text).toContain(' /T/rootfs/dev rw,nosuid - tmpfs tmpfs rw,size=65536k,mode=755\n');
+    expect(text).toContain(
+      ' /T/rootfs/dev/pts rw,nosuid,noexec,relatime - devpts devpts rw,gid=5,mode=620,ptmxmode=666\n',
+    );
+    expect(text).toContain(' /T/rootfs/sys ro,nosuid,nodev,noexec,relatime - sysfs sysfs rw\n');
   });
 
   it('pivot_root: errno checks in kernel order, then a pivot; old root under put_old', async () => {

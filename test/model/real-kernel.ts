@@ -8,6 +8,8 @@ import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MountInfo } from '../../shared/src/mount/mountinfo.js';
+import { parseMountOptions } from '../../shared/src/mount/options.js';
+import type { MountSpec } from '../../shared/src/spec.js';
 import { normaliseMountinfo, parseMountinfo, renderMountinfo } from '../../shared/src/mount/mountinfo.js';
 import type { Process, Propagation, Stat, TreeEntry, TreeReader } from '../../shared/src/model/index.js';
 import { Kernel, ModelError, OPAQUE_XATTR, snapshotTree } from '../../shared/src/model/index.js';
@@ -22,6 +24,8 @@ export type Step =
   /** mount -o remount,OPTIONS: "bind", "ro", "nosuid", "nodev", "noexec". */
   | { op: 'remount'; target: string; options: Array<'bind' | 'ro' | 'nosuid' | 'nodev' | 'noexec'> }
   | { op: 'proc'; target: string }
+  /** An OCI mount (spec.ts MountSpec) with its destination under `root`. */
+  | { op: 'spec'; root: string; mount: MountSpec }
   | { op: 'symlink'; target: string; path: string }
   /** A character device (0/0 is a whiteout). */
   | { op: 'mknod'; path: string; major: number; minor: number }
@@ -126,6 +130,14 @@ function modelStep(p: Process, s: Step): void {
     }
     case 'proc':
       return p.mount('proc', a(s.target), 'proc');
+    case 'spec': {
+      const { flags, data, propagation } = parseMountOptions(s.mount.options);
+      const target = a(s.root) + s.mount.destination;
+      const type = s.mount.type === 'bind' ? null : s.mount.type;
+      p.mount(s.mount.type === 'bind' ? a(s.mount.source) : s.mount.source, target, type, { flags, data });
+      for (const pg of propagation) p.mount('', target, null, { flags: pg });
+      return;
+    }
     case 'symlink':
       return p.symlink(s.target, a(s.path));
     case 'mknod':
@@ -245,6 +257,13 @@ function shellStep(s: Step, dir: string): string {
       return `mount -o ${q(['remount', ...s.options].join(','))} ${a(s.target)}`;
     case 'proc':
       return `mount -t proc proc ${a(s.target)}`;
+    case 'spec': {
+      const m = s.mount;
+      const opts = m.options;
+      const typeArg = m.type === 'bind' ? '' : `-t ${q(m.type)} `;
+      const src = m.type === 'bind' ? a(m.source) : q(m.source);
+      return `mount ${typeArg}${opts.length ? `-o ${q(opts.join(','))} ` : ''}${src} ${q(at(s.root, dir) + m.destination)}`;
+    }
     case 'symlink':
       return `ln -s ${q(s.target)} ${a(s.path)}`;
     case 'mknod':

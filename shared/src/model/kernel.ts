@@ -6,6 +6,7 @@
 
 import type { MountInfo } from '../mount/mountinfo.js';
 import { renderMountinfo } from '../mount/mountinfo.js';
+import type { MountFlag } from '../mount/options.js';
 import { fail, isModelError } from './errors.js';
 import type { CreateOptions, FileSystem, Stat } from './fs.js';
 import { MemFs } from './fs.js';
@@ -19,24 +20,7 @@ export const NS_KINDS: readonly NsKind[] = ['cgroup', 'ipc', 'mnt', 'net', 'pid'
 
 export type Propagation = 'shared' | 'slave' | 'private' | 'unbindable';
 
-/** mount(2) flags the model understands. */
-export type MountFlag =
-  | 'MS_RDONLY'
-  | 'MS_NOSUID'
-  | 'MS_NODEV'
-  | 'MS_NOEXEC'
-  | 'MS_NOATIME'
-  | 'MS_NODIRATIME'
-  | 'MS_RELATIME'
-  | 'MS_STRICTATIME'
-  | 'MS_REMOUNT'
-  | 'MS_BIND'
-  | 'MS_MOVE'
-  | 'MS_REC'
-  | 'MS_SHARED'
-  | 'MS_PRIVATE'
-  | 'MS_SLAVE'
-  | 'MS_UNBINDABLE';
+export type { MountFlag } from '../mount/options.js';
 
 /** Per-mount flags, rendered in mountinfo field 6 in this order after rw/ro. */
 const MNT_OPTION_ORDER = ['nosuid', 'nodev', 'noexec', 'noatime', 'nodiratime', 'relatime'] as const;
@@ -243,6 +227,17 @@ export class Kernel {
 
   newMount(sb: SuperBlock, root: string, source: string): Mount {
     return new Mount(this.mountIds.alloc(), ++this.mountSeq, sb, root, source);
+  }
+
+  private readonly nsSuperBlocks = new Map<Namespace, Map<string, SuperBlock>>();
+
+  /** The per-namespace superblock of sysfs (net) or mqueue (ipc), made on first use. */
+  sharedSuperBlock(fsType: string, ns: Namespace): SuperBlock {
+    let byType = this.nsSuperBlocks.get(ns);
+    if (!byType) this.nsSuperBlocks.set(ns, (byType = new Map()));
+    let sb = byType.get(fsType);
+    if (!sb) byType.set(fsType, (sb = this.newSuperBlock(new MemFs(fsType, 0o755), [], false)));
+    return sb;
   }
 
   newNsInode(): number {
@@ -684,6 +679,28 @@ function parseMountData(data: string): Array<[string, string | null]> {
   });
 }
 
+const SB_FLAGS: ReadonlyArray<readonly [MountFlag, string]> = [
+  ['MS_SYNCHRONOUS', 'sync'],
+  ['MS_DIRSYNC', 'dirsync'],
+  ['MS_LAZYTIME', 'lazytime'],
+];
+
+/** devpts options as devpts_show_options() prints them: uid, gid, mode, ptmxmode (always), max. */
+function devptsOptions(data: string): string[] {
+  const opts = new Map(parseMountData(data));
+  const out: string[] = [];
+  for (const k of ['uid', 'gid']) {
+    const v = opts.get(k);
+    if (v) out.push(`${k}=${v}`);
+  }
+  const oct = (v: string | null | undefined, dflt: number) =>
+    (v ? parseInt(v, 8) : dflt).toString(8).padStart(3, '0');
+  out.push(`mode=${oct(opts.get('mode'), 0o600)}`, `ptmxmode=${oct(opts.get('ptmxmode'), 0)}`);
+  const max = opts.get('max');
+  if (max) out.push(`max=${max}`);
+  return out;
+}
+
 /** tmpfs options in the order shmem_show_options() prints them: size, nr_inodes, mode, uid, gid. */
 function tmpfsOptions(data: string): { options: string[]; mode: number } {
   const opts = new Map(parseMountData(data));
@@ -888,21 +905,31 @@ export class Process {
     const k = this.kernel;
     if (tgt.mount.ns !== this.ns.mnt) fail('EINVAL', 'target not in this mount namespace');
     if (tgt.mount.sb.fs.lstat(tgt.path).kind !== 'dir') fail('ENOTDIR', 'mount target is not a directory');
+    const ro = flags.has('MS_RDONLY');
+    // Superblock flags show up first among the superblock options (show_sb_opts).
+    const sbFlags = SB_FLAGS.filter(([f]) => flags.has(f)).map(([, o]) => o);
     let sb: SuperBlock;
     if (fsType === 'tmpfs') {
       const { options, mode } = tmpfsOptions(data);
-      sb = k.newSuperBlock(new MemFs('tmpfs', mode), options, flags.has('MS_RDONLY'));
+      sb = k.newSuperBlock(new MemFs('tmpfs', mode), [...sbFlags, ...options], ro);
     } else if (fsType === 'proc') {
-      sb = k.newSuperBlock(new ProcFs(k, this.ns.pid), [], flags.has('MS_RDONLY'));
+      sb = k.newSuperBlock(new ProcFs(k, this.ns.pid), sbFlags, ro);
     } else if (fsType === 'overlay') {
       const ov = this.overlayFromData(data);
-      sb = k.newSuperBlock(ov, overlayShowOptions(data), flags.has('MS_RDONLY') || ov.layers.upper === null);
-    } else if (fsType === 'sysfs' || fsType === 'devpts' || fsType === 'mqueue' || fsType === 'ramfs') {
-      sb = k.newSuperBlock(
-        new MemFs(fsType, 0o755),
-        parseMountData(data).map(([a, b]) => (b === null ? a : `${a}=${b}`)),
-        flags.has('MS_RDONLY'),
-      );
+      sb = k.newSuperBlock(ov, [...sbFlags, ...overlayShowOptions(data)], ro || ov.layers.upper === null);
+    } else if (fsType === 'devpts') {
+      sb = k.newSuperBlock(new MemFs('devpts', 0o755), [...sbFlags, ...devptsOptions(data)], ro);
+    } else if (fsType === 'ramfs') {
+      const mode = new Map(parseMountData(data)).get('mode');
+      const opts =
+        mode && parseInt(mode, 8) !== 0o755 ? [`mode=${parseInt(mode, 8).toString(8).padStart(3, '0')}`] : [];
+      sb = k.newSuperBlock(new MemFs('ramfs', mode ? parseInt(mode, 8) : 0o755), [...sbFlags, ...opts], ro);
+    } else if (fsType === 'sysfs') {
+      // One sysfs superblock per network namespace, one mqueue per IPC namespace: a new mount reuses it,
+      // so "ro" only makes the mount read-only (the host mounted it read-write at boot).
+      sb = k.sharedSuperBlock('sysfs', this.ns.net);
+    } else if (fsType === 'mqueue') {
+      sb = k.sharedSuperBlock('mqueue', this.ns.ipc);
     } else {
       fail('ENODEV', `unknown filesystem type ${String(fsType)}`);
     }
