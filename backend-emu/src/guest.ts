@@ -1,19 +1,14 @@
 // GuestMachine: a Linux guest in v86, resumed from the snapshot that images/guest/snapshot.mjs
 // saved, driven through the framed serial agent (images/guest/agent) and v86's 9p filesystem.
 //
-// Agent protocol (images/guest/agent; one request in flight at a time):
-//   host -> guest  one line: "<id> <timeout-ms> <script, bytes outside [A-Za-z0-9_./-] as \xHH>\n"
-//   guest -> host  "@@STRATA-BEGIN <id>@@\n<exit code>\n<base64 stdout>\n-\n<base64 stderr>\n@@STRATA-END <id>@@\n"
-//   host -> guest  "\x03" (^C) cancels the running command: the agent kills its process group.
-// Serial input into the guest is slow (a few KB/s), so a script whose encoded form is longer than
-// INLINE_SCRIPT_MAX goes through the 9p share instead: "<id> <timeout-ms> @<path under /mnt/host>".
-// Base64 lines may be wrapped; anything outside a frame (kernel messages, init) is ignored.
+// The wire protocol is in protocol.ts.
 
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
+import { CANCEL, encodePayload, FrameParser, requestLine, shellQuote, type AgentEvent } from './protocol.ts';
 import { startEmulator, type Emulator } from './v86-host.ts';
 
 const gunzipAsync = promisify(gunzip);
@@ -98,28 +93,6 @@ export function guestImagePaths(dir: string = guestCacheDir()): GuestImagePaths 
   return { bios: join(dir, 'bios.bin'), state: join(dir, 'state.bin.gz'), meta: join(dir, 'state.json') };
 }
 
-/** Encodes a script for the request line: every byte outside [A-Za-z0-9_./-] becomes \xHH. */
-export function encodePayload(script: string): string {
-  let out = '';
-  for (const byte of new TextEncoder().encode(script)) {
-    const safe =
-      (byte >= 0x30 && byte <= 0x39) || // 0-9
-      (byte >= 0x41 && byte <= 0x5a) || // A-Z
-      (byte >= 0x61 && byte <= 0x7a) || // a-z
-      byte === 0x5f || // _
-      byte === 0x2e || // .
-      byte === 0x2f || // /
-      byte === 0x2d; // -
-    out += safe ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
-  }
-  return out;
-}
-
-/** POSIX sh single-quoting. */
-export function shellQuote(arg: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
-}
-
 /** The bytes as an ArrayBuffer of their own, without a copy when the Buffer already is one. */
 function ownArrayBuffer(b: Buffer): ArrayBuffer {
   if (b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer) {
@@ -152,10 +125,6 @@ interface Pending {
   settled: () => void;
 }
 
-const BEGIN = /^@@STRATA-BEGIN (\d+)@@$/;
-const END = /^@@STRATA-END (\d+)@@$/;
-const READY = '@@STRATA-READY@@';
-
 export class GuestMachine {
   readonly kernelRelease: string;
   /** Milliseconds from restore() to the machine running (state read, gunzip, v86 restore). */
@@ -163,11 +132,8 @@ export class GuestMachine {
 
   private readonly emu: Emulator;
   private nextId = 1;
-  private line = '';
-  private frame: { id: number; lines: string[] } | null = null;
+  private readonly parser: FrameParser;
   private readonly pending = new Map<number, Pending>();
-  /** Tail of the serial output outside frames, for error messages. */
-  private consoleTail = '';
   private queue: Promise<void> = Promise.resolve();
   private stopped = false;
   /**
@@ -182,7 +148,8 @@ export class GuestMachine {
     this.emu = emu;
     this.kernelRelease = kernelRelease;
     this.restoreMs = restoreMs;
-    this.unsubscribe = emu.onSerialByte((b) => this.onByte(b));
+    this.parser = new FrameParser((e) => this.onAgentEvent(e));
+    this.unsubscribe = emu.onSerialByte((b) => this.parser.push(b));
   }
 
   /** Resumes the guest from its saved state. Fails with GuestImageMissingError if it was not built. */
@@ -228,7 +195,7 @@ export class GuestMachine {
 
   /** The last 4 KiB the guest printed on its serial line outside agent frames (kernel, init). */
   get consoleOutput(): string {
-    return this.consoleTail;
+    return this.parser.console;
   }
 
   /** Writes a file into the 9p share; the guest sees it under /mnt/host/<path>. */
@@ -310,7 +277,7 @@ export class GuestMachine {
         rejectRun(new GuestTimeoutError(label, timeoutMs));
         // ^C: the agent kills the command's process group and still sends the frame; wait for it
         // (bounded) so that the next request finds the agent reading again.
-        this.emu.sendSerial('\x03');
+        this.emu.sendSerial(CANCEL);
         graceTimer = setTimeout(() => {
           this.pending.delete(id);
           agentFree();
@@ -338,56 +305,28 @@ export class GuestMachine {
           agentFree();
         },
       });
-      this.emu.sendSerial(`${id} ${timeoutMs} ${payload}\n`);
+      this.emu.sendSerial(requestLine(id, timeoutMs, payload));
     });
     if (requestFile && !this.stopped) await this.emu.removeFile(requestFile).catch(() => undefined);
   }
 
-  private onByte(byte: number): void {
-    if (byte !== 10) {
-      if (byte !== 13) this.line += String.fromCharCode(byte);
-      return;
-    }
-    const line = this.line;
-    this.line = '';
-    if (this.frame) {
-      const end = END.exec(line);
-      if (end && Number(end[1]) === this.frame.id) {
-        const frame = this.frame;
-        this.frame = null;
-        this.finishFrame(frame.id, frame.lines);
-      } else {
-        this.frame.lines.push(line);
-      }
-      return;
-    }
-    const begin = BEGIN.exec(line);
-    if (begin) {
-      this.frame = { id: Number(begin[1]), lines: [] };
-      return;
-    }
-    if (line.startsWith(READY) && this.pending.size > 0) {
+  private onAgentEvent(event: AgentEvent): void {
+    if (event.kind === 'ready') {
       // The agent restarted (busybox init respawns it): whatever was in flight is lost.
       for (const p of this.pending.values()) {
         p.reject(new GuestError(`guest agent restarted while running '${p.label}'`));
         p.settled();
       }
       this.pending.clear();
+      return;
     }
-    this.consoleTail = (this.consoleTail + line + '\n').slice(-4096);
-  }
-
-  private finishFrame(id: number, lines: string[]): void {
-    const p = this.pending.get(id);
+    const p = this.pending.get(event.id);
     if (!p) return; // a late answer to a request that already failed
-    this.pending.delete(id);
-    const sep = lines.indexOf('-', 1);
-    const exitCode = Number(lines[0]);
-    if (sep < 0 || !Number.isInteger(exitCode)) {
-      p.reject(new GuestError(`malformed answer from the guest agent for '${p.label}'`));
+    this.pending.delete(event.id);
+    if (event.kind === 'malformed') {
+      p.reject(new GuestError(`malformed answer from the guest agent for '${p.label}': ${event.reason}`));
     } else {
-      const decode = (ls: string[]): Uint8Array => new Uint8Array(Buffer.from(ls.join(''), 'base64'));
-      p.resolve({ exitCode, stdout: decode(lines.slice(1, sep)), stderr: decode(lines.slice(sep + 1)) });
+      p.resolve({ exitCode: event.exitCode, stdout: event.stdout, stderr: event.stderr });
     }
     p.settled();
   }

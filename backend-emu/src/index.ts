@@ -7,11 +7,18 @@ export {
   DEFAULT_TIMEOUT_MS,
   guestCacheDir,
   guestImagePaths,
-  shellQuote,
   type GuestImagePaths,
   type RunOptions,
   type RunResult,
   type RunBytesResult,
   INLINE_SCRIPT_MAX,
-  encodePayload,
 } from './guest.ts';
+export {
+  encodePayload,
+  decodePayload,
+  requestLine,
+  shellQuote,
+  FrameParser,
+  CANCEL,
+  type AgentEvent,
+} from './protocol.ts';

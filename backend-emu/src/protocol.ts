@@ -1,0 +1,136 @@
+// The wire protocol of the guest agent (images/guest/agent), without the emulator: request encoding
+// and a parser that turns the bytes of the serial line into frames.
+//
+//   host -> guest  one line: "<id> <timeout-ms> <script, bytes outside [A-Za-z0-9_./-] as \xHH>\n"
+//                  or, for a long script left in the 9p share: "<id> <timeout-ms> @<path>\n"
+//   guest -> host  "@@STRATA-BEGIN <id>@@\n<exit code>\n<base64 stdout>\n-\n<base64 stderr>\n@@STRATA-END <id>@@\n"
+//   host -> guest  "\x03" (^C) cancels the running command: the agent kills its process group.
+//   guest -> host  "@@STRATA-READY@@ <kernel release>\n" when the agent (re)starts.
+// Base64 may be wrapped over several lines; lines outside a frame (kernel, init) are console noise.
+
+/** Encodes a script for the request line: every byte outside [A-Za-z0-9_./-] becomes \xHH. */
+export function encodePayload(script: string): string {
+  let out = '';
+  for (const byte of new TextEncoder().encode(script)) {
+    const safe =
+      (byte >= 0x30 && byte <= 0x39) || // 0-9
+      (byte >= 0x41 && byte <= 0x5a) || // A-Z
+      (byte >= 0x61 && byte <= 0x7a) || // a-z
+      byte === 0x5f || // _
+      byte === 0x2e || // .
+      byte === 0x2f || // /
+      byte === 0x2d; // -
+    out += safe ? String.fromCharCode(byte) : `\\x${byte.toString(16).padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** Inverse of encodePayload, as the guest's `printf '%b'` does it (for tests). */
+export function decodePayload(payload: string): Uint8Array {
+  const bytes: number[] = [];
+  for (let i = 0; i < payload.length; i++) {
+    const hex = payload.slice(i + 2, i + 4);
+    if (payload[i] === '\\' && payload[i + 1] === 'x' && /^[0-9a-f]{2}$/.test(hex)) {
+      bytes.push(parseInt(hex, 16));
+      i += 3;
+    } else {
+      bytes.push(payload.charCodeAt(i));
+    }
+  }
+  return new Uint8Array(bytes);
+}
+
+/** One request line; `payload` is encodePayload()'s output or `@<path in the 9p share>`. */
+export function requestLine(id: number, timeoutMs: number, payload: string): string {
+  return `${id} ${timeoutMs} ${payload}\n`;
+}
+
+/** The ^C that makes the agent kill the running command. */
+export const CANCEL = '\x03';
+
+/** POSIX sh single-quoting. */
+export function shellQuote(arg: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
+}
+
+export type AgentEvent =
+  | { kind: 'frame'; id: number; exitCode: number; stdout: Uint8Array; stderr: Uint8Array }
+  | { kind: 'malformed'; id: number; reason: string }
+  | { kind: 'ready'; kernelRelease: string };
+
+const BEGIN = /^@@STRATA-BEGIN (\d+)@@$/;
+const END = /^@@STRATA-END (\d+)@@$/;
+const READY = /^@@STRATA-READY@@ (\S+)/;
+const BASE64 = /^[A-Za-z0-9+/=]*$/;
+
+/**
+ * Turns serial output into agent events, one byte at a time. Work per byte is constant (a line is
+ * looked at once, when its newline comes), so long outputs do not slow it down.
+ */
+export class FrameParser {
+  private line = '';
+  private frame: { id: number; lines: string[] } | null = null;
+  private noise = '';
+
+  constructor(private readonly onEvent: (event: AgentEvent) => void) {}
+
+  /** The last 4 KiB printed outside frames (kernel messages, init). */
+  get console(): string {
+    return this.noise;
+  }
+
+  push(byte: number): void {
+    if (byte !== 10) {
+      if (byte !== 13) this.line += String.fromCharCode(byte);
+      return;
+    }
+    const line = this.line;
+    this.line = '';
+    if (this.frame) {
+      const end = END.exec(line);
+      if (end && Number(end[1]) === this.frame.id) {
+        const { id, lines } = this.frame;
+        this.frame = null;
+        this.onEvent(parseFrame(id, lines));
+        return;
+      }
+      const begin = BEGIN.exec(line);
+      if (begin) {
+        // A frame cut short (agent killed mid-frame): drop it, start the new one.
+        this.onEvent({ kind: 'malformed', id: this.frame.id, reason: 'frame cut short' });
+        this.frame = { id: Number(begin[1]), lines: [] };
+        return;
+      }
+      this.frame.lines.push(line);
+      return;
+    }
+    const begin = BEGIN.exec(line);
+    if (begin) {
+      this.frame = { id: Number(begin[1]), lines: [] };
+      return;
+    }
+    const ready = READY.exec(line);
+    if (ready) this.onEvent({ kind: 'ready', kernelRelease: ready[1] ?? '' });
+    this.noise = (this.noise + line + '\n').slice(-4096);
+  }
+
+  pushAll(bytes: Iterable<number>): void {
+    for (const b of bytes) this.push(b);
+  }
+}
+
+function parseFrame(id: number, lines: string[]): AgentEvent {
+  const sep = lines.indexOf('-', 1);
+  const code = lines[0] ?? '';
+  if (sep < 0 || !/^\d+$/.test(code)) return { kind: 'malformed', id, reason: 'no exit code or separator' };
+  const out = lines.slice(1, sep).join('');
+  const err = lines.slice(sep + 1).join('');
+  if (!BASE64.test(out) || !BASE64.test(err)) return { kind: 'malformed', id, reason: 'bad base64' };
+  return {
+    kind: 'frame',
+    id,
+    exitCode: Number(code),
+    stdout: new Uint8Array(Buffer.from(out, 'base64')),
+    stderr: new Uint8Array(Buffer.from(err, 'base64')),
+  };
+}
