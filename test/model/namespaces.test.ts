@@ -51,6 +51,17 @@ describe('namespaces in the model', () => {
     expect(c.pidIn(c.ns.pid)).toBe(1);
   });
 
+  it('when the last process of a mount namespace exits, its mounts leave their peer groups', () => {
+    const k = new Kernel({ sharedRoot: true });
+    const c = k.init.clone({ namespaces: ['mnt'] });
+    k.init.mount('none', '/mnt', 'tmpfs'); // shared: propagates into c's copy of /
+    expect(c.mountinfo().map((e) => e.mountPoint)).toContain('/mnt');
+    const before = k.peers(1).length;
+    c.exit();
+    expect(k.peers(1).length).toBe(before - 1);
+    expect(k.init.mountinfo().map((e) => `${e.mountPoint} ${e.shared}`)).toEqual(['/ 1', '/mnt 2']);
+  });
+
   it('uts: a new namespace copies the hostname, then changes stay inside', () => {
     const k = new Kernel({ hostname: 'host' });
     const c = k.init.clone({ namespaces: ['uts'] });

@@ -321,6 +321,17 @@ export class Kernel {
   /** Mount namespaces kept alive without a process (bind-mounted nsfs files in the real kernel). */
   readonly extraNamespaces = new Set<MountNamespace>();
 
+  /** Tear a mount namespace down once nothing uses it: its mounts leave their peer groups. */
+  dropUnusedNamespace(ns: MountNamespace): void {
+    if (this.namespaces().has(ns)) return;
+    const all = subtree(ns.root);
+    for (const m of all) {
+      m.ns?.mounts.delete(m);
+      m.ns = null;
+    }
+    for (const m of all) this.release(m);
+  }
+
   private setShared(m: Mount): void {
     if (m.group === null) m.group = this.newGroup();
     m.unbindable = false;
@@ -846,9 +857,11 @@ export class Process {
     this.ns = { ...this.ns, [kind]: target.ns[kind] };
   }
 
+  /** The process ends. The last process of a mount namespace takes the namespace's mounts with it. */
   exit(): void {
     this.alive = false;
     this.kernel.processes.delete(this.pid);
+    this.kernel.dropUnusedNamespace(this.ns.mnt);
   }
 
   // ---- mounts ----------------------------------------------------------------------------------------
