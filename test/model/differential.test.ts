@@ -4,6 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { OPAQUE_XATTR, snapshotTree } from '../../shared/src/model/index.js';
 import { defaultMounts } from '../../shared/src/spec.js';
+import type { MountInfo } from '../../shared/src/mount/mountinfo.js';
+import { normaliseMountinfo, renderMountinfo } from '../../shared/src/mount/mountinfo.js';
 import type { Step } from './real-kernel.js';
 import { comparableMounts, hostTree, requireRealKernel, runModel, runReal } from './real-kernel.js';
 
@@ -193,6 +195,42 @@ describe('mount propagation: model vs real kernel', () => {
       ' /T/rootfs/dev/pts rw,nosuid,noexec,relatime - devpts devpts rw,gid=5,mode=620,ptmxmode=666\n',
     );
     expect(text).toContain(' /T/rootfs/sys ro,nosuid,nodev,noexec,relatime - sysfs sysfs rw\n');
+  });
+
+  it('chroot: mountinfo is relative to the root, hides what is outside, and shows propagate_from', async () => {
+    requireRealKernel();
+    const steps: Step[] = [
+      { op: 'tmpfs', target: '@' },
+      { op: 'mkdir', path: '@/x/a' },
+      { op: 'mkdir', path: '@/x/c' },
+      { op: 'mkdir', path: '@/x/proc' },
+      { op: 'mkdir', path: '@/y/b' },
+      { op: 'tmpfs', target: '@/x/a' },
+      { op: 'make', target: '@/x/a', type: 'shared' }, // A
+      { op: 'bind', source: '@/x/a', target: '@/y/b' }, // B, a peer of A...
+      { op: 'make', target: '@/y/b', type: 'slave' }, // ...then A's slave
+      { op: 'make', target: '@/y/b', type: 'shared' }, // shared and slave
+      { op: 'bind', source: '@/y/b', target: '@/x/c' }, // C, a peer of B...
+      { op: 'make', target: '@/x/c', type: 'slave' }, // ...then B's slave
+      { op: 'proc', target: '@/x/proc' },
+      { op: 'sh', cmd: 'cp /usr/bin/busybox @/x/busybox' },
+      { op: 'chrootMountinfo', root: '@/x' },
+    ];
+    const model = runModel(steps);
+    const real = await runReal(steps);
+    expect(real.outcomes).toEqual(model.outcomes);
+    const i = steps.length - 1;
+    const render = (e: MountInfo[] | undefined) => renderMountinfo(normaliseMountinfo(e ?? []));
+    const m = render(model.captures[i]);
+    expect(m).toBe(render(real.captures[i]));
+    expect(m).toBe(
+      [
+        '1 4 0:1 / /a rw,relatime shared:1 - tmpfs none rw',
+        '2 4 0:1 / /c rw,relatime master:2 propagate_from:1 - tmpfs none rw',
+        '3 4 0:2 / /proc rw,relatime - proc proc rw',
+        '',
+      ].join('\n'),
+    );
   });
 
   it('pivot_root: errno checks in kernel order, then a pivot; old root under put_old', async () => {

@@ -34,6 +34,11 @@ export type Step =
   | { op: 'make'; target: string; type: Propagation; rec?: boolean }
   /** `tool` runs umount through that binary for real (e.g. a static busybox after pivot_root). */
   | { op: 'umount'; target: string; lazy?: boolean; tool?: string }
+  /**
+   * The mountinfo a process chrooted into `root` sees (needs a static busybox at root/busybox and proc
+   * mounted at root/proc for real). Recorded in RunResult.captures under the step's index.
+   */
+  | { op: 'chrootMountinfo'; root: string }
   /** A shell command run for real only (the model treats it as a no-op). */
   | { op: 'sh'; cmd: string }
   | { op: 'write'; path: string; content: string }
@@ -52,6 +57,8 @@ export interface RunResult {
   mountinfo: MountInfo[];
   /** Merged-view snapshots of the requested directories (taken inside the namespace). */
   trees: Record<string, TreeEntry[]>;
+  /** Mount tables captured by chrootMountinfo steps, by step index. */
+  captures: Record<number, MountInfo[]>;
   /** The shell's output (real runs), for failure messages. */
   raw?: string;
 }
@@ -145,7 +152,8 @@ function modelStep(p: Process, s: Step): void {
     case 'sh':
       return;
     case 'unshare':
-      throw new Error('nested steps are run by runSteps');
+    case 'chrootMountinfo':
+      throw new Error('handled by runSteps');
   }
 }
 
@@ -166,8 +174,17 @@ export function runModel(
   const p = k.init.clone({ namespaces: ['mnt'] });
   p.mount('', '/', null, { flags: ['MS_PRIVATE', 'MS_REC'] });
   const outcomes: Outcome[] = [];
+  const captures: Record<number, MountInfo[]> = {};
   const runSteps = (proc: Process, list: readonly Step[]): void => {
     for (const s of list) {
+      if (s.op === 'chrootMountinfo') {
+        const c = proc.clone();
+        c.chroot(at(s.root, MODEL_DIR));
+        captures[outcomes.length] = c.mountinfo();
+        c.exit();
+        outcomes.push('ok');
+        continue;
+      }
       if (s.op === 'unshare') {
         outcomes.push('ok');
         runSteps(proc.clone({ namespaces: ['mnt'] }), s.steps);
@@ -185,7 +202,7 @@ export function runModel(
   runSteps(p, steps);
   const snap: Record<string, TreeEntry[]> = {};
   for (const t of trees) snap[t] = snapshotTree(p, at(t, MODEL_DIR));
-  return { outcomes, mountinfo: p.mountinfo(), trees: snap, proc: p, host: k.init };
+  return { outcomes, mountinfo: p.mountinfo(), trees: snap, captures, proc: p, host: k.init };
 }
 
 // ---- real side ---------------------------------------------------------------------------------------
@@ -270,6 +287,8 @@ function shellStep(s: Step, dir: string): string {
       return `mknod -m 000 ${a(s.path)} c ${s.major} ${s.minor}`;
     case 'sh':
       return s.cmd.replace(/@/g, dir);
+    case 'chrootMountinfo':
+      return `chroot ${a(s.root)} /busybox cat /proc/self/mountinfo`;
     case 'unshare':
       throw new Error('nested steps are rendered by scriptLines');
   }
@@ -304,10 +323,12 @@ export async function runReal<T = undefined>(
   const dir = mkdtempSync(join(tmpdir(), 'strata-kmodel-'));
   try {
     let n = 0;
+    const chrootSteps = new Set<number>();
     const scriptLines = (list: readonly Step[]): string[] => {
       const out: string[] = [];
       for (const s of list) {
         const i = n++;
+        if (s.op === 'chrootMountinfo') chrootSteps.add(i);
         const cmd =
           s.op === 'unshare'
             ? `unshare -m --propagation unchanged sh -c ${q(scriptLines(s.steps).join('\n'))}`
@@ -343,13 +364,16 @@ export async function runReal<T = undefined>(
       });
     });
     const outcomes: Outcome[] = [];
+    const captures: Record<number, MountInfo[]> = {};
     const trees: Record<string, TreeEntry[]> = {};
     const chunks = out.split(/^@@/m);
     for (const c of chunks) {
       const step = /^step (\d+)\n([\s\S]*)$/.exec(c);
       const rc = /^rc (\d+) (\d+)\n/.exec(c);
-      if (step) outcomes[Number(step[1])] = step[2] ?? '';
-      else if (rc) {
+      if (step) {
+        outcomes[Number(step[1])] = step[2] ?? '';
+        if (chrootSteps.has(Number(step[1]))) captures[Number(step[1])] = parseMountinfo(step[2] ?? '');
+      } else if (rc) {
         const i = Number(rc[1]);
         outcomes[i] = rc[2] === '0' ? 'ok' : errnoFromMessage(outcomes[i] ?? '');
       }
@@ -357,7 +381,7 @@ export async function runReal<T = undefined>(
       if (tree) trees[tree[1] as string] = JSON.parse(tree[2] as string) as TreeEntry[];
     }
     const inspected = opts.inspect ? opts.inspect(dir) : undefined;
-    return { outcomes, mountinfo: parseMountinfo(mountinfoText), trees, dir, inspected, raw: out };
+    return { outcomes, mountinfo: parseMountinfo(mountinfoText), trees, captures, dir, inspected, raw: out };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
