@@ -97,6 +97,8 @@ export interface ContainerCgroups {
   dirs: string[];
   /** cgroup.procs files opened for writing, one per hierarchy: the shim writes the payload's PID. */
   procsFds: number[];
+  /** The memory cgroup's file with the oom_kill counter, opened for the shim (OOMKilled). */
+  oomFd: number | null;
 }
 
 export function createCgroups(relPath: string, limits: CgroupLimits): ContainerCgroups {
@@ -119,7 +121,18 @@ export function createCgroups(relPath: string, limits: CgroupLimits): ContainerC
     }
     procsFds.push(fs.openSync(path.join(dir, 'cgroup.procs'), 'w'));
   }
-  return { dirs, procsFds };
+  return { dirs, procsFds, oomFd: openOomCounter(dirs, version) };
+}
+
+/** memory.oom_control (v1) or memory.events (v2): both carry an "oom_kill N" line. */
+function openOomCounter(dirs: string[], version: CgroupVersion): number | null {
+  const memory = path.join(CGROUP_ROOT, 'memory') + path.sep;
+  const file = version === 2 ? path.join(dirs[0] ?? CGROUP_ROOT, 'memory.events') : path.join(dirs.find((d) => d.startsWith(memory)) ?? '', 'memory.oom_control');
+  try {
+    return fs.openSync(file, 'r');
+  } catch {
+    return null; // no memory controller here: OOMKilled stays false
+  }
 }
 
 /** Kill what is left and remove the container's cgroups (idempotent). */

@@ -281,7 +281,7 @@ export class NativeRuntime implements Runtime {
     const cg = createCgroups(spec.cgroup.path, spec.cgroup.limits);
     const hostNs = openNs('thread-self', ['mnt', 'uts', 'ipc', 'net', 'pid', 'cgroup']);
     const stateFd = fs.openSync(stateDir, 'r');
-    const owned: number[] = [stateFd, ...cg.procsFds];
+    const owned: number[] = [stateFd, ...cg.procsFds, ...(cg.oomFd !== null ? [cg.oomFd] : [])];
     let logFd: number | null = null;
     if (stdio.kind === 'log') {
       logFd = fs.openSync(stdio.path, 'a', 0o640);
@@ -323,6 +323,10 @@ export class NativeRuntime implements Runtime {
       for (const fd of cg.procsFds) {
         fdArgs.push('--cgroup-fd', String(nextFd()));
         extra.push(fd);
+      }
+      if (cg.oomFd !== null) {
+        fdArgs.push('--oom-fd', String(nextFd()));
+        extra.push(cg.oomFd);
       }
       if (master !== null && stdio.kind === 'log') {
         fdArgs.push('--relay-fd', String(nextFd()));
@@ -437,7 +441,9 @@ export class NativeRuntime implements Runtime {
     for (const k of kinds) host.set(k, fs.openSync(`/proc/self/ns/${k}`, 'r'));
     const rootfs = `/proc/${pid}/root`;
     const user = resolveUser(rootfs, proc.user);
-    const procsFds = createCgroups(spec.cgroup.path, {}).procsFds;
+    const joined = createCgroups(spec.cgroup.path, {});
+    const procsFds = joined.procsFds;
+    if (joined.oomFd !== null) fs.closeSync(joined.oomFd); // only the run monitor reads it
 
     let master: number | null = null;
     let slave: number | null = null;

@@ -54,6 +54,7 @@ struct opts {
   int relay_fd;        // detached tty: copy the pty master to stdout (the log)
   int mount_proc;
   int cgroupns;
+  int oom_fd;          // memory.oom_control (v1) or memory.events (v2): its oom_kill counter
   const char *cwd;
   uid_t uid;
   gid_t gid;
@@ -88,7 +89,7 @@ static int parse_int(const char *s) { return (int)strtol(s, NULL, 10); }
 
 static void parse(int argc, char **argv, struct opts *o) {
   memset(o, 0, sizeof *o);
-  o->ctl_fd = o->state_fd = o->mntns_fd = o->relay_fd = -1;
+  o->ctl_fd = o->state_fd = o->mntns_fd = o->relay_fd = o->oom_fd = -1;
   o->cwd = "/";
   if (argc < 2) { fprintf(stderr, "usage: strata-shim run|exec [flags] -- cmd...\n"); _exit(125); }
   o->run_mode = strcmp(argv[1], "run") == 0;
@@ -105,6 +106,7 @@ static void parse(int argc, char **argv, struct opts *o) {
     else if (strcmp(a, "--cgroup-dir") == 0) { if (o->n_cgroup_dirs < MAX_FDS) o->cgroup_dirs[o->n_cgroup_dirs++] = v; i++; }
     else if (strcmp(a, "--cleanup-mount") == 0) { o->cleanup_mount = v; i++; }
     else if (strcmp(a, "--relay-fd") == 0) { o->relay_fd = parse_int(v); i++; }
+    else if (strcmp(a, "--oom-fd") == 0) { o->oom_fd = parse_int(v); i++; }
     else if (strcmp(a, "--cwd") == 0) { o->cwd = v; i++; }
     else if (strcmp(a, "--uid") == 0) { o->uid = (uid_t)parse_int(v); i++; }
     else if (strcmp(a, "--gid") == 0) { o->gid = (gid_t)parse_int(v); i++; }
@@ -193,14 +195,33 @@ static void run_as_init(const struct opts *o, int errfd) {
 static pid_t payload_pid = -1;
 static void forward(int sig) { if (payload_pid > 0) kill(payload_pid, sig); }
 
+// The cgroup's oom_kill counter (v1 memory.oom_control and v2 memory.events both have an
+// "oom_kill N" line). Read through an fd opened before start, while the cgroup still exists: the
+// cgroup is removed right after the exit file is written.
+static long oom_kills(int fd) {
+  if (fd < 0) return 0;
+  char buf[1024];
+  ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  for (char *line = buf; line && *line; ) {
+    if (strncmp(line, "oom_kill ", 9) == 0) return strtol(line + 9, NULL, 10);
+    line = strchr(line, '\n');
+    if (line) line++;
+  }
+  return 0;
+}
+
 static void write_exit_file(const struct opts *o, int st) {
   if (o->state_fd < 0) return;
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
-  char buf[128];
+  char buf[160];
   int sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
-  int n = snprintf(buf, sizeof buf, "code=%d\nsignal=%d\nfinished=%lld.%09ld\n", status_code(st), sig,
-                   (long long)ts.tv_sec, ts.tv_nsec);
+  // Docker reports OOMKilled when the kernel's OOM killer acted in the container's cgroup.
+  int oom = oom_kills(o->oom_fd) > 0;
+  int n = snprintf(buf, sizeof buf, "code=%d\nsignal=%d\nfinished=%lld.%09ld\noom=%d\n", status_code(st), sig,
+                   (long long)ts.tv_sec, ts.tv_nsec, oom);
   int fd = openat(o->state_fd, "exit.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return;
   if (write(fd, buf, (size_t)n) != n) { close(fd); return; }
@@ -255,6 +276,7 @@ static int do_run(struct opts *o) {
     if (o->relay_fd >= 0) close(o->relay_fd);
     close(o->ctl_fd);
     if (o->state_fd >= 0) close(o->state_fd);
+    if (o->oom_fd >= 0) close(o->oom_fd);
     for (int i = 0; i < o->n_host_ns; i++) close(o->host_ns_fds[i]);
     close_cgroup_fds(o);
     char c;
