@@ -30,6 +30,9 @@ export interface Emulator {
   /** Read a file from the 9p filesystem; rejects when it does not exist. */
   readFile(path: string): Promise<Uint8Array>;
   saveState(): Promise<ArrayBuffer>;
+  /** Freeze the CPU (no host CPU used) until resume(). */
+  pause(): Promise<void>;
+  resume(): Promise<void>;
   /** Stop the CPU and free the emulator. Idempotent. */
   destroy(): Promise<void>;
 }
@@ -146,6 +149,12 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
     },
     async saveState() {
       return emulator.save_state();
+    },
+    async pause() {
+      await emulator.stop();
+    },
+    async resume() {
+      await emulator.run();
     },
     async destroy() {
       if (destroyed) return;
