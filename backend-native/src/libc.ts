@@ -103,13 +103,27 @@ export function sethostname(name: string): void {
   check(c.sethostname(name, Buffer.byteLength(name)), () => `sethostname(${name})`);
 }
 
-export function mknodChar(path: string, mode: number, major: number, minor: number): void {
-  // glibc's makedev encoding.
-  const dev =
+const S_IFBLK = 0o060000;
+const S_IFIFO = 0o010000;
+
+/** mknod for character and block devices and FIFOs. */
+export function mknodTyped(path: string, type: 'char' | 'block' | 'fifo', mode: number, major = 0, minor = 0): void {
+  const kind = type === 'char' ? S_IFCHR : type === 'block' ? S_IFBLK : S_IFIFO;
+  check(c.mknod(path, kind | mode, makedev(major, minor)), () => `mknod(${path}, ${type} ${major}:${minor})`);
+}
+
+function makedev(major: number, minor: number): bigint {
+  // glibc's encoding.
+  return (
     (BigInt(major & 0xfff) << 8n) |
     (BigInt(major & ~0xfff) << 32n) |
     BigInt(minor & 0xff) |
-    (BigInt(minor & ~0xff) << 12n);
+    (BigInt(minor & ~0xff) << 12n)
+  );
+}
+
+export function mknodChar(path: string, mode: number, major: number, minor: number): void {
+  const dev = makedev(major, minor);
   check(c.mknod(path, S_IFCHR | mode, dev), () => `mknod(${path}, ${major}:${minor})`);
 }
 
@@ -117,7 +131,7 @@ export function chdir(path: string): void {
   check(c.chdir(path), () => `chdir(${path})`);
 }
 
-export function lsetxattr(path: string, name: string, value: string): void {
+export function lsetxattr(path: string, name: string, value: string | Uint8Array): void {
   const buf = Buffer.from(value);
   check(c.lsetxattr(path, name, buf, buf.length, 0), () => `lsetxattr(${path}, ${name})`);
 }

@@ -2,11 +2,11 @@
 //   overlay2/<id>/{diff,link,lower,work,merged,committed}   overlay2/l/<SHORT> -> ../<id>/diff
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawn } from 'node:child_process';
 import { randomInt } from 'node:crypto';
-import type { LayerStream, SnapshotEntry, SnapshotPaths, Snapshotter } from '../../shared/src/backend.js';
+import type { Change, LayerStream, SnapshotEntry, SnapshotPaths, Snapshotter } from '../../shared/src/backend.js';
+import { extractTar, tarDirectory } from '../../shared/src/tar/index.js';
 import { StrataError } from '../../shared/src/errors.js';
-import { MNT_DETACH, SyscallError, umount2 } from './libc.js';
+import { MNT_DETACH, SyscallError, lgetxattr, lsetxattr, mknodTyped, umount2 } from './libc.js';
 
 const LINK_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 
@@ -16,26 +16,22 @@ function shortLinkName(): string {
   return s;
 }
 
-/** Unpack a layer tar into `dir` with GNU tar (numeric owners, modes, xattrs kept). */
-async function untar(layer: LayerStream, dir: string): Promise<void> {
-  const tar = spawn('tar', ['-x', '-f', '-', '-C', dir, '--numeric-owner', '-p', '--xattrs', '--xattrs-include=*'], {
-    stdio: ['pipe', 'ignore', 'pipe'],
+const OPAQUE_XATTR = 'trusted.overlay.opaque';
+
+/** Unpack an OCI layer into an overlay diff dir: OCI whiteouts become overlayfs whiteouts. */
+async function unpackLayer(layer: LayerStream, dir: string): Promise<void> {
+  await extractTar(layer, dir, {
+    whiteout: (p) => mknodTyped(p, 'char', 0, 0, 0),
+    opaque: (p) => lsetxattr(p, OPAQUE_XATTR, 'y'),
+    mknod: (p, e) => mknodTyped(p, e.type === 'block' ? 'block' : e.type === 'fifo' ? 'fifo' : 'char', e.mode & 0o7777, e.devmajor, e.devminor),
+    xattrs: (p, xattrs) => {
+      for (const [name, value] of Object.entries(xattrs)) lsetxattr(p, name, value);
+    },
   });
-  let stderr = '';
-  tar.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const done = new Promise<number>((resolve, reject) => {
-    tar.on('error', reject);
-    tar.on('close', (code) => resolve(code ?? 1));
-  });
-  try {
-    for await (const chunk of layer) {
-      if (!tar.stdin.write(chunk)) await new Promise((r) => tar.stdin.once('drain', r));
-    }
-  } finally {
-    tar.stdin.end();
-  }
-  const code = await done;
-  if (code !== 0) throw new StrataError(`unpacking layer into ${dir} failed: ${stderr.trim()}`);
+}
+
+function isWhiteout(st: fs.Stats): boolean {
+  return st.isCharacterDevice() && st.rdev === 0;
 }
 
 export class Overlay2Snapshotter implements Snapshotter {
@@ -109,14 +105,23 @@ export class Overlay2Snapshotter implements Snapshotter {
       throw e;
     }
     if (opts.committed) fs.writeFileSync(path.join(tmp, 'committed'), '');
-    fs.renameSync(tmp, final);
+    // The short link first: a process killed here leaves a dangling link, never a layer without one.
     fs.symlinkSync(`../${id}/diff`, path.join(this.overlay2, 'l', link));
+    try {
+      fs.renameSync(tmp, final);
+    } catch (e) {
+      // Another process unpacked the same layer first (two runs of a fresh image): use theirs.
+      fs.rmSync(tmp, { recursive: true, force: true });
+      fs.rmSync(path.join(this.overlay2, 'l', link), { force: true });
+      if (['EEXIST', 'ENOTEMPTY'].includes((e as NodeJS.ErrnoException).code ?? '') && opts.committed) return this.paths(id);
+      throw e;
+    }
     return this.paths(id);
   }
 
   async apply(id: string, parent: string | null, layer: LayerStream): Promise<SnapshotPaths> {
     if (await this.exists(id)) return this.paths(id);
-    return this.build(id, parent, { merged: false, committed: true }, (diff) => untar(layer, diff));
+    return this.build(id, parent, { merged: false, committed: true }, (diff) => unpackLayer(layer, diff));
   }
 
   async prepare(
@@ -128,6 +133,59 @@ export class Overlay2Snapshotter implements Snapshotter {
     return this.build(id, parent, { merged: !commit, committed: commit }, async (diff) => {
       for (const e of opts.entries ?? []) writeEntry(diff, e);
     });
+  }
+
+  exportDiff(id: string): LayerStream {
+    const diff = path.join(this.dir(id), 'diff');
+    return tarDirectory(diff, {
+      whiteouts: 'overlay',
+      isOpaque: (rel) => lgetxattr(path.join(diff, rel), OPAQUE_XATTR) === 'y',
+    });
+  }
+
+  async changes(id: string): Promise<Change[]> {
+    const own = await this.paths(id);
+    const lowers = own.lowerDirs;
+    const inLower = (rel: string): fs.Stats | null => {
+      for (const l of lowers) {
+        try {
+          const st = fs.lstatSync(path.join(l, rel));
+          return isWhiteout(st) ? null : st;
+        } catch {
+          /* not in this layer */
+        }
+      }
+      return null;
+    };
+    const out: Change[] = [];
+    const walk = (rel: string): void => {
+      for (const name of fs.readdirSync(path.join(own.diffDir, rel)).sort()) {
+        const childRel = rel ? `${rel}/${name}` : name;
+        const st = fs.lstatSync(path.join(own.diffDir, childRel));
+        if (isWhiteout(st)) {
+          out.push({ kind: 'D', path: `/${childRel}` });
+          continue;
+        }
+        const below = inLower(childRel);
+        // A directory that exists below and merely holds changes is "changed", as in docker diff.
+        out.push({ kind: below ? 'C' : 'A', path: `/${childRel}` });
+        if (st.isDirectory()) {
+          if (below?.isDirectory() && lgetxattr(path.join(own.diffDir, childRel), OPAQUE_XATTR) === 'y') {
+            // Opaque: everything the lower layers had here is gone unless re-created.
+            const mine = new Set(fs.readdirSync(path.join(own.diffDir, childRel)));
+            for (const l of lowers) {
+              const d = path.join(l, childRel);
+              if (!fs.existsSync(d)) continue;
+              for (const n of fs.readdirSync(d)) if (!mine.has(n)) out.push({ kind: 'D', path: `/${childRel}/${n}` });
+            }
+          }
+          walk(childRel);
+        }
+      }
+    };
+    walk('');
+    const seen = new Set<string>();
+    return out.filter((c) => !seen.has(`${c.kind}${c.path}`) && seen.add(`${c.kind}${c.path}`)).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }
 
   async remove(id: string): Promise<void> {

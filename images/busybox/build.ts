@@ -10,7 +10,7 @@ import type { Store } from '../../shared/src/store/index.js';
 import { StrataError } from '../../shared/src/errors.js';
 import { withLockAsync } from '../../shared/src/store/fsutil.js';
 import { addImage, addLayer, storeBlobFile } from '../../shared/src/engine/image-writer.js';
-import type { ImageConfig } from '../../shared/src/image/types.js';
+import type { ImageConfig } from '../../shared/src/oci/types.js';
 import { DEFAULT_PATH } from '../../shared/src/engine/run-options.js';
 import type { Digest } from '../../shared/src/store/digest.js';
 

@@ -30,6 +30,12 @@ export interface SnapshotPaths {
   lowerDirs: string[];
 }
 
+/** One line of `docker diff`: Added, Changed or Deleted, relative to the snapshot's parents. */
+export interface Change {
+  kind: 'A' | 'C' | 'D';
+  path: string;
+}
+
 /** containerd-style snapshotter over overlay2's directory layout. */
 export interface Snapshotter {
   /** Whether a committed snapshot exists and is complete. */
@@ -46,6 +52,10 @@ export interface Snapshotter {
     opts?: { entries?: SnapshotEntry[]; commit?: boolean },
   ): Promise<SnapshotPaths>;
   paths(id: string): Promise<SnapshotPaths>;
+  /** The snapshot's own layer (its diff dir) as an OCI layer tar: whiteouts become `.wh.` entries. */
+  exportDiff(id: string): LayerStream;
+  /** What this snapshot changed relative to its parent chain, sorted by path (docker diff). */
+  changes(id: string): Promise<Change[]>;
   /** Remove a snapshot, unmounting its merged dir first. Missing snapshots are not an error. */
   remove(id: string): Promise<void>;
 }

@@ -8,7 +8,7 @@ import { commandLine, mergeEnv, parseVolumeSpec, type RunOptions } from '../../s
 import { chainIds, sha256 } from '../../shared/src/store/digest.js';
 import { withLock, atomicWrite } from '../../shared/src/store/fsutil.js';
 import { Store } from '../../shared/src/store/index.js';
-import type { ImageConfig } from '../../shared/src/image/types.js';
+import type { ImageConfig } from '../../shared/src/oci/types.js';
 
 describe('image references (distribution/reference)', () => {
   it('normalises as the docker CLI does', () => {

@@ -13,9 +13,9 @@ function imageSize(engine: Engine, id: Digest): number {
 /** Docker's image inspect shape. */
 export async function imageInspect(engine: Engine, id: Digest): Promise<Record<string, unknown>> {
   const image = engine.store.images.getImage(id);
-  const layers = engine.store.images.layersOf(image);
-  const top = layers[layers.length - 1];
-  const paths = top ? await engine.backend.snapshots.paths(top.cacheId) : null;
+  // Layers from commit and build are unpacked on first use; inspect shows their directories.
+  const top = await engine.materialise(image);
+  const paths = top ? await engine.backend.snapshots.paths(top) : null;
   return {
     Id: id,
     RepoTags: engine.store.images.tagsOf(id),
@@ -47,6 +47,7 @@ export const imagesCommand: Command = {
   usage: 'images [OPTIONS]',
   description: 'List images',
   flags: [
+    { name: 'all', short: 'a', type: 'bool', help: 'Show all images (default hides intermediate build images)' },
     { name: 'quiet', short: 'q', type: 'bool', help: 'Only show image IDs' },
     { name: 'no-trunc', type: 'bool', help: "Don't truncate output" },
   ],
@@ -63,6 +64,7 @@ export const imagesCommand: Command = {
     }
     for (const id of engine.store.images.listImageIds()) {
       if (tagged.has(id)) continue;
+      if (!bool(p, 'all') && engine.store.images.getImageMeta(id, 'intermediate') !== null) continue;
       const image = engine.store.images.getImage(id);
       rows.push(['<none>', '<none>', short(id), image.config.created ? ago(image.config.created) : '', humanSize(imageSize(engine, id))]);
     }

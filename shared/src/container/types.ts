@@ -1,5 +1,5 @@
 // A container's record, in the shape of Docker's config.v2.json / `docker inspect` output.
-import type { ImageRuntimeConfig } from '../image/types.js';
+import type { ContainerConfig as ImageRuntimeConfig } from '../oci/types.js';
 
 export type ContainerStatus = 'created' | 'running' | 'exited' | 'dead' | 'removing';
 

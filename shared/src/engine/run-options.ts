@@ -1,6 +1,6 @@
 // `docker run`'s options and how they combine with the image config, as Docker combines them.
 import { StrataError, UsageError } from '../errors.js';
-import type { ImageConfig } from '../image/types.js';
+import type { ImageConfig } from '../oci/types.js';
 
 export interface VolumeOption {
   /** Absolute host path (bind), a named volume, or null for an anonymous volume. */

@@ -6,7 +6,7 @@ import { type Digest, DigestMismatchError, hexOf, isDigest, sha256 } from './dig
 import { atomicWrite, atomicWriteJson, listDir, readJsonIfExists, readTextIfExists, removeTree, withLock } from './fsutil.js';
 import type { StoreLayout } from './layout.js';
 import { NotFoundError, StrataError } from '../errors.js';
-import type { ImageConfig } from '../image/types.js';
+import type { ImageConfig } from '../oci/types.js';
 import { familiarString, parseReference } from '../reference.js';
 
 export interface LayerRecord {
