@@ -404,6 +404,47 @@ describe('overlayfs: model vs real kernel', () => {
     expect(comparableMounts(model.mountinfo, '/T')).toBe(comparableMounts(real.mountinfo, real.dir));
   });
 
+  it('image-style layers: whiteouts and opaque dirs in lowers, deep copy-up, symlinks, rename over lower', async () => {
+    requireRealKernel();
+    const steps: Step[] = [
+      { op: 'mkdir', path: '@/base/etc/conf.d' },
+      { op: 'mkdir', path: '@/base/var/cache' },
+      { op: 'mkdir', path: '@/base/opt' },
+      { op: 'write', path: '@/base/etc/conf.d/a', content: 'a' },
+      { op: 'write', path: '@/base/var/cache/old', content: 'old' },
+      { op: 'write', path: '@/base/opt/tool', content: 'v1' },
+      { op: 'symlink', target: 'conf.d/a', path: '@/base/etc/link' },
+      { op: 'mkdir', path: '@/mid/var/cache' },
+      { op: 'setxattr', path: '@/mid/var/cache', name: 'trusted.overlay.opaque', value: 'y' },
+      { op: 'write', path: '@/mid/var/cache/new', content: 'new' },
+      { op: 'mkdir', path: '@/mid/opt' },
+      { op: 'mknod', path: '@/mid/opt/tool', major: 0, minor: 0 },
+      { op: 'mkdir', path: '@/u' },
+      { op: 'mkdir', path: '@/w' },
+      { op: 'mkdir', path: '@/m' },
+      { op: 'overlay', target: '@/m', lower: ['@/mid', '@/base'], upper: '@/u', work: '@/w' },
+      { op: 'cat', path: '@/m/etc/link' },
+      { op: 'cat', path: '@/m/opt/tool' },
+      { op: 'mkdir', path: '@/m/etc/conf.d/deep/er' },
+      { op: 'write', path: '@/m/etc/conf.d/deep/er/f', content: 'f' },
+      { op: 'chmod', path: '@/m/etc/conf.d', mode: 0o700 },
+      { op: 'write', path: '@/m/tmpfile', content: 't' },
+      { op: 'rename', from: '@/m/tmpfile', to: '@/m/etc/conf.d/a' },
+      { op: 'rm', path: '@/m/etc/link' },
+      { op: 'rm', path: '@/m/var/cache/new' },
+      { op: 'rmdir', path: '@/m/var/cache' },
+      { op: 'cat', path: '@/m/etc/conf.d/a' },
+    ];
+    const model = runModel(steps, ['@/m']);
+    const real = await runReal(steps, { trees: ['@/m'], inspect: (dir) => hostTree(`${dir}/u`) });
+    expect(real.outcomes).toEqual(model.outcomes);
+    expect(model.outcomes.filter((o) => o !== 'ok')).toEqual(['ENOENT']); // opt/tool is whited out
+    expect(model.texts).toEqual(real.texts);
+    expect(Object.values(model.texts)).toEqual(['a', 't']);
+    expect(model.trees['@/m']).toEqual(real.trees['@/m']);
+    expect(snapshotTree(model.host, '/T/u', { xattrs: [OPAQUE_XATTR] })).toEqual(real.inspected);
+  });
+
   it('seed experiment 6: A and B on C (lowerdir only), leftmost wins, edits below stay hidden', async () => {
     requireRealKernel();
     const steps: Step[] = [

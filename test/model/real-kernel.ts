@@ -39,6 +39,9 @@ export type Step =
    * mounted at root/proc for real). Recorded in RunResult.captures under the step's index.
    */
   | { op: 'chrootMountinfo'; root: string }
+  /** Read a file; its content is recorded in RunResult.texts under the step's index. */
+  | { op: 'cat'; path: string }
+  | { op: 'setxattr'; path: string; name: string; value: string }
   /** A shell command run for real only (the model treats it as a no-op). */
   | { op: 'sh'; cmd: string }
   | { op: 'write'; path: string; content: string }
@@ -57,6 +60,8 @@ export interface RunResult {
   mountinfo: MountInfo[];
   /** Merged-view snapshots of the requested directories (taken inside the namespace). */
   trees: Record<string, TreeEntry[]>;
+  /** File contents read by cat steps, by step index. */
+  texts: Record<number, string>;
   /** Mount tables captured by chrootMountinfo steps, by step index. */
   captures: Record<number, MountInfo[]>;
   /** The shell's output (real runs), for failure messages. */
@@ -151,8 +156,11 @@ function modelStep(p: Process, s: Step): void {
       return p.mknod(a(s.path), s.major, s.minor, { mode: 0 });
     case 'sh':
       return;
+    case 'setxattr':
+      return p.setxattr(a(s.path), s.name, s.value);
     case 'unshare':
     case 'chrootMountinfo':
+    case 'cat':
       throw new Error('handled by runSteps');
   }
 }
@@ -175,8 +183,19 @@ export function runModel(
   p.mount('', '/', null, { flags: ['MS_PRIVATE', 'MS_REC'] });
   const outcomes: Outcome[] = [];
   const captures: Record<number, MountInfo[]> = {};
+  const texts: Record<number, string> = {};
   const runSteps = (proc: Process, list: readonly Step[]): void => {
     for (const s of list) {
+      if (s.op === 'cat') {
+        try {
+          texts[outcomes.length] = proc.readFile(at(s.path, MODEL_DIR));
+          outcomes.push('ok');
+        } catch (err) {
+          if (!(err instanceof ModelError)) throw err;
+          outcomes.push(err.code);
+        }
+        continue;
+      }
       if (s.op === 'chrootMountinfo') {
         const c = proc.clone();
         c.chroot(at(s.root, MODEL_DIR));
@@ -202,7 +221,7 @@ export function runModel(
   runSteps(p, steps);
   const snap: Record<string, TreeEntry[]> = {};
   for (const t of trees) snap[t] = snapshotTree(p, at(t, MODEL_DIR));
-  return { outcomes, mountinfo: p.mountinfo(), trees: snap, captures, proc: p, host: k.init };
+  return { outcomes, mountinfo: p.mountinfo(), trees: snap, captures, texts, proc: p, host: k.init };
 }
 
 // ---- real side ---------------------------------------------------------------------------------------
@@ -213,6 +232,9 @@ function q(s: string): string {
 
 const RENAME_PY =
   'import os,sys\ntry:\n os.rename(sys.argv[1],sys.argv[2])\nexcept OSError as e:\n sys.exit(e.strerror)';
+
+const SETXATTR_PY =
+  'import os,sys\nos.setxattr(sys.argv[1],sys.argv[2],sys.argv[3].encode(),follow_symlinks=False)';
 
 const DUMP_PY = `import os,sys,json,stat
 root=sys.argv[1]
@@ -289,6 +311,10 @@ function shellStep(s: Step, dir: string): string {
       return s.cmd.replace(/@/g, dir);
     case 'chrootMountinfo':
       return `chroot ${a(s.root)} /busybox cat /proc/self/mountinfo`;
+    case 'cat':
+      return `cat ${a(s.path)}`;
+    case 'setxattr':
+      return `${PYTHON} -c ${q(SETXATTR_PY)} ${a(s.path)} ${q(s.name)} ${q(s.value)}`;
     case 'unshare':
       throw new Error('nested steps are rendered by scriptLines');
   }
@@ -324,16 +350,19 @@ export async function runReal<T = undefined>(
   try {
     let n = 0;
     const chrootSteps = new Set<number>();
+    const catSteps = new Set<number>();
     const scriptLines = (list: readonly Step[]): string[] => {
       const out: string[] = [];
       for (const s of list) {
         const i = n++;
         if (s.op === 'chrootMountinfo') chrootSteps.add(i);
+        if (s.op === 'cat') catSteps.add(i);
         const cmd =
           s.op === 'unshare'
             ? `unshare -m --propagation unchanged sh -c ${q(scriptLines(s.steps).join('\n'))}`
             : shellStep(s, dir);
-        out.push(`echo "@@step ${i}"`, cmd, `echo "@@rc ${i} $?"`);
+        // The bare echo ends output that lacks a final newline; the parser drops it again.
+        out.push(`echo "@@step ${i}"`, cmd, 'rc=$?', 'echo', `echo "@@rc ${i} $rc"`);
       }
       return out;
     };
@@ -365,23 +394,36 @@ export async function runReal<T = undefined>(
     });
     const outcomes: Outcome[] = [];
     const captures: Record<number, MountInfo[]> = {};
+    const texts: Record<number, string> = {};
     const trees: Record<string, TreeEntry[]> = {};
     const chunks = out.split(/^@@/m);
     for (const c of chunks) {
       const step = /^step (\d+)\n([\s\S]*)$/.exec(c);
       const rc = /^rc (\d+) (\d+)\n/.exec(c);
       if (step) {
-        outcomes[Number(step[1])] = step[2] ?? '';
+        step[2] = (step[2] ?? '').replace(/\n$/, '');
+        outcomes[Number(step[1])] = step[2];
         if (chrootSteps.has(Number(step[1]))) captures[Number(step[1])] = parseMountinfo(step[2] ?? '');
+        if (catSteps.has(Number(step[1]))) texts[Number(step[1])] = step[2] ?? '';
       } else if (rc) {
         const i = Number(rc[1]);
         outcomes[i] = rc[2] === '0' ? 'ok' : errnoFromMessage(outcomes[i] ?? '');
+        if (rc[2] !== '0') delete texts[i];
       }
       const tree = /^tree (\S+)\n([\s\S]*)$/.exec(c);
       if (tree) trees[tree[1] as string] = JSON.parse(tree[2] as string) as TreeEntry[];
     }
     const inspected = opts.inspect ? opts.inspect(dir) : undefined;
-    return { outcomes, mountinfo: parseMountinfo(mountinfoText), trees, captures, dir, inspected, raw: out };
+    return {
+      outcomes,
+      mountinfo: parseMountinfo(mountinfoText),
+      trees,
+      captures,
+      texts,
+      dir,
+      inspected,
+      raw: out,
+    };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
