@@ -13,7 +13,10 @@ export default tseslint.config(
     // The core must stay free of backend libraries (docs/architecture.md).
     files: ['shared/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: ['koffi', 'v86', '*backend-native*', '*backend-emu*', '*/cli/*'] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: ['koffi', 'v86', '*backend-native*', '*backend-emu*', '*/cli/*'] },
+      ],
     },
   },
 );

@@ -4,7 +4,9 @@ import { existsSync } from 'node:fs';
 
 const bundle = new URL('../dist/strata.mjs', import.meta.url);
 if (!existsSync(bundle)) {
-  process.stderr.write("strata: not built yet: run 'npm run setup' (or 'npm run build') in the strata checkout\n");
+  process.stderr.write(
+    "strata: not built yet: run 'npm run setup' (or 'npm run build') in the strata checkout\n",
+  );
   process.exit(125);
 }
 const { cli } = await import(bundle.href);

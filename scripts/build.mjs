@@ -26,7 +26,20 @@ function stale(output, inputs) {
 
 fs.mkdirSync(rel('build'), { recursive: true });
 if (stale('build/strata-shim', ['backend-native/stage'])) {
-  execFileSync('cc', ['-O2', '-static', '-Wall', '-Wextra', '-Werror', '-o', rel('build/strata-shim'), rel('backend-native/stage/strata-shim.c')], { stdio: 'inherit' });
+  execFileSync(
+    'cc',
+    [
+      '-O2',
+      '-static',
+      '-Wall',
+      '-Wextra',
+      '-Werror',
+      '-o',
+      rel('build/strata-shim'),
+      rel('backend-native/stage/strata-shim.c'),
+    ],
+    { stdio: 'inherit' },
+  );
   console.log('built build/strata-shim');
 }
 
@@ -41,7 +54,9 @@ if (stale('dist/strata.mjs', ['cli/src', 'shared/src', 'backend-native/src', 'im
     format: 'esm',
     external: ['koffi'],
     // Bundled CommonJS code may call require(): give it one.
-    banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
+    banner: {
+      js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+    },
     logLevel: 'warning',
   });
   console.log('built dist/strata.mjs');

@@ -9,7 +9,19 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 // Debian packages the project needs: the base image's busybox, a C compiler and static libc for the
 // shim, and the peers the tests and benchmarks compare against.
-export const APT_PACKAGES = ['busybox-static', 'gcc', 'libc6-dev', 'tar', 'util-linux', 'iproute2', 'hyperfine', 'runc', 'crun', 'skopeo', 'umoci'];
+export const APT_PACKAGES = [
+  'busybox-static',
+  'gcc',
+  'libc6-dev',
+  'tar',
+  'util-linux',
+  'iproute2',
+  'hyperfine',
+  'runc',
+  'crun',
+  'skopeo',
+  'umoci',
+];
 
 function installed(pkg) {
   const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' });
@@ -20,7 +32,9 @@ function aptInstall(pkgs) {
   const missing = pkgs.filter((p) => !installed(p));
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {
-    console.error(`setup: missing Debian packages ${missing.join(' ')}; run this as root (or apt-get install them)`);
+    console.error(
+      `setup: missing Debian packages ${missing.join(' ')}; run this as root (or apt-get install them)`,
+    );
     process.exit(1);
   }
   console.log(`setup: apt-get install ${missing.join(' ')}`);

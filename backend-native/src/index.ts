@@ -17,10 +17,14 @@ export class NativeBackend implements Backend {
 
   async checkPrerequisites(): Promise<void> {
     if (process.platform !== 'linux') {
-      throw new StrataError(`the native backend needs Linux (this is ${process.platform}); use --backend emu`);
+      throw new StrataError(
+        `the native backend needs Linux (this is ${process.platform}); use --backend emu`,
+      );
     }
     if (process.getuid?.() !== 0) {
-      throw new StrataError('the native backend must run as root (namespaces, mounts and cgroups need it); use sudo, or --backend emu');
+      throw new StrataError(
+        'the native backend must run as root (namespaces, mounts and cgroups need it); use sudo, or --backend emu',
+      );
     }
     const filesystems = fs.readFileSync('/proc/filesystems', 'utf8');
     if (!/\toverlay\n/.test(filesystems)) {

@@ -55,14 +55,20 @@ const lib = koffi.load('libc.so.6');
 const c = {
   unshare: lib.func('int unshare(int flags)'),
   setns: lib.func('int setns(int fd, int nstype)'),
-  mount: lib.func('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)'),
+  mount: lib.func(
+    'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
+  ),
   umount2: lib.func('int umount2(const char *target, int flags)'),
   syscall2: lib.func('long syscall(long number, const char *a, const char *b)'),
   sethostname: lib.func('int sethostname(const char *name, size_t len)'),
   mknod: lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
   chdir: lib.func('int chdir(const char *path)'),
-  lsetxattr: lib.func('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)'),
-  lgetxattr: lib.func('long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)'),
+  lsetxattr: lib.func(
+    'int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)',
+  ),
+  lgetxattr: lib.func(
+    'long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)',
+  ),
   socket: lib.func('int socket(int domain, int type, int protocol)'),
   ioctl: lib.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)'),
   close: lib.func('int close(int fd)'),
@@ -87,8 +93,18 @@ export function setns(fd: number, nstype: number, what = `fd ${fd}`): void {
   check(c.setns(fd, nstype), () => `setns(${what})`);
 }
 
-export function mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void {
-  check(c.mount(source, target, fstype, flags, data), () => `mount(${source ?? 'none'} on ${target}, type ${fstype ?? '-'}, flags 0x${flags.toString(16)}${data ? `, ${data}` : ''})`);
+export function mount(
+  source: string | null,
+  target: string,
+  fstype: string | null,
+  flags: number,
+  data: string | null,
+): void {
+  check(
+    c.mount(source, target, fstype, flags, data),
+    () =>
+      `mount(${source ?? 'none'} on ${target}, type ${fstype ?? '-'}, flags 0x${flags.toString(16)}${data ? `, ${data}` : ''})`,
+  );
 }
 
 export function umount2(target: string, flags: number): void {
@@ -107,7 +123,13 @@ const S_IFBLK = 0o060000;
 const S_IFIFO = 0o010000;
 
 /** mknod for character and block devices and FIFOs. */
-export function mknodTyped(path: string, type: 'char' | 'block' | 'fifo', mode: number, major = 0, minor = 0): void {
+export function mknodTyped(
+  path: string,
+  type: 'char' | 'block' | 'fifo',
+  mode: number,
+  major = 0,
+  minor = 0,
+): void {
   const kind = type === 'char' ? S_IFCHR : type === 'block' ? S_IFBLK : S_IFIFO;
   check(c.mknod(path, kind | mode, makedev(major, minor)), () => `mknod(${path}, ${type} ${major}:${minor})`);
 }
@@ -154,7 +176,10 @@ const IFF_UP = 0x1;
 
 /** Bring a network interface up in the calling thread's network namespace. */
 export function interfaceUp(name: string): void {
-  const fd = check(c.socket(2 /* AF_INET */, 2 /* SOCK_DGRAM */ | 0o2000000 /* CLOEXEC */, 0), () => 'socket');
+  const fd = check(
+    c.socket(2 /* AF_INET */, 2 /* SOCK_DGRAM */ | 0o2000000 /* CLOEXEC */, 0),
+    () => 'socket',
+  );
   try {
     const ifr = Buffer.alloc(40);
     ifr.write(name, 0, 15);

@@ -3,7 +3,13 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { randomInt } from 'node:crypto';
-import type { Change, LayerStream, SnapshotEntry, SnapshotPaths, Snapshotter } from '../../shared/src/backend.js';
+import type {
+  Change,
+  LayerStream,
+  SnapshotEntry,
+  SnapshotPaths,
+  Snapshotter,
+} from '../../shared/src/backend.js';
 import { extractTar, tarDirectory } from '../../shared/src/tar/index.js';
 import { StrataError } from '../../shared/src/errors.js';
 import { MNT_DETACH, SyscallError, lgetxattr, lsetxattr, mknodTyped, umount2 } from './libc.js';
@@ -23,7 +29,14 @@ async function unpackLayer(layer: LayerStream, dir: string): Promise<void> {
   await extractTar(layer, dir, {
     whiteout: (p) => mknodTyped(p, 'char', 0, 0, 0),
     opaque: (p) => lsetxattr(p, OPAQUE_XATTR, 'y'),
-    mknod: (p, e) => mknodTyped(p, e.type === 'block' ? 'block' : e.type === 'fifo' ? 'fifo' : 'char', e.mode & 0o7777, e.devmajor, e.devminor),
+    mknod: (p, e) =>
+      mknodTyped(
+        p,
+        e.type === 'block' ? 'block' : e.type === 'fifo' ? 'fifo' : 'char',
+        e.mode & 0o7777,
+        e.devmajor,
+        e.devminor,
+      ),
     xattrs: (p, xattrs) => {
       for (const [name, value] of Object.entries(xattrs)) lsetxattr(p, name, value);
     },
@@ -54,7 +67,9 @@ export class Overlay2Snapshotter implements Snapshotter {
     } catch {
       throw new StrataError(`snapshot ${id} is missing from ${this.overlay2}`);
     }
-    const lowerText = fs.existsSync(path.join(dir, 'lower')) ? fs.readFileSync(path.join(dir, 'lower'), 'utf8').trim() : '';
+    const lowerText = fs.existsSync(path.join(dir, 'lower'))
+      ? fs.readFileSync(path.join(dir, 'lower'), 'utf8').trim()
+      : '';
     const hasWork = fs.existsSync(path.join(dir, 'work'));
     const lowerLinks = lowerText ? lowerText.split(':').map((l) => path.join(this.overlay2, l)) : [];
     return {
@@ -113,7 +128,8 @@ export class Overlay2Snapshotter implements Snapshotter {
       // Another process unpacked the same layer first (two runs of a fresh image): use theirs.
       fs.rmSync(tmp, { recursive: true, force: true });
       fs.rmSync(path.join(this.overlay2, 'l', link), { force: true });
-      if (['EEXIST', 'ENOTEMPTY'].includes((e as NodeJS.ErrnoException).code ?? '') && opts.committed) return this.paths(id);
+      if (['EEXIST', 'ENOTEMPTY'].includes((e as NodeJS.ErrnoException).code ?? '') && opts.committed)
+        return this.paths(id);
       throw e;
     }
     return this.paths(id);
@@ -176,7 +192,8 @@ export class Overlay2Snapshotter implements Snapshotter {
             for (const l of lowers) {
               const d = path.join(l, childRel);
               if (!fs.existsSync(d)) continue;
-              for (const n of fs.readdirSync(d)) if (!mine.has(n)) out.push({ kind: 'D', path: `/${childRel}/${n}` });
+              for (const n of fs.readdirSync(d))
+                if (!mine.has(n)) out.push({ kind: 'D', path: `/${childRel}/${n}` });
             }
           }
           walk(childRel);
@@ -185,7 +202,9 @@ export class Overlay2Snapshotter implements Snapshotter {
     };
     walk('');
     const seen = new Set<string>();
-    return out.filter((c) => !seen.has(`${c.kind}${c.path}`) && seen.add(`${c.kind}${c.path}`)).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return out
+      .filter((c) => !seen.has(`${c.kind}${c.path}`) && seen.add(`${c.kind}${c.path}`))
+      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   }
 
   async remove(id: string): Promise<void> {
@@ -195,7 +214,9 @@ export class Overlay2Snapshotter implements Snapshotter {
     } catch (e) {
       if (!(e instanceof SyscallError) || !['EINVAL', 'ENOENT'].includes(e.code)) throw e;
     }
-    const link = fs.existsSync(path.join(dir, 'link')) ? fs.readFileSync(path.join(dir, 'link'), 'utf8').trim() : null;
+    const link = fs.existsSync(path.join(dir, 'link'))
+      ? fs.readFileSync(path.join(dir, 'link'), 'utf8').trim()
+      : null;
     if (link && /^[A-Z0-9]{26}$/.test(link)) fs.rmSync(path.join(this.overlay2, 'l', link), { force: true });
     fs.rmSync(dir, { recursive: true, force: true });
     fs.rmSync(`${dir}.partial-${process.pid}`, { recursive: true, force: true });
@@ -204,7 +225,8 @@ export class Overlay2Snapshotter implements Snapshotter {
 
 function writeEntry(diff: string, e: SnapshotEntry): void {
   const target = path.join(diff, e.path);
-  if (!target.startsWith(diff + path.sep)) throw new StrataError(`snapshot entry '${e.path}' escapes the layer`);
+  if (!target.startsWith(diff + path.sep))
+    throw new StrataError(`snapshot entry '${e.path}' escapes the layer`);
   fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o755 });
   switch (e.kind) {
     case 'dir':

@@ -55,6 +55,9 @@ export function resolveUser(rootfs: string, spec: string): ResolvedUser {
   }
   // Docker (and Kubernetes) put the primary group first in the supplementary list:
   // busybox's `id` as root says groups=0(root),10(wheel).
-  const member = name === null ? [] : groups.filter((g) => (g[3] ?? '').split(',').includes(name!)).map((g) => Number(g[2]));
+  const member =
+    name === null
+      ? []
+      : groups.filter((g) => (g[3] ?? '').split(',').includes(name!)).map((g) => Number(g[2]));
   return { uid, gid, additionalGids: [...new Set([gid, ...member])] };
 }

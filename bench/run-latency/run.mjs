@@ -18,7 +18,9 @@ const have = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 try {
   // The busybox image's only layer is the rootfs every peer runs.
   execFileSync(process.execPath, [bin, '--root', root, 'run', '--rm', 'busybox', 'true']);
-  const [image] = JSON.parse(execFileSync(process.execPath, [bin, '--root', root, 'inspect', 'busybox'], { encoding: 'utf8' }));
+  const [image] = JSON.parse(
+    execFileSync(process.execPath, [bin, '--root', root, 'inspect', 'busybox'], { encoding: 'utf8' }),
+  );
   const rootfs = image.GraphDriver.Data.UpperDir;
   const bundle = path.join(work, 'bundle');
   fs.mkdirSync(bundle);
@@ -36,16 +38,30 @@ try {
   ];
   if (have('runc')) commands.push(['runc run', `sh -c 'exec runc run -b ${bundle} bench-runc-$$'`]);
   // crun 1.8 refuses cgroup v1 hybrid layouts unless the unified mount is hidden (shared/notes).
-  if (have('crun')) commands.push(['crun run', `unshare -m sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec crun run -b ${bundle} bench-crun-$$'`]);
-  if (have('docker') && spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0) commands.push(['docker run --rm', 'docker run --rm --network none busybox /bin/true']);
-  if (have('podman')) commands.push(['podman run --rm', 'podman --cgroup-manager=cgroupfs run --rm --network none busybox /bin/true']);
+  if (have('crun'))
+    commands.push([
+      'crun run',
+      `unshare -m sh -c 'umount /sys/fs/cgroup/unified 2>/dev/null; exec crun run -b ${bundle} bench-crun-$$'`,
+    ]);
+  if (have('docker') && spawnSync('docker', ['info'], { stdio: 'ignore' }).status === 0)
+    commands.push(['docker run --rm', 'docker run --rm --network none busybox /bin/true']);
+  if (have('podman'))
+    commands.push([
+      'podman run --rm',
+      'podman --cgroup-manager=cgroupfs run --rm --network none busybox /bin/true',
+    ]);
 
   const json = path.join(work, 'hyperfine.json');
   const args = ['-N', '--warmup', '3', '--runs', String(runs), '--export-json', json];
   for (const [name, cmd] of commands) args.push('-n', name, cmd);
   execFileSync('hyperfine', args, { stdio: 'inherit' });
 
-  const results = JSON.parse(fs.readFileSync(json, 'utf8')).results.map((r) => ({ name: r.command, median: r.median * 1000, mean: r.mean * 1000, stddev: r.stddev * 1000 }));
+  const results = JSON.parse(fs.readFileSync(json, 'utf8')).results.map((r) => ({
+    name: r.command,
+    median: r.median * 1000,
+    mean: r.mean * 1000,
+    stddev: r.stddev * 1000,
+  }));
   const by = Object.fromEntries(results.map((r) => [r.name, r]));
   const strata = by['strata run --rm'];
   const node = by['node -e 0'];
@@ -54,15 +70,23 @@ try {
     '',
     '| command | median ms | strata / this |',
     '|---|---:|---:|',
-    ...results.map((r) => `| ${r.name} | ${r.median.toFixed(1)} | ${(strata.median / r.median).toFixed(2)} |`),
+    ...results.map(
+      (r) => `| ${r.name} | ${r.median.toFixed(1)} | ${(strata.median / r.median).toFixed(2)} |`,
+    ),
     '',
     `strata's cost above \`node -e 0\`: ${(strata.median - node.median).toFixed(1)} ms (goal: at most 15 ms).`,
     '',
   ];
   console.log('\n' + lines.join('\n'));
-  fs.writeFileSync(path.join(here, 'results.json'), JSON.stringify({ date: new Date().toISOString(), runs, results }, null, 2) + '\n');
+  fs.writeFileSync(
+    path.join(here, 'results.json'),
+    JSON.stringify({ date: new Date().toISOString(), runs, results }, null, 2) + '\n',
+  );
   fs.writeFileSync(path.join(here, 'RESULTS.md'), lines.join('\n'));
 } finally {
-  spawnSync('sh', ['-c', `for m in $(grep -o "${work}[^ ]*" /proc/self/mounts | sort -r); do umount -l $m; done`]);
+  spawnSync('sh', [
+    '-c',
+    `for m in $(grep -o "${work}[^ ]*" /proc/self/mounts | sort -r); do umount -l $m; done`,
+  ]);
   fs.rmSync(work, { recursive: true, force: true });
 }

@@ -25,11 +25,16 @@ export function parseFlags(command: string, specs: FlagSpec[], argv: string[], i
   const byShort = new Map(specs.filter((s) => s.short).map((s) => [s.short!, s]));
   const flags: FlagValues = new Map();
   const args: string[] = [];
-  const unknown = (f: string) => new UsageError(`unknown ${f.startsWith('--') ? 'flag' : 'shorthand flag'}: ${f.startsWith('--') ? f : `'${f.slice(1, 2)}' in ${f}`}\nSee 'strata ${command} --help'.`);
+  const unknown = (f: string) =>
+    new UsageError(
+      `unknown ${f.startsWith('--') ? 'flag' : 'shorthand flag'}: ${f.startsWith('--') ? f : `'${f.slice(1, 2)}' in ${f}`}\nSee 'strata ${command} --help'.`,
+    );
   const set = (spec: FlagSpec, value: string | true, shown: string) => {
     if (spec.type === 'bool') {
       if (value !== true && !['true', 'false', '1', '0'].includes(value)) {
-        throw new UsageError(`invalid argument "${value}" for "${shown}" flag: parse error\nSee 'strata ${command} --help'.`);
+        throw new UsageError(
+          `invalid argument "${value}" for "${shown}" flag: parse error\nSee 'strata ${command} --help'.`,
+        );
       }
       flags.set(spec.name, value === true || value === 'true' || value === '1');
     } else if (value === true) {
@@ -38,7 +43,10 @@ export function parseFlags(command: string, specs: FlagSpec[], argv: string[], i
       const cur = flags.get(spec.name);
       flags.set(spec.name, [...(Array.isArray(cur) ? cur : []), value]);
     } else if (spec.type === 'int') {
-      if (!/^-?\d+$/.test(value)) throw new UsageError(`invalid argument "${value}" for "${shown}" flag: strconv.ParseInt: parsing "${value}": invalid syntax`);
+      if (!/^-?\d+$/.test(value))
+        throw new UsageError(
+          `invalid argument "${value}" for "${shown}" flag: strconv.ParseInt: parsing "${value}": invalid syntax`,
+        );
       flags.set(spec.name, Number(value));
     } else flags.set(spec.name, value);
   };
@@ -56,7 +64,8 @@ export function parseFlags(command: string, specs: FlagSpec[], argv: string[], i
       if (eq >= 0) set(spec, a.slice(eq + 1), `--${name}`);
       else if (spec.type === 'bool') set(spec, true, `--${name}`);
       else {
-        if (i + 1 >= argv.length) throw new UsageError(`flag needs an argument: --${name}\nSee 'strata ${command} --help'.`);
+        if (i + 1 >= argv.length)
+          throw new UsageError(`flag needs an argument: --${name}\nSee 'strata ${command} --help'.`);
         set(spec, argv[++i]!, `--${name}`);
       }
       continue;
@@ -72,7 +81,10 @@ export function parseFlags(command: string, specs: FlagSpec[], argv: string[], i
         let value = a.slice(j + 1);
         if (value.startsWith('=')) value = value.slice(1);
         if (value === '') {
-          if (i + 1 >= argv.length) throw new UsageError(`flag needs an argument: '${a[j]}' in -${a[j]}\nSee 'strata ${command} --help'.`);
+          if (i + 1 >= argv.length)
+            throw new UsageError(
+              `flag needs an argument: '${a[j]}' in -${a[j]}\nSee 'strata ${command} --help'.`,
+            );
           value = argv[++i]!;
         }
         set(spec, value, `-${a[j]}`);

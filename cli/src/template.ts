@@ -38,7 +38,11 @@ function evalExpr(expr: string, root: Value, dot: Value): Value {
   if (fn === 'println') return rest.map((w) => show(arg(w))).join(' ') + '\n';
   if (fn === 'len') {
     const v = arg(rest[0]!);
-    return Array.isArray(v) ? v.length : v && typeof v === 'object' ? Object.keys(v).length : String(v ?? '').length;
+    return Array.isArray(v)
+      ? v.length
+      : v && typeof v === 'object'
+        ? Object.keys(v).length
+        : String(v ?? '').length;
   }
   if (fn === 'upper' || fn === 'lower') {
     const s = show(arg(rest[0]!));
@@ -68,7 +72,11 @@ export function renderTemplate(tpl: string, data: Value): string {
       if (body.startsWith('range ')) {
         const items = evalExpr(body.slice(6), data, dot);
         const start = pos;
-        const list = Array.isArray(items) ? items : items && typeof items === 'object' ? Object.values(items) : [];
+        const list = Array.isArray(items)
+          ? items
+          : items && typeof items === 'object'
+            ? Object.values(items)
+            : [];
         if (list.length === 0) run(dot, true);
         for (const item of list) {
           pos = start;

@@ -61,13 +61,16 @@ export function isStaticElf(file: string): boolean {
   const phoff = Number(b.readBigUInt64LE(0x20));
   const phentsize = b.readUInt16LE(0x36);
   const phnum = b.readUInt16LE(0x38);
-  for (let i = 0; i < phnum; i++) if (b.readUInt32LE(phoff + i * phentsize) === 3 /* PT_INTERP */) return false;
+  for (let i = 0; i < phnum; i++)
+    if (b.readUInt32LE(phoff + i * phentsize) === 3 /* PT_INTERP */) return false;
   return true;
 }
 
 function packageVersion(): string {
   try {
-    return execFileSync('dpkg-query', ['-W', '-f', '${Version}', 'busybox-static'], { encoding: 'utf8' }).trim();
+    return execFileSync('dpkg-query', ['-W', '-f', '${Version}', 'busybox-static'], {
+      encoding: 'utf8',
+    }).trim();
   } catch {
     return 'unknown';
   }
@@ -75,7 +78,21 @@ function packageVersion(): string {
 
 /** Lay out the root filesystem: busybox, its applet links, users and groups, standard dirs. */
 export function makeRootfs(dir: string, busybox = BUSYBOX_BINARY): void {
-  for (const d of ['bin', 'dev', 'etc', 'home', 'proc', 'root', 'sys', 'tmp', 'usr/bin', 'usr/sbin', 'sbin', 'var/spool/mail', 'var/www']) {
+  for (const d of [
+    'bin',
+    'dev',
+    'etc',
+    'home',
+    'proc',
+    'root',
+    'sys',
+    'tmp',
+    'usr/bin',
+    'usr/sbin',
+    'sbin',
+    'var/spool/mail',
+    'var/www',
+  ]) {
     fs.mkdirSync(path.join(dir, d), { recursive: true, mode: 0o755 });
   }
   fs.chmodSync(path.join(dir, 'tmp'), 0o1777);
@@ -97,15 +114,36 @@ export function makeRootfs(dir: string, busybox = BUSYBOX_BINARY): void {
 /** Deterministic layer tar: sorted names, fixed mtime, root-owned, no ./ prefix, pax format. */
 export function tarRootfs(dir: string, out: string, mtime: number): void {
   const top = fs.readdirSync(dir).sort();
-  execFileSync('tar', ['--sort=name', `--mtime=@${mtime}`, '--owner=0', '--group=0', '--numeric-owner', '--format=pax', '--pax-option=delete=atime,delete=ctime', '-C', dir, '-cf', out, ...top]);
+  execFileSync('tar', [
+    '--sort=name',
+    `--mtime=@${mtime}`,
+    '--owner=0',
+    '--group=0',
+    '--numeric-owner',
+    '--format=pax',
+    '--pax-option=delete=atime,delete=ctime',
+    '-C',
+    dir,
+    '-cf',
+    out,
+    ...top,
+  ]);
 }
 
-export async function buildBusyboxImage(store: Store, backend: Backend, tag = 'busybox:latest'): Promise<Digest> {
+export async function buildBusyboxImage(
+  store: Store,
+  backend: Backend,
+  tag = 'busybox:latest',
+): Promise<Digest> {
   if (!fs.existsSync(BUSYBOX_BINARY)) {
-    throw new StrataError(`${BUSYBOX_BINARY} is missing: install Debian's busybox-static package (apt-get install busybox-static), or run 'npm run setup'`);
+    throw new StrataError(
+      `${BUSYBOX_BINARY} is missing: install Debian's busybox-static package (apt-get install busybox-static), or run 'npm run setup'`,
+    );
   }
   if (!isStaticElf(BUSYBOX_BINARY)) {
-    throw new StrataError(`${BUSYBOX_BINARY} is dynamically linked: install Debian's busybox-static package instead of busybox`);
+    throw new StrataError(
+      `${BUSYBOX_BINARY} is dynamically linked: install Debian's busybox-static package instead of busybox`,
+    );
   }
   return withLockAsync(
     store.layout.lock('build-busybox'),

@@ -3,7 +3,7 @@
 // containers, volumes, content-addressed blobs); a backend owns where layers are materialised and how
 // processes run. Shaped after containerd's snapshotter (layer chains) plus a thin OCI-style runtime.
 
-import type { ContainerSpec, ProcessSpec } from './spec.js';
+import type { ContainerSpec, PortMapping, ProcessSpec } from './spec.js';
 
 export type BackendKind = 'native' | 'emu' | 'model';
 
@@ -75,6 +75,19 @@ export type StdioSpec =
   /** Detached: output appended to a log file; stdin closed. */
   | { kind: 'log'; path: string; tty: boolean };
 
+/** Where a container with its own network landed (docker inspect's NetworkSettings). */
+export interface NetworkAttachment {
+  ipAddress: string;
+  prefixLen: number;
+  gateway: string;
+  macAddress: string;
+  bridge: string;
+  /** A bind mount of the container's network namespace (Docker's SandboxKey). */
+  sandboxKey: string;
+  /** The published ports, host ports resolved. */
+  ports: PortMapping[];
+}
+
 export interface StartedProcess {
   /** The container's PID 1 as seen from where the backend runs it (host PID for native). */
   pid: number;
@@ -82,6 +95,8 @@ export interface StartedProcess {
   monitorPid: number;
   /** Resolves when the payload ends (attach mode); undefined for detached processes. */
   exit?: Promise<ExitStatus>;
+  /** Bridge networking only. */
+  network?: NetworkAttachment;
 }
 
 export type RuntimeStatus =

@@ -14,8 +14,56 @@ export function shortId(id: string): string {
   return id.replace(/^sha256:/, '').slice(0, 12);
 }
 
-const ADJECTIVES = ['admiring', 'bold', 'brave', 'clever', 'dazzling', 'eager', 'elegant', 'focused', 'gallant', 'happy', 'jolly', 'keen', 'lucid', 'modest', 'nifty', 'pensive', 'quirky', 'relaxed', 'serene', 'stoic', 'tender', 'upbeat', 'vibrant', 'wizardly', 'zealous'];
-const NAMES = ['babbage', 'curie', 'dijkstra', 'einstein', 'feynman', 'goldberg', 'hopper', 'hypatia', 'kepler', 'knuth', 'lamport', 'lovelace', 'mccarthy', 'noether', 'pike', 'ritchie', 'shannon', 'thompson', 'torvalds', 'turing', 'wozniak'];
+const ADJECTIVES = [
+  'admiring',
+  'bold',
+  'brave',
+  'clever',
+  'dazzling',
+  'eager',
+  'elegant',
+  'focused',
+  'gallant',
+  'happy',
+  'jolly',
+  'keen',
+  'lucid',
+  'modest',
+  'nifty',
+  'pensive',
+  'quirky',
+  'relaxed',
+  'serene',
+  'stoic',
+  'tender',
+  'upbeat',
+  'vibrant',
+  'wizardly',
+  'zealous',
+];
+const NAMES = [
+  'babbage',
+  'curie',
+  'dijkstra',
+  'einstein',
+  'feynman',
+  'goldberg',
+  'hopper',
+  'hypatia',
+  'kepler',
+  'knuth',
+  'lamport',
+  'lovelace',
+  'mccarthy',
+  'noether',
+  'pike',
+  'ritchie',
+  'shannon',
+  'thompson',
+  'torvalds',
+  'turing',
+  'wozniak',
+];
 
 export function randomName(): string {
   const b = new Uint8Array(2);

@@ -46,7 +46,8 @@ export function parseReference(input: string): ImageReference {
   let [domain, path] = splitDomain(rest);
   if (domain !== DEFAULT_DOMAIN || rest.includes('/')) {
     const host = domain.replace(/:\d+$/, '');
-    if (domain !== DEFAULT_DOMAIN && !host.split('.').every((c) => DOMAIN_COMPONENT.test(c))) throw bad('bad domain');
+    if (domain !== DEFAULT_DOMAIN && !host.split('.').every((c) => DOMAIN_COMPONENT.test(c)))
+      throw bad('bad domain');
   }
   if (path.length === 0 || !path.split('/').every((c) => COMPONENT.test(c))) {
     throw bad(path !== path.toLowerCase() ? 'repository name must be lowercase' : 'bad repository name');

@@ -52,6 +52,31 @@ export interface CgroupLimits {
   cpuShares?: number;
 }
 
+/** One published port: connections to hostIp:hostPort reach the container's containerPort. */
+export interface PortMapping {
+  /** '' means every host address (Docker's 0.0.0.0). */
+  hostIp: string;
+  /** 0: the backend picks a free port (-P, or -p with the container port only). */
+  hostPort: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
+}
+
+/** How the container is networked (docker run --network). */
+export type NetworkSpec =
+  /** Its own network namespace with only loopback, up. */
+  | { mode: 'none' }
+  /** The host's network namespace. */
+  | { mode: 'host' }
+  /** Another container's network namespace, joined through its PID 1. */
+  | { mode: 'container'; pid: number }
+  /**
+   * Its own network namespace on the backend's bridge: an address, a default route, published
+   * ports. The backend adds the address line for `hostname` to `hostsFile` (the container's
+   * /etc/hosts, a backend-side path) before the payload starts.
+   */
+  | { mode: 'bridge'; ports: PortMapping[]; hostsFile: string };
+
 export interface ContainerSpec {
   id: string;
   hostname: string;
@@ -63,6 +88,8 @@ export interface ContainerSpec {
   /** Run a reaping, signal-forwarding init as PID 1 (docker run --init). */
   init: boolean;
   cgroup: { path: string; limits: CgroupLimits };
+  /** Absent: 'none' (a spec from before networking existed). */
+  network?: NetworkSpec;
 }
 
 /** Docker's defaults for /dev, /proc, /sys and friends, in runc's order. */

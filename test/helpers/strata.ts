@@ -17,15 +17,18 @@ export interface Result {
 
 /** Throws (failing the suite) unless this process can run real containers. */
 export function requireNativePrerequisites(): void {
-  if (process.getuid?.() !== 0) throw new Error('native backend tests must run as root (CI runs them as root)');
+  if (process.getuid?.() !== 0)
+    throw new Error('native backend tests must run as root (CI runs them as root)');
   if (!fs.readFileSync('/proc/filesystems', 'utf8').includes('overlay')) {
     spawnSync('modprobe', ['overlay']);
-    if (!fs.readFileSync('/proc/filesystems', 'utf8').includes('overlay')) throw new Error('the kernel has no overlayfs');
+    if (!fs.readFileSync('/proc/filesystems', 'utf8').includes('overlay'))
+      throw new Error('the kernel has no overlayfs');
   }
   for (const f of ['dist/strata.mjs', 'build/strata-shim']) {
     if (!fs.existsSync(path.join(REPO, f))) throw new Error(`${f} is missing: run 'npm run setup' first`);
   }
-  if (!fs.existsSync('/bin/busybox')) throw new Error("/bin/busybox is missing: run 'npm run setup' (installs busybox-static)");
+  if (!fs.existsSync('/bin/busybox'))
+    throw new Error("/bin/busybox is missing: run 'npm run setup' (installs busybox-static)");
 }
 
 export function tempRoot(tag: string): string {
@@ -47,7 +50,11 @@ export function destroyRoot(root: string): void {
   fs.rmSync(root, { recursive: true, force: true });
 }
 
-export function strata(root: string, args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv; timeout?: number } = {}): Result {
+export function strata(
+  root: string,
+  args: string[],
+  opts: { input?: string; env?: NodeJS.ProcessEnv; timeout?: number } = {},
+): Result {
   const r = spawnSync(process.execPath, [BIN, '--root', root, ...args], {
     encoding: 'utf8',
     input: opts.input ?? '',
@@ -60,7 +67,9 @@ export function strata(root: string, args: string[], opts: { input?: string; env
 
 export function strataAsync(root: string, args: string[]): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, '--root', root, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, '--root', root, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -73,7 +82,8 @@ export function strataAsync(root: string, args: string[]): Promise<Result> {
 /** Run and insist on success, returning stdout. */
 export function ok(root: string, args: string[]): string {
   const r = strata(root, args);
-  if (r.code !== 0) throw new Error(`strata ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  if (r.code !== 0)
+    throw new Error(`strata ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
   return r.stdout;
 }
 
@@ -98,4 +108,24 @@ export function listTree(dir: string): string[] {
   };
   if (fs.existsSync(dir)) walk(dir);
   return out.sort();
+}
+
+/** The parts of `strata inspect` output the tests read (Docker's shape). */
+export interface InspectedContainer {
+  Id: string;
+  Name: string;
+  State: { Status: string; Pid: number; ExitCode: number };
+  GraphDriver: { Data: Record<string, string> };
+}
+
+export interface InspectedImage {
+  Id: string;
+  RootFS: { Layers: string[] };
+  Config: { Cmd?: string[]; Env?: string[]; ExposedPorts?: Record<string, object> };
+}
+
+export function inspect<T>(root: string, ref: string): T {
+  const [first] = JSON.parse(ok(root, ['inspect', ref])) as T[];
+  if (first === undefined) throw new Error(`inspect ${ref} returned nothing`);
+  return first;
 }

@@ -13,13 +13,22 @@ beforeAll(() => {
 afterAll(() => destroyRoot(root));
 
 function graph(id: string): { upper: string; lowers: string[] } {
-  const data = JSON.parse(ok(root, ['inspect', '-f', '{{json .GraphDriver.Data}}', id])) as Record<string, string>;
+  const data = JSON.parse(ok(root, ['inspect', '-f', '{{json .GraphDriver.Data}}', id])) as Record<
+    string,
+    string
+  >;
   return { upper: data.UpperDir!, lowers: data.LowerDir!.split(':') };
 }
 
 describe('copy-on-write', () => {
   it('copies a modified lower file up, leaves whiteouts for deletions and makes replaced dirs opaque', () => {
-    const id = ok(root, ['create', 'busybox', 'sh', '-c', 'echo changed >> /etc/passwd; rm /bin/vi; rm -rf /var/spool && mkdir -p /var/spool && touch /var/spool/new; echo fresh > /added']).trim();
+    const id = ok(root, [
+      'create',
+      'busybox',
+      'sh',
+      '-c',
+      'echo changed >> /etc/passwd; rm /bin/vi; rm -rf /var/spool && mkdir -p /var/spool && touch /var/spool/new; echo fresh > /added',
+    ]).trim();
     const { upper, lowers } = graph(id);
     const base = lowers[lowers.length - 1]!;
     const lowerPasswd = fs.readFileSync(path.join(base, 'etc/passwd'), 'utf8');
@@ -42,7 +51,9 @@ describe('copy-on-write', () => {
     expect(fs.readdirSync(path.join(base, 'var/spool'))).toEqual(['mail']);
 
     // And a second container from the same image sees the original files.
-    expect(ok(root, ['run', '--rm', 'busybox', 'sh', '-c', 'ls /var/spool; test -e /bin/vi && echo vi'])).toBe('mail\nvi\n');
+    expect(
+      ok(root, ['run', '--rm', 'busybox', 'sh', '-c', 'ls /var/spool; test -e /bin/vi && echo vi']),
+    ).toBe('mail\nvi\n');
     ok(root, ['rm', id]);
   });
 
@@ -57,12 +68,24 @@ describe('volumes', () => {
   it('binds a host dir and an anonymous volume, both visible on the host, neither in the upper dir', () => {
     const hostDir = fs.mkdtempSync(path.join(root, 'bind-'));
     fs.writeFileSync(path.join(hostDir, 'from-host'), 'host\n');
-    const id = ok(root, ['create', '-v', `${hostDir}:/data`, '-v', '/anon', 'busybox', 'sh', '-c', 'cat /data/from-host; echo in > /data/from-ctr; echo anon > /anon/file']).trim();
+    const id = ok(root, [
+      'create',
+      '-v',
+      `${hostDir}:/data`,
+      '-v',
+      '/anon',
+      'busybox',
+      'sh',
+      '-c',
+      'cat /data/from-host; echo in > /data/from-ctr; echo anon > /anon/file',
+    ]).trim();
     const r = strata(root, ['start', '-a', id]);
     expect(r.stdout).toBe('host\n');
     expect(fs.readFileSync(path.join(hostDir, 'from-ctr'), 'utf8')).toBe('in\n');
 
-    const mounts = JSON.parse(ok(root, ['inspect', '-f', '{{json .Mounts}}', id])) as Array<Record<string, string | boolean>>;
+    const mounts = JSON.parse(ok(root, ['inspect', '-f', '{{json .Mounts}}', id])) as Array<
+      Record<string, string | boolean>
+    >;
     const anon = mounts.find((m) => m.Destination === '/anon')!;
     expect(anon.Type).toBe('volume');
     expect(anon.Source).toBe(`${root}/volumes/${anon.Name}/_data`);
@@ -101,7 +124,14 @@ describe('volumes', () => {
 
   it('does not follow a symlink in the rootfs that points a volume target at the host', () => {
     const hostDir = fs.mkdtempSync(path.join(root, 'sym-'));
-    const id = ok(root, ['create', '-v', `${hostDir}:/tmp/escape/strata-evil`, 'busybox', 'ls', '/tmp/escape']).trim();
+    const id = ok(root, [
+      'create',
+      '-v',
+      `${hostDir}:/tmp/escape/strata-evil`,
+      'busybox',
+      'ls',
+      '/tmp/escape',
+    ]).trim();
     // As if a layer shipped /tmp/escape -> / : resolved inside the rootfs, never on the host.
     fs.mkdirSync(path.join(graph(id).upper, 'tmp'), { recursive: true });
     fs.symlinkSync('/', path.join(graph(id).upper, 'tmp', 'escape'));

@@ -1,9 +1,19 @@
 // Images made real: Dockerfile builds with cache, commit, diff, history, tag, rmi, prune.
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readTar } from '../../shared/src/tar/index.js';
-import { destroyRoot, ok, requireNativePrerequisites, strata, tempRoot, listTree } from '../helpers/strata.js';
+import {
+  destroyRoot,
+  inspect,
+  ok,
+  requireNativePrerequisites,
+  strata,
+  tempRoot,
+  listTree,
+  type InspectedImage,
+} from '../helpers/strata.js';
 
 let root: string;
 let ctxDir: string;
@@ -21,13 +31,26 @@ function write(rel: string, text: string): void {
 
 async function layerEntries(diffId: string): Promise<string[]> {
   const names: string[] = [];
-  for await (const e of readTar(fs.createReadStream(path.join(root, 'blobs', 'sha256', diffId.slice(7))))) names.push(`${e.type}:${e.path}`);
+  for await (const e of readTar(fs.createReadStream(path.join(root, 'blobs', 'sha256', diffId.slice(7)))))
+    names.push(`${e.type}:${e.path}`);
   return names;
 }
 
 describe('strata build', () => {
   it("builds the write-ups' example; run sees its files, env and default command", () => {
-    write('Dockerfile', ['FROM busybox', 'WORKDIR /app', 'ADD . /app', 'RUN echo "requirements installed" > /app/installed', 'EXPOSE 80', 'ENV NAME HEAVEN', 'CMD ["sh", "-c", "echo Hello $NAME! && cat /app/app.txt /app/installed"]', ''].join('\n'));
+    write(
+      'Dockerfile',
+      [
+        'FROM busybox',
+        'WORKDIR /app',
+        'ADD . /app',
+        'RUN echo "requirements installed" > /app/installed',
+        'EXPOSE 80',
+        'ENV NAME HEAVEN',
+        'CMD ["sh", "-c", "echo Hello $NAME! && cat /app/app.txt /app/installed"]',
+        '',
+      ].join('\n'),
+    );
     write('app.txt', 'the app\n');
     write('secret.txt', 'do not ship\n');
     write('.dockerignore', 'secret.txt\n');
@@ -37,11 +60,13 @@ describe('strata build', () => {
     expect(out).toMatch(/^Successfully built [a-f0-9]{12}$/m);
     expect(out).toMatch(/^Successfully tagged helloworld:latest$/m);
     expect(ok(root, ['run', '--rm', 'helloworld'])).toBe('Hello HEAVEN!\nthe app\nrequirements installed\n');
-    expect(ok(root, ['run', '--rm', 'helloworld', 'sh', '-c', 'pwd; ls -a /app'])).toBe('/app\n.\n..\n.dockerignore\nDockerfile\napp.txt\ninstalled\n');
-    const [img] = JSON.parse(ok(root, ['inspect', 'helloworld'])) as Array<Record<string, any>>;
-    expect(img!.Config.ExposedPorts).toEqual({ '80/tcp': {} });
-    expect(img!.Config.Env).toContain('NAME=HEAVEN');
-    expect(img!.RootFS.Layers).toHaveLength(3); // busybox + ADD + RUN
+    expect(ok(root, ['run', '--rm', 'helloworld', 'sh', '-c', 'pwd; ls -a /app'])).toBe(
+      '/app\n.\n..\n.dockerignore\nDockerfile\napp.txt\ninstalled\n',
+    );
+    const img = inspect<InspectedImage>(root, 'helloworld');
+    expect(img.Config.ExposedPorts).toEqual({ '80/tcp': {} });
+    expect(img.Config.Env).toContain('NAME=HEAVEN');
+    expect(img.RootFS.Layers).toHaveLength(3); // busybox + ADD + RUN
   });
 
   it('rebuilds fully from cache, and only from the changed ADD on', () => {
@@ -60,30 +85,74 @@ describe('strata build', () => {
 
   it('applies ARG/ENV expansion, COPY --chown, shell-form CMD, ENTRYPOINT with CMD', () => {
     write('sub/data.txt', 'data\n');
-    write('Dockerfile.args', ['ARG BASE=busybox', 'FROM $BASE', 'ARG GREETING=hi', 'ARG EXPECT', 'ENV TARGET=/opt/${GREETING}', 'COPY --chown=nobody:nogroup sub/ $TARGET/', 'RUN test "$GREETING" = "$EXPECT"', 'ENTRYPOINT ["echo", "entry"]', 'CMD ["default-arg"]', ''].join('\n'));
-    const r = strata(root, ['build', '-f', path.join(ctxDir, 'Dockerfile.args'), '--build-arg', 'GREETING=hello', '--build-arg', 'EXPECT=hello', '-t', 'args', ctxDir]);
+    write(
+      'Dockerfile.args',
+      [
+        'ARG BASE=busybox',
+        'FROM $BASE',
+        'ARG GREETING=hi',
+        'ARG EXPECT',
+        'ENV TARGET=/opt/${GREETING}',
+        'COPY --chown=nobody:nogroup sub/ $TARGET/',
+        'RUN test "$GREETING" = "$EXPECT"',
+        'ENTRYPOINT ["echo", "entry"]',
+        'CMD ["default-arg"]',
+        '',
+      ].join('\n'),
+    );
+    const r = strata(root, [
+      'build',
+      '-f',
+      path.join(ctxDir, 'Dockerfile.args'),
+      '--build-arg',
+      'GREETING=hello',
+      '--build-arg',
+      'EXPECT=hello',
+      '-t',
+      'args',
+      ctxDir,
+    ]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(ok(root, ['run', '--rm', 'args'])).toBe('entry default-arg\n');
     expect(ok(root, ['run', '--rm', 'args', 'other'])).toBe('entry other\n');
-    expect(ok(root, ['run', '--rm', '--entrypoint', 'stat', 'args', '-c', '%U:%G %n', '/opt/hello/data.txt'])).toBe('nobody:nogroup /opt/hello/data.txt\n');
+    expect(
+      ok(root, ['run', '--rm', '--entrypoint', 'stat', 'args', '-c', '%U:%G %n', '/opt/hello/data.txt']),
+    ).toBe('nobody:nogroup /opt/hello/data.txt\n');
   });
 
   it('extracts a local tar archive with ADD, but copies it with COPY', () => {
     const src = fs.mkdtempSync(path.join(root, 'tarsrc-'));
     fs.writeFileSync(path.join(src, 'inside.txt'), 'from the archive\n');
     spawnTar(['-czf', path.join(ctxDir, 'bundle.tar.gz'), '-C', src, 'inside.txt']);
-    write('Dockerfile.add', ['FROM busybox', 'ADD bundle.tar.gz /unpacked/', 'COPY bundle.tar.gz /copied/', ''].join('\n'));
+    write(
+      'Dockerfile.add',
+      ['FROM busybox', 'ADD bundle.tar.gz /unpacked/', 'COPY bundle.tar.gz /copied/', ''].join('\n'),
+    );
     ok(root, ['build', '-f', path.join(ctxDir, 'Dockerfile.add'), '-t', 'adder', ctxDir]);
-    expect(ok(root, ['run', '--rm', 'adder', 'sh', '-c', 'cat /unpacked/inside.txt; ls /copied'])).toBe('from the archive\nbundle.tar.gz\n');
+    expect(ok(root, ['run', '--rm', 'adder', 'sh', '-c', 'cat /unpacked/inside.txt; ls /copied'])).toBe(
+      'from the archive\nbundle.tar.gz\n',
+    );
   });
 
   const bad: Array<[string, string, RegExp]> = [
     ['unknown instruction', 'FROM busybox\nFROBNICATE x\n', /Dockerfile:2: unknown instruction: FROBNICATE/i],
     ['missing FROM', 'RUN true\n', /Dockerfile:1: .*FROM/],
-    ['COPY source outside the context', 'FROM busybox\nCOPY ../outside /x\n', /Dockerfile:2: COPY: forbidden path outside the build context: \.\.\/outside/],
-    ['COPY source missing', 'FROM busybox\n\nCOPY nothere /x\n', /Dockerfile:3: COPY: file not found in build context/],
-    ['unterminated JSON runs as shell form and fails', 'FROM busybox\nRUN ["false"\n', /Dockerfile:2: RUN: The command '\/bin\/sh -c \["false"' returned a non-zero code: 127/],
+    [
+      'COPY source outside the context',
+      'FROM busybox\nCOPY ../outside /x\n',
+      /Dockerfile:2: COPY: forbidden path outside the build context: \.\.\/outside/,
+    ],
+    [
+      'COPY source missing',
+      'FROM busybox\n\nCOPY nothere /x\n',
+      /Dockerfile:3: COPY: file not found in build context/,
+    ],
+    [
+      'unterminated JSON runs as shell form and fails',
+      'FROM busybox\nRUN ["false"\n',
+      /Dockerfile:2: RUN: The command '\/bin\/sh -c \["false"' returned a non-zero code: 127/,
+    ],
   ];
   for (const [what, text, message] of bad) {
     it(`rejects a Dockerfile with ${what}, naming file and line, storing no image`, () => {
@@ -103,26 +172,44 @@ describe('strata build', () => {
     fs.writeFileSync(path.join(dir, 'Dockerfile'), 'FROM busybox\nRUN echo about to fail && exit 3\n');
     const r = strata(root, ['build', dir]);
     expect(r.stdout).toContain('about to fail');
-    expect(r.stderr).toContain("returned a non-zero code: 3");
+    expect(r.stderr).toContain('returned a non-zero code: 3');
     expect(ok(root, ['ps', '-aq'])).toBe('');
   });
 });
 
 describe('commit, diff, history, tag, rmi', () => {
   it('commits touch + rm of a lower file + a volume write: the layer has the file, a .wh. entry, nothing from the volume', async () => {
-    const id = ok(root, ['create', '-v', '/vol', 'busybox', 'sh', '-c', 'touch /newfile; rm /bin/vi; echo v > /vol/in-volume']).trim();
+    const id = ok(root, [
+      'create',
+      '-v',
+      '/vol',
+      'busybox',
+      'sh',
+      '-c',
+      'touch /newfile; rm /bin/vi; echo v > /vol/in-volume',
+    ]).trim();
     expect(strata(root, ['start', '-a', id]).code).toBe(0);
     expect(ok(root, ['diff', id])).toBe('C /bin\nD /bin/vi\nA /newfile\nA /vol\n');
-    const imageId = ok(root, ['commit', '-m', 'my change', '-c', 'CMD ["echo", "committed"]', id, 'committed:v1']).trim();
+    const imageId = ok(root, [
+      'commit',
+      '-m',
+      'my change',
+      '-c',
+      'CMD ["echo", "committed"]',
+      id,
+      'committed:v1',
+    ]).trim();
     expect(imageId).toMatch(/^sha256:[a-f0-9]{64}$/);
-    const [img] = JSON.parse(ok(root, ['inspect', 'committed:v1'])) as Array<Record<string, any>>;
-    const top = img!.RootFS.Layers[img!.RootFS.Layers.length - 1] as string;
+    const img = inspect<InspectedImage>(root, 'committed:v1');
+    const top = img.RootFS.Layers[img.RootFS.Layers.length - 1]!;
     const entries = await layerEntries(top);
     expect(entries).toContain('file:newfile');
     expect(entries).toContain('file:bin/.wh.vi');
     expect(entries.some((e) => e.includes('in-volume'))).toBe(false);
     expect(ok(root, ['run', '--rm', 'committed:v1'])).toBe('committed\n');
-    expect(ok(root, ['run', '--rm', 'committed:v1', 'sh', '-c', 'ls /newfile; test -e /bin/vi || echo no-vi'])).toBe('/newfile\nno-vi\n');
+    expect(
+      ok(root, ['run', '--rm', 'committed:v1', 'sh', '-c', 'ls /newfile; test -e /bin/vi || echo no-vi']),
+    ).toBe('/newfile\nno-vi\n');
     const hist = ok(root, ['history', 'committed:v1']).split('\n');
     expect(hist[1]).toMatch(/^[a-f0-9]{12}\s+.*my change$/);
     ok(root, ['rm', '-v', id]);
@@ -138,7 +225,9 @@ describe('commit, diff, history, tag, rmi', () => {
     ok(root, ['rm', c]);
     const before = listTree(path.join(root, 'image', 'overlay2', 'layerdb'));
     const out = ok(root, ['rmi', 'committed:v1']);
-    expect(out).toMatch(/^Untagged: committed:v1\nDeleted: sha256:[a-f0-9]{64}\nDeleted: sha256:[a-f0-9]{64}\n$/);
+    expect(out).toMatch(
+      /^Untagged: committed:v1\nDeleted: sha256:[a-f0-9]{64}\nDeleted: sha256:[a-f0-9]{64}\n$/,
+    );
     const after = listTree(path.join(root, 'image', 'overlay2', 'layerdb'));
     expect(before.length - after.length).toBe(4 + 1); // one layer dir and its four files went
     // busybox's own layer is still there and runs.
@@ -157,7 +246,6 @@ describe('commit, diff, history, tag, rmi', () => {
   });
 });
 
-import { spawnSync } from 'node:child_process';
 function spawnTar(args: string[]): void {
   const r = spawnSync('tar', args);
   if (r.status !== 0) throw new Error(`tar ${args.join(' ')} failed: ${r.stderr}`);

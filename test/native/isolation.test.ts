@@ -2,7 +2,17 @@
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMountinfo } from '../../shared/src/mount/mountinfo.js';
-import { destroyRoot, hostMountPoints, ok, requireNativePrerequisites, strata, tempRoot } from '../helpers/strata.js';
+import {
+  destroyRoot,
+  hostMountPoints,
+  inspect,
+  ok,
+  requireNativePrerequisites,
+  strata,
+  tempRoot,
+  type InspectedContainer,
+  type InspectedImage,
+} from '../helpers/strata.js';
 
 let root: string;
 beforeAll(() => {
@@ -18,17 +28,39 @@ describe('the container rootfs', () => {
     const rootMount = mounts.find((m) => m.mountPoint === '/');
     expect(rootMount?.fsType).toBe('overlay');
     const opts = rootMount!.superOptions.join(',');
-    expect(opts).toMatch(new RegExp(`lowerdir=${root}/overlay2/l/[A-Z0-9]{26}:${root}/overlay2/l/[A-Z0-9]{26}`));
+    expect(opts).toMatch(
+      new RegExp(`lowerdir=${root}/overlay2/l/[A-Z0-9]{26}:${root}/overlay2/l/[A-Z0-9]{26}`),
+    );
     expect(opts).toMatch(new RegExp(`upperdir=${root}/overlay2/[a-f0-9]{64}/diff`));
     const points = mounts.map((m) => m.mountPoint).sort();
-    expect(points).toEqual(['/', '/dev', '/dev/mqueue', '/dev/pts', '/dev/shm', '/etc/hostname', '/etc/hosts', '/etc/resolv.conf', '/proc', '/sys'].sort());
+    expect(points).toEqual(
+      [
+        '/',
+        '/dev',
+        '/dev/mqueue',
+        '/dev/pts',
+        '/dev/shm',
+        '/etc/hostname',
+        '/etc/hosts',
+        '/etc/resolv.conf',
+        '/proc',
+        '/sys',
+      ].sort(),
+    );
     // No host path (the store root, /work, /mnt...) is reachable as a mount point.
     for (const m of mounts) expect(m.mountPoint.startsWith(root)).toBe(false);
   });
 
   it('keeps a tmpfs mounted on /tmp inside invisible to the host (seed experiment 2)', () => {
     const before = hostMountPoints();
-    const r = strata(root, ['run', '--rm', 'busybox', 'sh', '-c', 'mount -t tmpfs none /tmp && mount | grep " /tmp " && ls -A /tmp | wc -l']);
+    const r = strata(root, [
+      'run',
+      '--rm',
+      'busybox',
+      'sh',
+      '-c',
+      'mount -t tmpfs none /tmp && mount | grep " /tmp " && ls -A /tmp | wc -l',
+    ]);
     expect(r.stderr).toBe('');
     expect(r.stdout).toContain('none on /tmp type tmpfs (rw,relatime)');
     expect(r.stdout.trim().endsWith('0')).toBe(true);
@@ -36,7 +68,16 @@ describe('the container rootfs', () => {
   });
 
   it('runs the payload as PID 1 with its own hostname', () => {
-    const out = ok(root, ['run', '--rm', '--hostname', 'box1', 'busybox', 'sh', '-c', 'echo $$; hostname; cat /etc/hostname']);
+    const out = ok(root, [
+      'run',
+      '--rm',
+      '--hostname',
+      'box1',
+      'busybox',
+      'sh',
+      '-c',
+      'echo $$; hostname; cat /etc/hostname',
+    ]);
     expect(out.split('\n')).toEqual(['1', 'box1', 'box1', '']);
     expect(fs.readFileSync('/proc/sys/kernel/hostname', 'utf8').trim()).not.toBe('box1');
   });
@@ -49,26 +90,74 @@ describe('the container rootfs', () => {
   });
 
   it('gives the container only a loopback interface, and it is up', () => {
-    const out = ok(root, ['run', '--rm', 'busybox', 'sh', '-c', 'ls /sys/class/net; cat /sys/class/net/lo/operstate; ping -c1 -W1 127.0.0.1 >/dev/null && echo pong']);
+    const out = ok(root, [
+      'run',
+      '--rm',
+      'busybox',
+      'sh',
+      '-c',
+      'ls /sys/class/net; cat /sys/class/net/lo/operstate; ping -c1 -W1 127.0.0.1 >/dev/null && echo pong',
+    ]);
     expect(out.split('\n')[0]).toBe('lo');
     expect(out).toContain('pong');
   });
 
   it("uses the image's Env and the -e, -w flags", () => {
-    const out = ok(root, ['run', '--rm', '-e', 'GREETING=hi there', '-w', '/work/dir', 'busybox', 'sh', '-c', 'echo "$GREETING"; pwd; echo $PATH']);
-    expect(out.split('\n')).toEqual(['hi there', '/work/dir', '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', '']);
+    const out = ok(root, [
+      'run',
+      '--rm',
+      '-e',
+      'GREETING=hi there',
+      '-w',
+      '/work/dir',
+      'busybox',
+      'sh',
+      '-c',
+      'echo "$GREETING"; pwd; echo $PATH',
+    ]);
+    expect(out.split('\n')).toEqual([
+      'hi there',
+      '/work/dir',
+      '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      '',
+    ]);
   });
 
   it('honours --user with names from the image and supplementary groups', () => {
-    expect(ok(root, ['run', '--rm', '-u', 'nobody', 'busybox', 'id']).trim()).toBe('uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)');
+    expect(ok(root, ['run', '--rm', '-u', 'nobody', 'busybox', 'id']).trim()).toBe(
+      'uid=65534(nobody) gid=65534(nogroup) groups=65534(nogroup)',
+    );
     // The image's /etc/group puts root in wheel: a supplementary group of the payload.
-    expect(ok(root, ['run', '--rm', 'busybox', 'id']).trim()).toBe('uid=0(root) gid=0(root) groups=0(root),10(wheel)');
+    expect(ok(root, ['run', '--rm', 'busybox', 'id']).trim()).toBe(
+      'uid=0(root) gid=0(root) groups=0(root),10(wheel)',
+    );
     expect(ok(root, ['run', '--rm', '-u', '1234:5678', 'busybox', 'id', '-u']).trim()).toBe('1234');
   });
 
   it('has the devices and /dev links a container expects', () => {
-    const out = ok(root, ['run', '--rm', 'busybox', 'sh', '-c', 'ls /dev; echo x > /dev/null && head -c 4 /dev/zero | wc -c; readlink /dev/fd']);
-    for (const d of ['null', 'zero', 'full', 'random', 'urandom', 'tty', 'pts', 'shm', 'mqueue', 'ptmx', 'stdin', 'stdout', 'stderr']) {
+    const out = ok(root, [
+      'run',
+      '--rm',
+      'busybox',
+      'sh',
+      '-c',
+      'ls /dev; echo x > /dev/null && head -c 4 /dev/zero | wc -c; readlink /dev/fd',
+    ]);
+    for (const d of [
+      'null',
+      'zero',
+      'full',
+      'random',
+      'urandom',
+      'tty',
+      'pts',
+      'shm',
+      'mqueue',
+      'ptmx',
+      'stdin',
+      'stdout',
+      'stderr',
+    ]) {
       expect(out.split('\n')).toContain(d);
     }
     expect(out).toContain('\n4\n/proc/self/fd\n');
@@ -84,13 +173,26 @@ describe('exec and inspect', () => {
       expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toBe('sleep\x001000\x00');
       const kinds = ['cgroup', 'ipc', 'mnt', 'net', 'pid', 'uts'];
       const fromHost = kinds.map((k) => fs.readlinkSync(`/proc/${pid}/ns/${k}`));
-      const inside = ok(root, ['exec', id, 'sh', '-c', kinds.map((k) => `readlink /proc/self/ns/${k}`).join(';')]).trim().split('\n');
+      const inside = ok(root, [
+        'exec',
+        id,
+        'sh',
+        '-c',
+        kinds.map((k) => `readlink /proc/self/ns/${k}`).join(';'),
+      ])
+        .trim()
+        .split('\n');
       expect(inside).toEqual(fromHost);
       // ...and none of them is the host's.
-      for (const k of kinds) expect(fs.readlinkSync(`/proc/self/ns/${k}`)).not.toBe(fs.readlinkSync(`/proc/${pid}/ns/${k}`));
+      for (const k of kinds)
+        expect(fs.readlinkSync(`/proc/self/ns/${k}`)).not.toBe(fs.readlinkSync(`/proc/${pid}/ns/${k}`));
       // exec'd processes get fresh PIDs inside the container's PID namespace; PID 1 is the payload.
-      expect(ok(root, ['exec', id, 'sh', '-c', 'echo $$; cat /proc/1/cmdline | tr "\\0" " "']).split('\n')[1]).toBe('sleep 1000 ');
-      expect(ok(root, ['exec', '-e', 'X=1', '-w', '/tmp', id, 'sh', '-c', 'echo $X $(pwd)']).trim()).toBe('1 /tmp');
+      expect(
+        ok(root, ['exec', id, 'sh', '-c', 'echo $$; cat /proc/1/cmdline | tr "\\0" " "']).split('\n')[1],
+      ).toBe('sleep 1000 ');
+      expect(ok(root, ['exec', '-e', 'X=1', '-w', '/tmp', id, 'sh', '-c', 'echo $X $(pwd)']).trim()).toBe(
+        '1 /tmp',
+      );
       expect(strata(root, ['exec', id, 'sh', '-c', 'exit 7']).code).toBe(7);
     } finally {
       ok(root, ['rm', '-f', id]);
@@ -99,27 +201,33 @@ describe('exec and inspect', () => {
 
   it("shows Docker's inspect shape: GraphDriver dirs that exist, RootFS layers for images", () => {
     const id = ok(root, ['create', '--name', 'shape', 'busybox', 'true']).trim();
-    const [c] = JSON.parse(ok(root, ['inspect', 'shape'])) as Array<Record<string, any>>;
-    expect(c!.Id).toBe(id);
-    expect(c!.Name).toBe('/shape');
-    expect(c!.State.Status).toBe('created');
-    const data = c!.GraphDriver.Data as Record<string, string>;
+    const c = inspect<InspectedContainer>(root, 'shape');
+    expect(c.Id).toBe(id);
+    expect(c.Name).toBe('/shape');
+    expect(c.State.Status).toBe('created');
+    const data = c.GraphDriver.Data;
     expect(data.UpperDir).toBe(`${root}/overlay2/${id}/diff`);
     expect(data.WorkDir).toBe(`${root}/overlay2/${id}/work`);
     expect(data.MergedDir).toBe(`${root}/overlay2/${id}/merged`);
     const lowers = data.LowerDir!.split(':');
     expect(lowers[0]).toBe(`${root}/overlay2/${id}-init/diff`);
     for (const d of [...lowers, data.UpperDir!]) expect(fs.statSync(d).isDirectory()).toBe(true);
-    expect(fs.readFileSync(`${root}/overlay2/${id}/lower`, 'utf8')).toMatch(/^l\/[A-Z0-9]{26}:l\/[A-Z0-9]{26}$/);
-    expect(fs.readlinkSync(`${root}/overlay2/l/${fs.readFileSync(`${root}/overlay2/${id}/link`, 'utf8')}`)).toBe(`../${id}/diff`);
+    expect(fs.readFileSync(`${root}/overlay2/${id}/lower`, 'utf8')).toMatch(
+      /^l\/[A-Z0-9]{26}:l\/[A-Z0-9]{26}$/,
+    );
+    expect(
+      fs.readlinkSync(`${root}/overlay2/l/${fs.readFileSync(`${root}/overlay2/${id}/link`, 'utf8')}`),
+    ).toBe(`../${id}/diff`);
     // The -init layer holds what the runtime writes over the image.
     expect(fs.readdirSync(lowers[0]!).sort()).toEqual(['dev', 'etc', 'proc', 'sys']);
     expect(fs.readdirSync(`${lowers[0]}/etc`).sort()).toEqual(['hostname', 'hosts', 'mtab', 'resolv.conf']);
-    const [img] = JSON.parse(ok(root, ['inspect', 'busybox'])) as Array<Record<string, any>>;
-    expect(img!.RootFS.Layers).toHaveLength(1);
-    expect(img!.RootFS.Layers[0]).toMatch(/^sha256:[a-f0-9]{64}$/);
-    expect(img!.Config.Cmd).toEqual(['sh']);
-    expect(ok(root, ['inspect', '-f', '{{json .Config.Cmd}} {{index .Config.Labels "x"}}', 'shape']).trim()).toBe('["true"] <no value>');
+    const img = inspect<InspectedImage>(root, 'busybox');
+    expect(img.RootFS.Layers).toHaveLength(1);
+    expect(img.RootFS.Layers[0]).toMatch(/^sha256:[a-f0-9]{64}$/);
+    expect(img.Config.Cmd).toEqual(['sh']);
+    expect(
+      ok(root, ['inspect', '-f', '{{json .Config.Cmd}} {{index .Config.Labels "x"}}', 'shape']).trim(),
+    ).toBe('["true"] <no value>');
     ok(root, ['rm', 'shape']);
   });
 });

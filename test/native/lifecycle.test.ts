@@ -4,7 +4,17 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BIN, destroyRoot, hostMountPoints, listTree, ok, requireNativePrerequisites, strata, strataAsync, tempRoot } from '../helpers/strata.js';
+import {
+  BIN,
+  destroyRoot,
+  hostMountPoints,
+  listTree,
+  ok,
+  requireNativePrerequisites,
+  strata,
+  strataAsync,
+  tempRoot,
+} from '../helpers/strata.js';
 
 let root: string;
 beforeAll(() => {
@@ -16,14 +26,36 @@ afterAll(() => destroyRoot(root));
 
 /** What a store holds apart from images: must be empty again once every container is gone. */
 function containerLeftovers(): { dirs: string[]; mounts: string[]; cgroups: string[] } {
-  const images = new Set(fs.readdirSync(path.join(root, 'overlay2')).filter((d) => /^[a-f0-9]{64}$/.test(d) && fs.existsSync(path.join(root, 'overlay2', d, 'committed')) && !fs.existsSync(path.join(root, 'overlay2', d, 'merged'))));
+  const images = new Set(
+    fs
+      .readdirSync(path.join(root, 'overlay2'))
+      .filter(
+        (d) =>
+          /^[a-f0-9]{64}$/.test(d) &&
+          fs.existsSync(path.join(root, 'overlay2', d, 'committed')) &&
+          !fs.existsSync(path.join(root, 'overlay2', d, 'merged')),
+      ),
+  );
   const dirs = fs.readdirSync(path.join(root, 'overlay2')).filter((d) => d !== 'l' && !images.has(d));
   const containers = fs.readdirSync(path.join(root, 'containers')).filter((d) => d !== '.names');
   const names = fs.readdirSync(path.join(root, 'containers', '.names'));
-  const links = fs.readdirSync(path.join(root, 'overlay2', 'l')).filter((l) => !fs.existsSync(path.join(root, 'overlay2', 'l', l)));
-  const cgroups = fs.existsSync('/sys/fs/cgroup/pids/strata') ? fs.readdirSync('/sys/fs/cgroup/pids/strata').filter((d) => /^[a-f0-9]{64}$/.test(d)) : [];
+  const links = fs
+    .readdirSync(path.join(root, 'overlay2', 'l'))
+    .filter((l) => !fs.existsSync(path.join(root, 'overlay2', 'l', l)));
+  const cgroups = fs.existsSync('/sys/fs/cgroup/pids/strata')
+    ? fs.readdirSync('/sys/fs/cgroup/pids/strata').filter((d) => /^[a-f0-9]{64}$/.test(d))
+    : [];
   const mine = cgroups.filter((c) => containers.includes(c) || dirs.some((d) => d.startsWith(c)));
-  return { dirs: [...dirs, ...containers.map((c) => `containers/${c}`), ...names.map((n) => `names/${n}`), ...links.map((l) => `dangling l/${l}`)], mounts: hostMountPoints().filter((m) => m.startsWith(root)), cgroups: mine };
+  return {
+    dirs: [
+      ...dirs,
+      ...containers.map((c) => `containers/${c}`),
+      ...names.map((n) => `names/${n}`),
+      ...links.map((l) => `dangling l/${l}`),
+    ],
+    mounts: hostMountPoints().filter((m) => m.startsWith(root)),
+    cgroups: mine,
+  };
 }
 
 describe('exit codes', () => {
@@ -36,16 +68,22 @@ describe('exit codes', () => {
     expect(notExec.code).toBe(126);
     expect(notExec.stderr).toMatch(/permission denied/i);
     // PID 1 cannot be killed from inside its own namespace (the kernel protects a namespace's init).
-    expect(strata(root, ['run', '--rm', 'busybox', 'sh', '-c', 'kill -9 $$; echo survived']).stdout).toBe('survived\n');
+    expect(strata(root, ['run', '--rm', 'busybox', 'sh', '-c', 'kill -9 $$; echo survived']).stdout).toBe(
+      'survived\n',
+    );
   });
 });
 
 describe('terminals', () => {
   // util-linux `script` gives the CLI a real terminal, as a user's shell would.
-  const inTerminal = (cmd: string, input: string) => spawnSync('script', ['-qec', cmd, '/dev/null'], { input, encoding: 'utf8', timeout: 30_000 });
+  const inTerminal = (cmd: string, input: string) =>
+    spawnSync('script', ['-qec', cmd, '/dev/null'], { input, encoding: 'utf8', timeout: 30_000 });
 
   it('run -it gives the payload a pty from its own devpts, passes input and the exit code', () => {
-    const r = inTerminal(`${process.execPath} ${BIN} --root ${root} run --rm -it busybox sh`, 'tty; echo "$TERM"; echo got-$((6*7))\nexit 3\n');
+    const r = inTerminal(
+      `${process.execPath} ${BIN} --root ${root} run --rm -it busybox sh`,
+      'tty; echo "$TERM"; echo got-$((6*7))\nexit 3\n',
+    );
     const out = r.stdout.replace(/\r/g, '');
     expect(out).toContain('\n/dev/pts/0\nxterm\ngot-42\n');
     expect(r.status).toBe(3);
@@ -54,7 +92,10 @@ describe('terminals', () => {
   it('exec -it attaches a new pty inside the running container', () => {
     const id = ok(root, ['run', '-d', 'busybox', 'sleep', '1000']).trim();
     try {
-      const r = inTerminal(`${process.execPath} ${BIN} --root ${root} exec -it ${id} sh`, 'tty; cat /proc/1/comm\nexit 4\n');
+      const r = inTerminal(
+        `${process.execPath} ${BIN} --root ${root} exec -it ${id} sh`,
+        'tty; cat /proc/1/comm\nexit 4\n',
+      );
       expect(r.stdout.replace(/\r/g, '')).toContain('\n/dev/pts/0\nsleep\n');
       expect(r.status).toBe(4);
     } finally {
@@ -71,14 +112,24 @@ describe('stop, kill, wait, logs', () => {
     const took = Date.now() - t0;
     expect(took).toBeGreaterThanOrEqual(1000);
     expect(took).toBeLessThan(5000);
-    expect(ok(root, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}} {{.State.Running}}', id]).trim()).toBe('exited 137 false');
+    expect(
+      ok(root, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}} {{.State.Running}}', id]).trim(),
+    ).toBe('exited 137 false');
     // The rootfs is unmounted once the container is down.
     expect(hostMountPoints().filter((m) => m.includes(id))).toEqual([]);
     ok(root, ['rm', id]);
   });
 
   it('stops a process that handles SIGTERM at once, with --init forwarding it', () => {
-    const id = ok(root, ['run', '-d', '--init', 'busybox', 'sh', '-c', 'trap "exit 3" TERM; while true; do sleep 0.1; done']).trim();
+    const id = ok(root, [
+      'run',
+      '-d',
+      '--init',
+      'busybox',
+      'sh',
+      '-c',
+      'trap "exit 3" TERM; while true; do sleep 0.1; done',
+    ]).trim();
     const t0 = Date.now();
     ok(root, ['stop', '-t', '10', id]);
     expect(Date.now() - t0).toBeLessThan(3000);
@@ -87,12 +138,22 @@ describe('stop, kill, wait, logs', () => {
   });
 
   it('kills with a chosen signal, keeps detached output in logs, and lists with ps', () => {
-    const id = ok(root, ['run', '-d', '--name', 'logger', 'busybox', 'sh', '-c', 'trap "exit 5" USR1; echo out; echo err >&2; while :; do sleep 0.1; done']).trim();
+    const id = ok(root, [
+      'run',
+      '-d',
+      '--name',
+      'logger',
+      'busybox',
+      'sh',
+      '-c',
+      'trap "exit 5" USR1; echo out; echo err >&2; while :; do sleep 0.1; done',
+    ]).trim();
     expect(ok(root, ['ps', '-q'])).toContain(id.slice(0, 12));
     const ps = ok(root, ['ps']);
     expect(ps.split('\n')[0]).toMatch(/^CONTAINER ID\s+IMAGE\s+COMMAND\s+CREATED\s+STATUS\s+PORTS\s+NAMES$/);
     expect(ps).toMatch(/logger/);
-    for (let i = 0; i < 50 && !ok(root, ['logs', 'logger']).includes('err'); i++) spawnSync('sleep', ['0.05']);
+    for (let i = 0; i < 50 && !ok(root, ['logs', 'logger']).includes('err'); i++)
+      spawnSync('sleep', ['0.05']);
     expect(ok(root, ['logs', 'logger']).split('\n').sort()).toEqual(['', 'err', 'out']);
     ok(root, ['kill', '-s', 'USR1', 'logger']);
     expect(ok(root, ['wait', 'logger']).trim()).toBe('5');
@@ -134,7 +195,11 @@ describe('cleanliness and concurrency', () => {
   }, 120_000);
 
   it('runs 20 containers at once with distinct IDs and a consistent store afterwards', async () => {
-    const runs = await Promise.all(Array.from({ length: 20 }, (_, i) => strataAsync(root, ['run', '--rm', '-e', `N=${i}`, 'busybox', 'sh', '-c', 'echo $N $HOSTNAME'])));
+    const runs = await Promise.all(
+      Array.from({ length: 20 }, (_, i) =>
+        strataAsync(root, ['run', '--rm', '-e', `N=${i}`, 'busybox', 'sh', '-c', 'echo $N $HOSTNAME']),
+      ),
+    );
     for (const [i, r] of runs.entries()) {
       expect(r.stderr).toBe('');
       expect(r.code).toBe(0);
@@ -147,8 +212,13 @@ describe('cleanliness and concurrency', () => {
   }, 120_000);
 
   it('recovers from a strata process killed with SIGKILL midway: rm -f cleans up, the next run works', async () => {
-    const child = spawn(process.execPath, [BIN, '--root', root, 'run', '--name', 'victim', 'busybox', 'sleep', '1000'], { stdio: 'ignore' });
-    for (let i = 0; i < 100 && !fs.existsSync(path.join(root, 'containers', '.names', 'victim')); i++) await new Promise((r) => setTimeout(r, 20));
+    const child = spawn(
+      process.execPath,
+      [BIN, '--root', root, 'run', '--name', 'victim', 'busybox', 'sleep', '1000'],
+      { stdio: 'ignore' },
+    );
+    for (let i = 0; i < 100 && !fs.existsSync(path.join(root, 'containers', '.names', 'victim')); i++)
+      await new Promise((r) => setTimeout(r, 20));
     await new Promise((r) => setTimeout(r, 300));
     child.kill('SIGKILL');
     await new Promise((r) => child.on('close', r));
@@ -169,9 +239,24 @@ describe('cleanliness and concurrency', () => {
 describe('bad input: a clear message, a Docker exit code, nothing left behind', () => {
   const cases: Array<[string, string[], number, RegExp]> = [
     ['unknown image', ['run', '--rm', 'nosuchimage'], 125, /Unable to find image 'nosuchimage' locally/],
-    ['bad -v spec', ['run', '--rm', '-v', 'relative:path:ro:x', 'busybox', 'true'], 125, /invalid volume specification: 'relative:path:ro:x'/],
-    ['relative -v target', ['run', '--rm', '-v', '/tmp:rel', 'busybox', 'true'], 125, /mount path must be absolute/],
-    ['missing -v source', ['run', '--rm', '-v', '/no/such/dir:/x', 'busybox', 'true'], 125, /bind source path does not exist: \/no\/such\/dir/],
+    [
+      'bad -v spec',
+      ['run', '--rm', '-v', 'relative:path:ro:x', 'busybox', 'true'],
+      125,
+      /invalid volume specification: 'relative:path:ro:x'/,
+    ],
+    [
+      'relative -v target',
+      ['run', '--rm', '-v', '/tmp:rel', 'busybox', 'true'],
+      125,
+      /mount path must be absolute/,
+    ],
+    [
+      'missing -v source',
+      ['run', '--rm', '-v', '/no/such/dir:/x', 'busybox', 'true'],
+      125,
+      /bind source path does not exist: \/no\/such\/dir/,
+    ],
     ['missing command', ['run', '--rm', '--entrypoint', '', 'busybox'], 125, /No command specified/],
     ['unknown flag', ['run', '--bogus', 'busybox'], 125, /unknown flag: --bogus\nSee 'strata run --help'/],
     ['no image argument', ['run'], 125, /"strata run" requires at least 1 argument/],
@@ -192,7 +277,23 @@ describe('bad input: a clear message, a Docker exit code, nothing left behind', 
 
   it('not root: says so, exit 125, touches nothing', () => {
     const before = listTree(root);
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, '--root', root, 'run', '--rm', 'busybox', 'true'], { encoding: 'utf8' });
+    const r = spawnSync(
+      'setpriv',
+      [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        process.execPath,
+        BIN,
+        '--root',
+        root,
+        'run',
+        '--rm',
+        'busybox',
+        'true',
+      ],
+      { encoding: 'utf8' },
+    );
     expect(r.stderr).toContain('must run as root');
     expect(r.status).toBe(125);
     expect(listTree(root)).toEqual(before);

@@ -15,7 +15,17 @@ const SPECS: FlagSpec[] = [
 
 describe('flags', () => {
   it('bundles short booleans and takes values attached, after = or as the next word', () => {
-    const p = parseFlags('run', SPECS, ['-dit', '-eA=1', '-e', 'B=2', '--env=C=3', '--name', 'x', 'busybox', 'sh']);
+    const p = parseFlags('run', SPECS, [
+      '-dit',
+      '-eA=1',
+      '-e',
+      'B=2',
+      '--env=C=3',
+      '--name',
+      'x',
+      'busybox',
+      'sh',
+    ]);
     expect(p.flags.get('detach')).toBe(true);
     expect(p.flags.get('interactive')).toBe(true);
     expect(p.flags.get('tty')).toBe(true);
@@ -32,7 +42,9 @@ describe('flags', () => {
 
   it('accepts --flag=false and rejects what Docker rejects, naming the command', () => {
     expect(parseFlags('run', SPECS, ['--detach=false']).flags.get('detach')).toBe(false);
-    expect(() => parseFlags('run', SPECS, ['--nope'])).toThrow("unknown flag: --nope\nSee 'strata run --help'.");
+    expect(() => parseFlags('run', SPECS, ['--nope'])).toThrow(
+      "unknown flag: --nope\nSee 'strata run --help'.",
+    );
     expect(() => parseFlags('run', SPECS, ['-x'])).toThrow("unknown shorthand flag: 'x' in -x");
     expect(() => parseFlags('run', SPECS, ['--name'])).toThrow('flag needs an argument: --name');
     expect(() => parseFlags('stop', SPECS, ['-T', 'soon'])).toThrow('invalid argument "soon"');
@@ -48,10 +60,17 @@ describe('flags', () => {
 });
 
 describe('inspect --format templates', () => {
-  const data = { Id: 'abc', State: { Pid: 42, Running: true }, Config: { Env: ['A=1', 'B=2'], Labels: { k: 'v' } }, Mounts: [{ Destination: '/a' }, { Destination: '/b' }] };
+  const data = {
+    Id: 'abc',
+    State: { Pid: 42, Running: true },
+    Config: { Env: ['A=1', 'B=2'], Labels: { k: 'v' } },
+    Mounts: [{ Destination: '/a' }, { Destination: '/b' }],
+  };
   it('renders paths, json, index, range and literal text', () => {
     expect(renderTemplate('{{.State.Pid}}', data)).toBe('42');
-    expect(renderTemplate('pid={{ .State.Pid }} running={{.State.Running}}', data)).toBe('pid=42 running=true');
+    expect(renderTemplate('pid={{ .State.Pid }} running={{.State.Running}}', data)).toBe(
+      'pid=42 running=true',
+    );
     expect(renderTemplate('{{json .Config.Env}}', data)).toBe('["A=1","B=2"]');
     expect(renderTemplate('{{index .Config.Labels "k"}}', data)).toBe('v');
     expect(renderTemplate('{{range .Mounts}}{{.Destination}} {{end}}', data)).toBe('/a /b ');

@@ -4,7 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { familiarString, parseReference } from '../../shared/src/reference.js';
-import { commandLine, mergeEnv, parseVolumeSpec, type RunOptions } from '../../shared/src/engine/run-options.js';
+import {
+  commandLine,
+  mergeEnv,
+  parseVolumeSpec,
+  type RunOptions,
+} from '../../shared/src/engine/run-options.js';
 import { chainIds, sha256 } from '../../shared/src/store/digest.js';
 import { withLock, atomicWrite } from '../../shared/src/store/fsutil.js';
 import { Store } from '../../shared/src/store/index.js';
@@ -12,8 +17,18 @@ import type { ImageConfig } from '../../shared/src/oci/types.js';
 
 describe('image references (distribution/reference)', () => {
   it('normalises as the docker CLI does', () => {
-    expect(parseReference('busybox')).toEqual({ domain: 'docker.io', path: 'library/busybox', tag: 'latest', digest: null });
-    expect(parseReference('localhost:5000/team/app:v1.2')).toEqual({ domain: 'localhost:5000', path: 'team/app', tag: 'v1.2', digest: null });
+    expect(parseReference('busybox')).toEqual({
+      domain: 'docker.io',
+      path: 'library/busybox',
+      tag: 'latest',
+      digest: null,
+    });
+    expect(parseReference('localhost:5000/team/app:v1.2')).toEqual({
+      domain: 'localhost:5000',
+      path: 'team/app',
+      tag: 'v1.2',
+      digest: null,
+    });
     expect(parseReference('user/app')).toMatchObject({ domain: 'docker.io', path: 'user/app' });
     const d = `sha256:${'a'.repeat(64)}`;
     expect(parseReference(`busybox@${d}`)).toMatchObject({ tag: null, digest: d });
@@ -29,7 +44,12 @@ describe('image references (distribution/reference)', () => {
 });
 
 describe('run options', () => {
-  const image: ImageConfig = { architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [] }, config: { Entrypoint: ['/ep'], Cmd: ['default'] } };
+  const image: ImageConfig = {
+    architecture: 'amd64',
+    os: 'linux',
+    rootfs: { type: 'layers', diff_ids: [] },
+    config: { Entrypoint: ['/ep'], Cmd: ['default'] },
+  };
   const base = { args: [], entrypoint: null } as unknown as RunOptions;
   it('combines ENTRYPOINT and CMD as Docker', () => {
     expect(commandLine({ ...base }, image)).toEqual(['/ep', 'default']);
@@ -40,18 +60,37 @@ describe('run options', () => {
     expect(() => commandLine({ ...base, entrypoint: '' }, image)).toThrow('No command specified');
   });
   it('parses -v specs', () => {
-    expect(parseVolumeSpec('/h:/c')).toEqual({ source: '/h', destination: '/c', readonly: false, kind: 'bind' });
+    expect(parseVolumeSpec('/h:/c')).toEqual({
+      source: '/h',
+      destination: '/c',
+      readonly: false,
+      kind: 'bind',
+    });
     expect(parseVolumeSpec('/h:/c:ro')).toMatchObject({ readonly: true, kind: 'bind' });
     expect(parseVolumeSpec('data:/c')).toMatchObject({ source: 'data', kind: 'volume' });
-    expect(parseVolumeSpec('/c')).toEqual({ source: null, destination: '/c', readonly: false, kind: 'volume' });
+    expect(parseVolumeSpec('/c')).toEqual({
+      source: null,
+      destination: '/c',
+      readonly: false,
+      kind: 'volume',
+    });
     expect(parseVolumeSpec('/c:ro')).toMatchObject({ source: null, destination: '/c', readonly: true });
     expect(() => parseVolumeSpec('/h:/c:bogus')).toThrow('invalid mode: bogus');
     expect(() => parseVolumeSpec('/h:/')).toThrow("destination can't be '/'");
     expect(() => parseVolumeSpec('bad name:/c')).toThrow('includes invalid characters');
   });
   it('merges env: default PATH, HOSTNAME, image env, then -e (bare names copy the caller)', () => {
-    const env = mergeEnv(['A=image', 'B=image'], ['B=flag', 'FROM_HOST', 'UNSET_ONE'], 'h1', true, { FROM_HOST: 'yes' });
-    expect(env).toEqual(['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', 'HOSTNAME=h1', 'A=image', 'B=flag', 'FROM_HOST=yes', 'TERM=xterm']);
+    const env = mergeEnv(['A=image', 'B=image'], ['B=flag', 'FROM_HOST', 'UNSET_ONE'], 'h1', true, {
+      FROM_HOST: 'yes',
+    });
+    expect(env).toEqual([
+      'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      'HOSTNAME=h1',
+      'A=image',
+      'B=flag',
+      'FROM_HOST=yes',
+      'TERM=xterm',
+    ]);
     expect(() => mergeEnv([], ['=x'], 'h', false, {})).toThrow('invalid environment variable');
   });
 });
@@ -96,7 +135,9 @@ describe('store primitives', () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-unit-'));
     try {
       const store = new Store(root);
-      const id = store.images.putImage(Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'));
+      const id = store.images.putImage(
+        Buffer.from('{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}'),
+      );
       store.images.tag('app:v1', id);
       expect(store.images.resolve('app:v1')).toBe(id);
       expect(store.images.resolve(id)).toBe(id);

@@ -11,7 +11,9 @@ import { imageInspect } from './images.js';
 
 function need(p: Parsed, cmd: string, n = 1): void {
   if (p.args.length < n) {
-    throw new UsageError(`"strata ${cmd}" requires at least ${n} argument${n > 1 ? 's' : ''}.\nSee 'strata ${cmd} --help'.`);
+    throw new UsageError(
+      `"strata ${cmd}" requires at least ${n} argument${n > 1 ? 's' : ''}.\nSee 'strata ${cmd} --help'.`,
+    );
   }
 }
 
@@ -43,7 +45,15 @@ export const psCommand: Command = {
     ctx.out(
       table(
         ['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'],
-        rows.map((c) => [id(c), c.Config.Image, quoteCommand(c), ago(c.Created), statusText(c), '', c.Name.slice(1)]),
+        rows.map((c) => [
+          id(c),
+          c.Config.Image,
+          quoteCommand(c),
+          ago(c.Created),
+          statusText(c),
+          '',
+          c.Name.slice(1),
+        ]),
       ),
     );
     return 0;
@@ -56,7 +66,11 @@ export const inspectCommand: Command = {
   description: 'Return low-level information on containers and images',
   flags: [
     { name: 'format', short: 'f', type: 'string', help: 'Format output using a Go template' },
-    { name: 'type', type: 'string', help: 'Only inspect objects of the given type (container, image, volume)' },
+    {
+      name: 'type',
+      type: 'string',
+      help: 'Only inspect objects of the given type (container, image, volume)',
+    },
   ],
   async run(ctx, p) {
     need(p, 'inspect');
@@ -113,7 +127,12 @@ export const execCommand: Command = {
     { name: 'tty', short: 't', type: 'bool', help: 'Allocate a pseudo-TTY' },
     { name: 'env', short: 'e', type: 'list', help: 'Set environment variables' },
     { name: 'workdir', short: 'w', type: 'string', help: 'Working directory inside the container' },
-    { name: 'user', short: 'u', type: 'string', help: 'Username or UID (format: "<name|uid>[:<group|gid>]")' },
+    {
+      name: 'user',
+      short: 'u',
+      type: 'string',
+      help: 'Username or UID (format: "<name|uid>[:<group|gid>]")',
+    },
   ],
   async run(ctx, p) {
     need(p, 'exec', 2);
@@ -126,7 +145,13 @@ export const execCommand: Command = {
     return engine.backend.runtime.exec(
       spec,
       rec.State.Pid,
-      { args: p.args.slice(1), env, cwd: str(p, 'workdir') ?? (rec.Config.WorkingDir || '/'), user: str(p, 'user') ?? rec.Config.User ?? '', terminal: tty },
+      {
+        args: p.args.slice(1),
+        env,
+        cwd: str(p, 'workdir') ?? (rec.Config.WorkingDir || '/'),
+        user: str(p, 'user') ?? rec.Config.User ?? '',
+        terminal: tty,
+      },
       { kind: 'attach', tty, stdin: bool(p, 'interactive') },
     );
   },
@@ -170,7 +195,12 @@ export const logsCommand: Command = {
   },
 };
 
-async function eachContainer(ctx: Context, p: Parsed, cmd: string, fn: (c: ContainerRecord) => Promise<void>): Promise<number> {
+async function eachContainer(
+  ctx: Context,
+  p: Parsed,
+  cmd: string,
+  fn: (c: ContainerRecord) => Promise<void>,
+): Promise<number> {
   need(p, cmd);
   const engine = await ctx.engine();
   let failed = false;
@@ -192,13 +222,21 @@ export const stopCommand: Command = {
   usage: 'stop [OPTIONS] CONTAINER [CONTAINER...]',
   description: 'Stop one or more running containers',
   flags: [
-    { name: 'time', short: 't', type: 'int', help: 'Seconds to wait before killing the container', default: 10 },
+    {
+      name: 'time',
+      short: 't',
+      type: 'int',
+      help: 'Seconds to wait before killing the container',
+      default: 10,
+    },
     { name: 'signal', short: 's', type: 'string', help: 'Signal to send to the container' },
   ],
   async run(ctx, p) {
     const engine = await ctx.engine();
     const sig = (str(p, 'signal') ?? 'SIGTERM').toUpperCase();
-    return eachContainer(ctx, p, 'stop', (c) => engine.stop(c, int(p, 'time') ?? 10, (sig.startsWith('SIG') ? sig : `SIG${sig}`) as NodeJS.Signals));
+    return eachContainer(ctx, p, 'stop', (c) =>
+      engine.stop(c, int(p, 'time') ?? 10, (sig.startsWith('SIG') ? sig : `SIG${sig}`) as NodeJS.Signals),
+    );
   },
 };
 
@@ -206,11 +244,15 @@ export const killCommand: Command = {
   name: 'kill',
   usage: 'kill [OPTIONS] CONTAINER [CONTAINER...]',
   description: 'Kill one or more running containers',
-  flags: [{ name: 'signal', short: 's', type: 'string', help: 'Signal to send to the container', default: 'KILL' }],
+  flags: [
+    { name: 'signal', short: 's', type: 'string', help: 'Signal to send to the container', default: 'KILL' },
+  ],
   async run(ctx, p) {
     const engine = await ctx.engine();
     const raw = (str(p, 'signal') ?? 'KILL').toUpperCase();
-    const sig: NodeJS.Signals | number = /^\d+$/.test(raw) ? Number(raw) : ((raw.startsWith('SIG') ? raw : `SIG${raw}`) as NodeJS.Signals);
+    const sig: NodeJS.Signals | number = /^\d+$/.test(raw)
+      ? Number(raw)
+      : ((raw.startsWith('SIG') ? raw : `SIG${raw}`) as NodeJS.Signals);
     return eachContainer(ctx, p, 'kill', (c) => engine.kill(c, sig));
   },
 };
@@ -220,12 +262,24 @@ export const rmCommand: Command = {
   usage: 'rm [OPTIONS] CONTAINER [CONTAINER...]',
   description: 'Remove one or more containers',
   flags: [
-    { name: 'force', short: 'f', type: 'bool', help: 'Force the removal of a running container (uses SIGKILL)' },
-    { name: 'volumes', short: 'v', type: 'bool', help: 'Remove anonymous volumes associated with the container' },
+    {
+      name: 'force',
+      short: 'f',
+      type: 'bool',
+      help: 'Force the removal of a running container (uses SIGKILL)',
+    },
+    {
+      name: 'volumes',
+      short: 'v',
+      type: 'bool',
+      help: 'Remove anonymous volumes associated with the container',
+    },
   ],
   async run(ctx, p) {
     const engine = await ctx.engine();
-    return eachContainer(ctx, p, 'rm', (c) => engine.remove(c, { force: bool(p, 'force'), volumes: bool(p, 'volumes') }));
+    return eachContainer(ctx, p, 'rm', (c) =>
+      engine.remove(c, { force: bool(p, 'force'), volumes: bool(p, 'volumes') }),
+    );
   },
 };
 

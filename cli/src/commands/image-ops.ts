@@ -3,7 +3,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Builder } from '../../../shared/src/build/builder.js';
 import { parseDockerfile } from '../../../shared/src/dockerfile/index.js';
-import { commitContainer, imageHistory, pruneImages, removeImage, tagImage } from '../../../shared/src/engine/image-ops.js';
+import {
+  commitContainer,
+  imageHistory,
+  pruneImages,
+  removeImage,
+  tagImage,
+} from '../../../shared/src/engine/image-ops.js';
 import { NotFoundError, StrataError, UsageError } from '../../../shared/src/errors.js';
 import type { ContainerConfig } from '../../../shared/src/oci/types.js';
 import type { Command } from '../context.js';
@@ -11,7 +17,10 @@ import { ago, humanSize, table } from '../format.js';
 import { bool, list, str } from '../flags.js';
 
 function need(args: string[], cmd: string, n = 1): void {
-  if (args.length < n) throw new UsageError(`"strata ${cmd}" requires at least ${n} argument${n > 1 ? 's' : ''}.\nSee 'strata ${cmd} --help'.`);
+  if (args.length < n)
+    throw new UsageError(
+      `"strata ${cmd}" requires at least ${n} argument${n > 1 ? 's' : ''}.\nSee 'strata ${cmd} --help'.`,
+    );
 }
 
 export const buildCommand: Command = {
@@ -23,7 +32,12 @@ export const buildCommand: Command = {
     { name: 'file', short: 'f', type: 'string', help: "Name of the Dockerfile (default: 'PATH/Dockerfile')" },
     { name: 'build-arg', type: 'list', help: 'Set build-time variables' },
     { name: 'no-cache', type: 'bool', help: 'Do not use cache when building the image' },
-    { name: 'quiet', short: 'q', type: 'bool', help: 'Suppress the build output and print image ID on success' },
+    {
+      name: 'quiet',
+      short: 'q',
+      type: 'bool',
+      help: 'Suppress the build output and print image ID on success',
+    },
   ],
   async run(ctx, p) {
     need(p.args, 'build');
@@ -56,9 +70,15 @@ export const buildCommand: Command = {
 
 /** docker commit -c: Dockerfile instructions that change the config (CMD, ENV, ...). */
 function applyChanges(changes: string[]): (cfg: ContainerConfig) => void {
-  const parsed = changes.map((c) => parseDockerfile(`FROM scratch\n${c}\n`, { file: '--change' }).instructions[1]!);
+  const parsed = changes.map(
+    (c) => parseDockerfile(`FROM scratch\n${c}\n`, { file: '--change' }).instructions[1]!,
+  );
   for (const i of parsed) {
-    if (!['cmd', 'entrypoint', 'env', 'expose', 'label', 'user', 'volume', 'workdir', 'stopsignal'].includes(i.name)) {
+    if (
+      !['cmd', 'entrypoint', 'env', 'expose', 'label', 'user', 'volume', 'workdir', 'stopsignal'].includes(
+        i.name,
+      )
+    ) {
       throw new UsageError(`${i.keyword.toUpperCase()} is not a valid change command`);
     }
   }
@@ -70,11 +90,20 @@ function applyChanges(changes: string[]): (cfg: ContainerConfig) => void {
       else if (i.name === 'user') cfg.User = i.args[0] ?? '';
       else if (i.name === 'workdir') cfg.WorkingDir = i.args[0] ?? '';
       else if (i.name === 'stopsignal') cfg.StopSignal = i.args[0] ?? '';
-      else if (i.name === 'expose') cfg.ExposedPorts = { ...(cfg.ExposedPorts ?? {}), ...Object.fromEntries(i.args.map((a) => [a.includes('/') ? a : `${a}/tcp`, {}])) };
-      else if (i.name === 'volume') cfg.Volumes = { ...(cfg.Volumes ?? {}), ...Object.fromEntries(i.args.map((a) => [a, {}])) };
+      else if (i.name === 'expose')
+        cfg.ExposedPorts = {
+          ...(cfg.ExposedPorts ?? {}),
+          ...Object.fromEntries(i.args.map((a) => [a.includes('/') ? a : `${a}/tcp`, {}])),
+        };
+      else if (i.name === 'volume')
+        cfg.Volumes = { ...(cfg.Volumes ?? {}), ...Object.fromEntries(i.args.map((a) => [a, {}])) };
       else if ('pairs' in i) {
         for (const pair of i.pairs) {
-          if (i.name === 'env') cfg.Env = [...(cfg.Env ?? []).filter((e) => !e.startsWith(`${pair.key}=`)), `${pair.key}=${pair.value}`];
+          if (i.name === 'env')
+            cfg.Env = [
+              ...(cfg.Env ?? []).filter((e) => !e.startsWith(`${pair.key}=`)),
+              `${pair.key}=${pair.value}`,
+            ];
           else cfg.Labels = { ...(cfg.Labels ?? {}), [pair.key]: pair.value };
         }
       }
@@ -142,7 +171,18 @@ export const historyCommand: Command = {
       return 0;
     }
     const by = (s: string) => (full || s.length <= 45 ? s : `${s.slice(0, 44)}…`);
-    ctx.out(table(['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT'], rows.map((r) => [short(r.id), r.created ? ago(r.created) : '', by(r.createdBy), humanSize(r.size), r.comment])));
+    ctx.out(
+      table(
+        ['IMAGE', 'CREATED', 'CREATED BY', 'SIZE', 'COMMENT'],
+        rows.map((r) => [
+          short(r.id),
+          r.created ? ago(r.created) : '',
+          by(r.createdBy),
+          humanSize(r.size),
+          r.comment,
+        ]),
+      ),
+    );
     return 0;
   },
 };
@@ -184,18 +224,24 @@ export const rmiCommand: Command = {
 export const imageCommand: Command = {
   name: 'image',
   usage: 'image COMMAND',
-  description: 'Manage images\n\nCommands:\n  prune       Remove unused images (-a: all unused, not just dangling)',
+  description:
+    'Manage images\n\nCommands:\n  prune       Remove unused images (-a: all unused, not just dangling)',
   flags: [
-    { name: 'all', short: 'a', type: 'bool', help: 'prune: remove all unused images, not just dangling ones' },
+    {
+      name: 'all',
+      short: 'a',
+      type: 'bool',
+      help: 'prune: remove all unused images, not just dangling ones',
+    },
     { name: 'force', short: 'f', type: 'bool', help: 'prune: do not prompt for confirmation' },
   ],
   async run(ctx, p) {
     const [sub] = p.args;
-    if (sub !== 'prune') throw new UsageError(`strata image: unknown command '${sub ?? ''}'\nSee 'strata image --help'.`);
+    if (sub !== 'prune')
+      throw new UsageError(`strata image: unknown command '${sub ?? ''}'\nSee 'strata image --help'.`);
     const engine = await ctx.engine();
     const lines = await pruneImages(engine, bool(p, 'all'));
     ctx.out(lines.length ? `Deleted Images:\n${lines.join('\n')}\n` : 'Total reclaimed space: 0B\n');
     return 0;
   },
 };
-

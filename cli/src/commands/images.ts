@@ -47,7 +47,12 @@ export const imagesCommand: Command = {
   usage: 'images [OPTIONS]',
   description: 'List images',
   flags: [
-    { name: 'all', short: 'a', type: 'bool', help: 'Show all images (default hides intermediate build images)' },
+    {
+      name: 'all',
+      short: 'a',
+      type: 'bool',
+      help: 'Show all images (default hides intermediate build images)',
+    },
     { name: 'quiet', short: 'q', type: 'bool', help: 'Only show image IDs' },
     { name: 'no-trunc', type: 'bool', help: "Don't truncate output" },
   ],
@@ -60,13 +65,25 @@ export const imagesCommand: Command = {
     for (const [ref, id] of [...tags].sort()) {
       const colon = ref.lastIndexOf(':');
       const image = engine.store.images.getImage(id);
-      rows.push([ref.slice(0, colon), ref.slice(colon + 1), short(id), image.config.created ? ago(image.config.created) : '', humanSize(imageSize(engine, id))]);
+      rows.push([
+        ref.slice(0, colon),
+        ref.slice(colon + 1),
+        short(id),
+        image.config.created ? ago(image.config.created) : '',
+        humanSize(imageSize(engine, id)),
+      ]);
     }
     for (const id of engine.store.images.listImageIds()) {
       if (tagged.has(id)) continue;
       if (!bool(p, 'all') && engine.store.images.getImageMeta(id, 'intermediate') !== null) continue;
       const image = engine.store.images.getImage(id);
-      rows.push(['<none>', '<none>', short(id), image.config.created ? ago(image.config.created) : '', humanSize(imageSize(engine, id))]);
+      rows.push([
+        '<none>',
+        '<none>',
+        short(id),
+        image.config.created ? ago(image.config.created) : '',
+        humanSize(imageSize(engine, id)),
+      ]);
     }
     if (bool(p, 'quiet')) ctx.out([...new Set(rows.map((r) => r[2]))].map((r) => `${r}\n`).join(''));
     else ctx.out(table(['REPOSITORY', 'TAG', 'IMAGE ID', 'CREATED', 'SIZE'], rows));

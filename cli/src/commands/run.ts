@@ -16,21 +16,33 @@ const CREATE_FLAGS: FlagSpec[] = [
   { name: 'interactive', short: 'i', type: 'bool', help: 'Keep STDIN open even if not attached' },
   { name: 'tty', short: 't', type: 'bool', help: 'Allocate a pseudo-TTY' },
   { name: 'rm', type: 'bool', help: 'Automatically remove the container when it exits' },
-  { name: 'init', type: 'bool', help: 'Run an init inside the container that forwards signals and reaps processes' },
+  {
+    name: 'init',
+    type: 'bool',
+    help: 'Run an init inside the container that forwards signals and reaps processes',
+  },
   { name: 'user', short: 'u', type: 'string', help: 'Username or UID (format: <name|uid>[:<group|gid>])' },
   { name: 'read-only', type: 'bool', help: "Mount the container's root filesystem as read only" },
   { name: 'memory', short: 'm', type: 'string', help: 'Memory limit' },
-  { name: 'memory-swap', type: 'string', help: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap" },
+  {
+    name: 'memory-swap',
+    type: 'string',
+    help: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap",
+  },
   { name: 'pids-limit', type: 'int', help: 'Tune container pids limit (set -1 for unlimited)' },
   { name: 'cpus', type: 'string', help: 'Number of CPUs' },
   { name: 'cpu-shares', short: 'c', type: 'int', help: 'CPU shares (relative weight)' },
 ];
 
-const RUN_FLAGS: FlagSpec[] = [{ name: 'detach', short: 'd', type: 'bool', help: 'Run container in background and print container ID' }, ...CREATE_FLAGS];
+const RUN_FLAGS: FlagSpec[] = [
+  { name: 'detach', short: 'd', type: 'bool', help: 'Run container in background and print container ID' },
+  ...CREATE_FLAGS,
+];
 
 export function runOptions(p: Parsed, detach: boolean): RunOptions {
   const [image, ...args] = p.args;
-  if (image === undefined) throw new UsageError(`"strata run" requires at least 1 argument.\nSee 'strata run --help'.`);
+  if (image === undefined)
+    throw new UsageError(`"strata run" requires at least 1 argument.\nSee 'strata run --help'.`);
   const opts: RunOptions = {
     image,
     args,
@@ -49,7 +61,8 @@ export function runOptions(p: Parsed, detach: boolean): RunOptions {
     readonly: bool(p, 'read-only'),
   };
   const wd = opts.workdir;
-  if (wd !== null && !wd.startsWith('/')) throw new UsageError(`the working directory '${wd}' is invalid, it needs to be an absolute path`);
+  if (wd !== null && !wd.startsWith('/'))
+    throw new UsageError(`the working directory '${wd}' is invalid, it needs to be an absolute path`);
   const mem = str(p, 'memory');
   if (mem !== null) opts.memory = parseBytes(mem, '--memory');
   const swap = str(p, 'memory-swap');
@@ -58,7 +71,10 @@ export function runOptions(p: Parsed, detach: boolean): RunOptions {
   if (pids !== null) opts.pidsLimit = pids;
   const cpus = str(p, 'cpus');
   if (cpus !== null) {
-    if (!/^\d+(\.\d+)?$/.test(cpus) || Number(cpus) <= 0) throw new UsageError(`invalid argument "${cpus}" for "--cpus" flag: failed to parse ${cpus} as a rational number`);
+    if (!/^\d+(\.\d+)?$/.test(cpus) || Number(cpus) <= 0)
+      throw new UsageError(
+        `invalid argument "${cpus}" for "--cpus" flag: failed to parse ${cpus} as a rational number`,
+      );
     opts.cpus = Number(cpus);
   }
   const shares = int(p, 'cpu-shares');
@@ -100,7 +116,11 @@ export const runCommand: Command = {
     const rec = await engine.create(opts);
     if (!opts.detach) return runAttached(engine, rec, opts);
     try {
-      await engine.start(rec, { kind: 'log', path: engine.logPath(rec), tty: opts.tty }, opts.autoRemove ? ctx.removeOnExit(rec.Id) : []);
+      await engine.start(
+        rec,
+        { kind: 'log', path: engine.logPath(rec), tty: opts.tty },
+        opts.autoRemove ? ctx.removeOnExit(rec.Id) : [],
+      );
     } catch (e) {
       if (opts.autoRemove) await engine.remove(rec, { force: true, volumes: true });
       throw e;
@@ -130,7 +150,8 @@ export const startCommand: Command = {
   description: 'Start one or more stopped containers',
   flags: [{ name: 'attach', short: 'a', type: 'bool', help: 'Attach STDOUT/STDERR and forward signals' }],
   async run(ctx, p) {
-    if (p.args.length === 0) throw new UsageError(`"strata start" requires at least 1 argument.\nSee 'strata start --help'.`);
+    if (p.args.length === 0)
+      throw new UsageError(`"strata start" requires at least 1 argument.\nSee 'strata start --help'.`);
     const engine = await ctx.engine();
     let code = 0;
     for (const ref of p.args) {
@@ -139,7 +160,11 @@ export const startCommand: Command = {
         const { exit } = await engine.start(rec, { kind: 'attach', tty: rec.Config.Tty, stdin: false });
         code = (await exit!).exitCode;
       } else {
-        await engine.start(rec, { kind: 'log', path: engine.logPath(rec), tty: rec.Config.Tty }, rec.HostConfig.AutoRemove ? ctx.removeOnExit(rec.Id) : []);
+        await engine.start(
+          rec,
+          { kind: 'log', path: engine.logPath(rec), tty: rec.Config.Tty },
+          rec.HostConfig.AutoRemove ? ctx.removeOnExit(rec.Id) : [],
+        );
         ctx.out(`${ref}\n`);
       }
     }

@@ -9,7 +9,8 @@ import { table } from '../format.js';
 export const volumeCommand: Command = {
   name: 'volume',
   usage: 'volume COMMAND',
-  description: 'Manage volumes\n\nCommands:\n  create      Create a volume\n  inspect     Display detailed information on one or more volumes\n  ls          List volumes\n  rm          Remove one or more volumes',
+  description:
+    'Manage volumes\n\nCommands:\n  create      Create a volume\n  inspect     Display detailed information on one or more volumes\n  ls          List volumes\n  rm          Remove one or more volumes',
   flags: [
     { name: 'quiet', short: 'q', type: 'bool', help: 'ls: only display volume names' },
     { name: 'force', short: 'f', type: 'bool', help: 'rm: force the removal of one or more volumes' },
@@ -29,14 +30,24 @@ export const volumeCommand: Command = {
       case 'list': {
         const all = vols.list();
         if (bool(p, 'quiet')) ctx.out(all.map((v) => `${v.Name}\n`).join(''));
-        else ctx.out(table(['DRIVER', 'VOLUME NAME'], all.map((v) => [v.Driver, v.Name])));
+        else
+          ctx.out(
+            table(
+              ['DRIVER', 'VOLUME NAME'],
+              all.map((v) => [v.Driver, v.Name]),
+            ),
+          );
         return 0;
       }
       case 'inspect': {
         if (names.length === 0) throw new UsageError(`"strata volume inspect" requires at least 1 argument.`);
         const found = names.map((n) => vols.find(n));
         const format = str(p, 'format');
-        ctx.out(format !== null ? found.map((v) => renderTemplate(format, v) + '\n').join('') : JSON.stringify(found, null, 4) + '\n');
+        ctx.out(
+          format !== null
+            ? found.map((v) => renderTemplate(format, v) + '\n').join('')
+            : JSON.stringify(found, null, 4) + '\n',
+        );
         return 0;
       }
       case 'rm':

@@ -77,11 +77,15 @@ export class Engine {
 
   async create(opts: RunOptions): Promise<ContainerRecord> {
     if (opts.name !== null && !VALID_NAME.test(opts.name)) {
-      throw new UsageError(`Invalid container name (${opts.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+      throw new UsageError(
+        `Invalid container name (${opts.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`,
+      );
     }
     for (const v of opts.volumes) {
       if (v.kind === 'bind' && !fs.existsSync(v.source!)) {
-        throw new StrataError(`invalid mount config for type "bind": bind source path does not exist: ${v.source}`);
+        throw new StrataError(
+          `invalid mount config for type "bind": bind source path does not exist: ${v.source}`,
+        );
       }
     }
     const image = await this.resolveImage(opts.image);
@@ -116,13 +120,20 @@ export class Engine {
         OpenStdin: opts.interactive,
         Env: env,
         Cmd: opts.args.length > 0 ? opts.args : opts.entrypoint !== null ? null : (cfg.Cmd ?? null),
-        Entrypoint: opts.entrypoint !== null ? (opts.entrypoint === '' ? null : [opts.entrypoint]) : (cfg.Entrypoint ?? null),
+        Entrypoint:
+          opts.entrypoint !== null
+            ? opts.entrypoint === ''
+              ? null
+              : [opts.entrypoint]
+            : (cfg.Entrypoint ?? null),
         Image: opts.image,
         WorkingDir: opts.workdir ?? cfg.WorkingDir ?? '',
         Labels: cfg.Labels ?? {},
       },
       HostConfig: {
-        Binds: opts.volumes.filter((v) => v.source !== null).map((v) => `${v.source}:${v.destination}${v.readonly ? ':ro' : ''}`),
+        Binds: opts.volumes
+          .filter((v) => v.source !== null)
+          .map((v) => `${v.source}:${v.destination}${v.readonly ? ':ro' : ''}`),
         AutoRemove: opts.autoRemove,
         Init: opts.init,
         NetworkMode: 'none',
@@ -171,11 +182,27 @@ export class Engine {
   private mountPoints(rec: ContainerRecord, opts: RunOptions): MountPoint[] {
     return opts.volumes.map((v): MountPoint => {
       if (v.kind === 'bind') {
-        return { Type: 'bind', Source: v.source!, Destination: v.destination, Mode: v.readonly ? 'ro' : '', RW: !v.readonly, Propagation: 'rprivate' };
+        return {
+          Type: 'bind',
+          Source: v.source!,
+          Destination: v.destination,
+          Mode: v.readonly ? 'ro' : '',
+          RW: !v.readonly,
+          Propagation: 'rprivate',
+        };
       }
       const anonymous = v.source === null;
       const vol = this.store.volumes.create(v.source ?? newId(), { anonymous });
-      return { Type: 'volume', Name: vol.Name, Source: vol.Mountpoint, Destination: v.destination, Mode: v.readonly ? 'ro' : 'z', RW: !v.readonly, Propagation: '', Anonymous: anonymous };
+      return {
+        Type: 'volume',
+        Name: vol.Name,
+        Source: vol.Mountpoint,
+        Destination: v.destination,
+        Mode: v.readonly ? 'ro' : 'z',
+        RW: !v.readonly,
+        Propagation: '',
+        Anonymous: anonymous,
+      };
     });
   }
 
@@ -221,7 +248,11 @@ export class Engine {
   }
 
   /** Start a created or exited container. Attach mode resolves `exit` when it ends. */
-  async start(rec: ContainerRecord, stdio: StdioSpec, onExit: string[] = []): Promise<{ rec: ContainerRecord; exit?: Promise<ExitStatus> }> {
+  async start(
+    rec: ContainerRecord,
+    stdio: StdioSpec,
+    onExit: string[] = [],
+  ): Promise<{ rec: ContainerRecord; exit?: Promise<ExitStatus> }> {
     await this.refresh(rec);
     if (rec.State.Running) throw new StrataError(`container ${rec.Id.slice(0, 12)} is already running`);
     const dir = this.stateDir(rec);
@@ -232,11 +263,23 @@ export class Engine {
       started = await this.backend.runtime.start(spec, stdio, dir, onExit);
     } catch (e) {
       await this.backend.runtime.cleanup(spec);
-      rec.State = { ...rec.State, Status: 'exited', ExitCode: e instanceof StrataError ? e.exitCode : 125, Error: (e as Error).message, FinishedAt: new Date().toISOString() };
+      rec.State = {
+        ...rec.State,
+        Status: 'exited',
+        ExitCode: e instanceof StrataError ? e.exitCode : 125,
+        Error: (e as Error).message,
+        FinishedAt: new Date().toISOString(),
+      };
       this.store.containers.save(rec);
       throw e;
     }
-    rec.State = { ...initialState(), Status: 'running', Running: true, Pid: started.pid, StartedAt: new Date().toISOString() };
+    rec.State = {
+      ...initialState(),
+      Status: 'running',
+      Running: true,
+      Pid: started.pid,
+      StartedAt: new Date().toISOString(),
+    };
     rec.Strata.monitorPid = started.monitorPid;
     this.store.containers.save(rec);
     const exit = started.exit?.then((status) => {
@@ -266,7 +309,12 @@ export class Engine {
     const st = await this.backend.runtime.status(this.stateDir(rec), rec.State.Pid, rec.Strata.monitorPid);
     if (st.status === 'exited') this.recordExit(rec, st.exit);
     else if (st.status === 'unknown') {
-      this.recordExit(rec, { exitCode: 255, signal: null, finishedAt: new Date().toISOString(), oomKilled: false });
+      this.recordExit(rec, {
+        exitCode: 255,
+        signal: null,
+        finishedAt: new Date().toISOString(),
+        oomKilled: false,
+      });
       rec.State.Error = st.reason;
       this.store.containers.save(rec);
       await this.backend.runtime.cleanup(await this.spec(rec));
@@ -289,7 +337,10 @@ export class Engine {
 
   async kill(rec: ContainerRecord, signal: NodeJS.Signals | number = 'SIGKILL'): Promise<void> {
     await this.refresh(rec);
-    if (!rec.State.Running) throw new StrataError(`Cannot kill container: ${rec.Id.slice(0, 12)}: container ${rec.Id} is not running`);
+    if (!rec.State.Running)
+      throw new StrataError(
+        `Cannot kill container: ${rec.Id.slice(0, 12)}: container ${rec.Id} is not running`,
+      );
     await this.backend.runtime.kill(rec.State.Pid, signal);
   }
 
@@ -322,7 +373,9 @@ export class Engine {
     await this.refresh(rec);
     if (rec.State.Running) {
       if (!opts.force) {
-        throw new StrataError(`cannot remove container "${rec.Name}": container is running: stop the container before removing or force remove`);
+        throw new StrataError(
+          `cannot remove container "${rec.Name}": container is running: stop the container before removing or force remove`,
+        );
       }
       await this.backend.runtime.kill(rec.State.Pid, 'SIGKILL');
       try {
@@ -334,7 +387,8 @@ export class Engine {
     await this.removeArtifacts(rec);
     if (opts.volumes) {
       for (const m of rec.Mounts) {
-        if (m.Type === 'volume' && m.Anonymous && m.Name) this.store.volumes.remove(m.Name, this.volumeUsers(m.Name, rec.Id), true);
+        if (m.Type === 'volume' && m.Anonymous && m.Name)
+          this.store.volumes.remove(m.Name, this.volumeUsers(m.Name, rec.Id), true);
       }
     }
   }

@@ -22,10 +22,17 @@ function now(): string {
 }
 
 /** The container's rw layer becomes a new image layer on top of its image (docker commit). */
-export async function commitContainer(engine: Engine, rec: ContainerRecord, opts: CommitOptions): Promise<Digest> {
+export async function commitContainer(
+  engine: Engine,
+  rec: ContainerRecord,
+  opts: CommitOptions,
+): Promise<Digest> {
   const image = engine.store.images.getImage(rec.Image);
   const layers = engine.store.images.layersOf(image);
-  const { digest: diffId, size } = await storeBlobStream(engine.store, engine.backend.snapshots.exportDiff(rec.Strata.layerId));
+  const { digest: diffId, size } = await storeBlobStream(
+    engine.store,
+    engine.backend.snapshots.exportDiff(rec.Strata.layerId),
+  );
   const parentChain = layers.length > 0 ? layers[layers.length - 1]!.chainId : null;
   await addLayer(engine.store, engine.backend, diffId, parentChain, size, { unpack: false });
   const c = rec.Config;
@@ -69,7 +76,13 @@ export function imageHistory(engine: Engine, id: Digest): HistoryRow[] {
   let next = 0;
   const rows = entries.map((h): HistoryRow => {
     const size = h.empty_layer ? 0 : (layers[next++]?.size ?? 0);
-    return { id: '<missing>', created: h.created ?? '', createdBy: h.created_by ?? '', size, comment: h.comment ?? '' };
+    return {
+      id: '<missing>',
+      created: h.created ?? '',
+      createdBy: h.created_by ?? '',
+      size,
+      comment: h.comment ?? '',
+    };
   });
   rows.reverse();
   if (rows[0]) rows[0].id = id;
@@ -91,7 +104,8 @@ function chainsInUse(engine: Engine, except: string): Set<string> {
   const used = new Set<string>();
   for (const other of engine.store.images.listImageIds()) {
     if (other === except) continue;
-    for (const c of chainIds(engine.store.images.getImage(other).config.rootfs.diff_ids as Digest[])) used.add(c);
+    for (const c of chainIds(engine.store.images.getImage(other).config.rootfs.diff_ids as Digest[]))
+      used.add(c);
   }
   return used;
 }
@@ -142,7 +156,10 @@ export async function removeImage(engine: Engine, ref: string, force: boolean): 
     );
   }
   if (!byName && tags.length > 1 && !force) {
-    throw new ConflictError(`conflict: unable to delete ${id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`, 1);
+    throw new ConflictError(
+      `conflict: unable to delete ${id.slice(7, 19)} (must be forced) - image is referenced in multiple repositories`,
+      1,
+    );
   }
   for (const t of byName ? [ref] : tags) {
     engine.store.images.untag(t);
@@ -169,4 +186,3 @@ export async function pruneImages(engine: Engine, all: boolean): Promise<string[
   }
   return out;
 }
-

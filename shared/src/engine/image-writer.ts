@@ -27,7 +27,10 @@ export async function storeBlobFile(store: Store, file: string): Promise<{ diges
 }
 
 /** Write a stream into the blob store in one pass, hashing as it goes. */
-export async function storeBlobStream(store: Store, source: AsyncIterable<Uint8Array>): Promise<{ digest: Digest; size: number }> {
+export async function storeBlobStream(
+  store: Store,
+  source: AsyncIterable<Uint8Array>,
+): Promise<{ digest: Digest; size: number }> {
   const hash = createHash('sha256');
   const staged = path.join(store.layout.tmp, `blob-${process.pid}-${newId().slice(0, 12)}`);
   const fd = fs.openSync(staged, 'w', 0o644);
@@ -64,7 +67,8 @@ export async function addLayer(
 ): Promise<Digest> {
   const chainId = parent === null ? diffId : sha256(`${parent} ${diffId}`);
   const existing = store.images.getLayer(chainId);
-  if (existing && (opts.unpack === false || (await backend.snapshots.exists(existing.cacheId)))) return chainId;
+  if (existing && (opts.unpack === false || (await backend.snapshots.exists(existing.cacheId))))
+    return chainId;
   const cacheId = existing?.cacheId ?? newId();
   if (opts.unpack !== false) {
     const parentCache = parent === null ? null : store.images.getLayer(parent)!.cacheId;
@@ -82,7 +86,11 @@ export function addImage(store: Store, config: ImageConfig, tags: string[]): Dig
     schemaVersion: 2,
     mediaType: MediaType.ociManifest,
     config: { mediaType: MediaType.ociConfig, digest: id, size: configBytes.length },
-    layers: config.rootfs.diff_ids.map((d) => ({ mediaType: MediaType.ociLayer, digest: d, size: store.blobs.size(d) })),
+    layers: config.rootfs.diff_ids.map((d) => ({
+      mediaType: MediaType.ociLayer,
+      digest: d,
+      size: store.blobs.size(d),
+    })),
   };
   const manifestDigest = store.blobs.put(canonicalBytes(manifest));
   store.images.setImageMeta(id, 'manifest', manifestDigest);

@@ -55,8 +55,9 @@ export function parseVolumeSpec(spec: string): VolumeOption {
   } else {
     [source, destination, mode] = [parts[0]!, parts[1]!, parts[2]!];
   }
-  if (!destination.startsWith('/')) throw bad(`invalid mount path: '${destination}' mount path must be absolute`);
-  if (destination === '/') throw bad('invalid mount path: destination can\'t be \'/\'');
+  if (!destination.startsWith('/'))
+    throw bad(`invalid mount path: '${destination}' mount path must be absolute`);
+  if (destination === '/') throw bad("invalid mount path: destination can't be '/'");
   const modes = mode.split(',');
   for (const m of modes) {
     if (!MODES.includes(m)) {
@@ -65,7 +66,9 @@ export function parseVolumeSpec(spec: string): VolumeOption {
   }
   const kind = source !== null && source.startsWith('/') ? 'bind' : 'volume';
   if (source !== null && kind === 'volume' && !/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(source)) {
-    throw bad(`"${source}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
+    throw bad(
+      `"${source}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`,
+    );
   }
   return { source, destination, readonly: modes.includes('ro'), kind };
 }
@@ -88,7 +91,13 @@ export function commandLine(opts: RunOptions, image: ImageConfig): string[] {
 }
 
 /** The environment: image Env, then -e (KEY=VALUE sets, bare KEY copies the caller's value). */
-export function mergeEnv(imageEnv: string[], overrides: string[], hostname: string, tty: boolean, callerEnv: NodeJS.ProcessEnv | Record<string, string | undefined>): string[] {
+export function mergeEnv(
+  imageEnv: string[],
+  overrides: string[],
+  hostname: string,
+  tty: boolean,
+  callerEnv: NodeJS.ProcessEnv | Record<string, string | undefined>,
+): string[] {
   const env = new Map<string, string>();
   const set = (kv: string) => {
     const i = kv.indexOf('=');

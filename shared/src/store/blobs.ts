@@ -35,7 +35,8 @@ export class BlobStore {
     try {
       data = fs.readFileSync(this.path(digest));
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`blob ${digest} not found in the store`);
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+        throw new NotFoundError(`blob ${digest} not found in the store`);
       throw e;
     }
     const actual = sha256(data);

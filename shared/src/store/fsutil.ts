@@ -86,7 +86,8 @@ export function withLock<T>(lockFile: string, fn: () => T, timeoutMs = 30_000): 
   for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
     const r = tryLock(lockFile);
     if (r.ok) break;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${lockFile} (held by PID ${r.owner})`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for lock ${lockFile} (held by PID ${r.owner})`);
     sleepSync(delay);
   }
   try {
@@ -97,14 +98,20 @@ export function withLock<T>(lockFile: string, fn: () => T, timeoutMs = 30_000): 
 }
 
 /** Async variant for long critical sections (image builds); `ready` lets a waiter stop early. */
-export async function withLockAsync<T>(lockFile: string, fn: () => Promise<T>, ready?: () => T | null, timeoutMs = 300_000): Promise<T> {
+export async function withLockAsync<T>(
+  lockFile: string,
+  fn: () => Promise<T>,
+  ready?: () => T | null,
+  timeoutMs = 300_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
     const r = tryLock(lockFile);
     if (r.ok) break;
     const done = ready?.();
     if (done !== null && done !== undefined) return done;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for lock ${lockFile} (held by PID ${r.owner})`);
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for lock ${lockFile} (held by PID ${r.owner})`);
     await new Promise((res) => setTimeout(res, delay));
   }
   try {

@@ -3,7 +3,15 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { type Digest, DigestMismatchError, hexOf, isDigest, sha256 } from './digest.js';
-import { atomicWrite, atomicWriteJson, listDir, readJsonIfExists, readTextIfExists, removeTree, withLock } from './fsutil.js';
+import {
+  atomicWrite,
+  atomicWriteJson,
+  listDir,
+  readJsonIfExists,
+  readTextIfExists,
+  removeTree,
+  withLock,
+} from './fsutil.js';
 import type { StoreLayout } from './layout.js';
 import { NotFoundError, StrataError } from '../errors.js';
 import type { ImageConfig } from '../oci/types.js';
@@ -135,7 +143,8 @@ export class ImageStore {
     for (const diffId of image.config.rootfs.diff_ids) {
       chain = chain === null ? (diffId as Digest) : sha256(`${chain} ${diffId}`);
       const layer = this.getLayer(chain);
-      if (!layer) throw new StrataError(`image ${image.id.slice(7, 19)}: layer ${diffId} is missing from the store`);
+      if (!layer)
+        throw new StrataError(`image ${image.id.slice(7, 19)}: layer ${diffId} is missing from the store`);
       out.push(layer);
     }
     return out;
@@ -162,7 +171,10 @@ export class ImageStore {
   tag(reference: string, id: Digest): void {
     const ref = parseReference(reference);
     const full = familiarString(ref);
-    const repo = full.slice(0, full.length - (ref.digest ? ref.digest.length + 1 : (ref.tag ?? '').length + 1));
+    const repo = full.slice(
+      0,
+      full.length - (ref.digest ? ref.digest.length + 1 : (ref.tag ?? '').length + 1),
+    );
     withLock(this.layout.lock('repositories'), () => {
       const repos = this.readRepositories();
       (repos.Repositories[repo] ??= {})[full] = id;

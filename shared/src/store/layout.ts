@@ -55,7 +55,19 @@ export class StoreLayout {
   }
 
   create(): void {
-    for (const d of [this.overlay2, this.shortLinks, this.imageDb, this.imageMeta, this.layerDb, this.blobs, this.containers, this.names, this.volumes, this.tmp, this.locks]) {
+    for (const d of [
+      this.overlay2,
+      this.shortLinks,
+      this.imageDb,
+      this.imageMeta,
+      this.layerDb,
+      this.blobs,
+      this.containers,
+      this.names,
+      this.volumes,
+      this.tmp,
+      this.locks,
+    ]) {
       ensureDir(d);
     }
   }

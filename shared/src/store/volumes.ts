@@ -27,7 +27,9 @@ export class VolumeStore {
 
   create(name: string, opts: { anonymous?: boolean; labels?: Record<string, string> } = {}): VolumeRecord {
     if (!VALID.test(name)) {
-      throw new StrataError(`create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
+      throw new StrataError(
+        `create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`,
+      );
     }
     const existing = this.get(name);
     if (existing) return existing;
