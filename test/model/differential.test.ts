@@ -233,6 +233,35 @@ describe('mount propagation: model vs real kernel', () => {
     );
   });
 
+  it('path walk: ".." leaves a mount through its mount point; symlinks resolve across mounts', async () => {
+    requireRealKernel();
+    const steps: Step[] = [
+      { op: 'tmpfs', target: '@' },
+      { op: 'mkdir', path: '@/a' },
+      { op: 'mkdir', path: '@/b' },
+      { op: 'write', path: '@/b/file', content: 'B' },
+      { op: 'tmpfs', target: '@/a' },
+      { op: 'mkdir', path: '@/a/sub' },
+      { op: 'symlink', target: '../../b/file', path: '@/a/sub/up' },
+      { op: 'symlink', target: '@/b', path: '@/a/abs' },
+      { op: 'mkdir', path: '@/a/sub/bb' },
+      { op: 'bind', source: '@/b', target: '@/a/sub/bb' },
+      { op: 'cat', path: '@/a/sub/up' },
+      { op: 'cat', path: '@/a/sub/bb/../up' },
+      { op: 'cat', path: '@/a/abs/file' },
+      { op: 'cat', path: '@/a/sub/bb/../../../b/file' },
+      { op: 'bind', source: '@/a/abs', target: '@/a/sub' }, // the source symlink is followed
+      { op: 'cat', path: '@/a/sub/file' },
+      { op: 'cat', path: '@/a/sub/missing' },
+    ];
+    const model = runModel(steps);
+    const real = await runReal(steps);
+    expect(real.outcomes).toEqual(model.outcomes);
+    expect(model.texts).toEqual(real.texts);
+    expect(Object.values(model.texts)).toEqual(['B', 'B', 'B', 'B', 'B']);
+    expect(comparableMounts(model.mountinfo, '/T')).toBe(comparableMounts(real.mountinfo, real.dir));
+  });
+
   it('pivot_root: errno checks in kernel order, then a pivot; old root under put_old', async () => {
     const steps: Step[] = [
       { op: 'mkdir', path: '@' },

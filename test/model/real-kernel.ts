@@ -26,6 +26,7 @@ export type Step =
   | { op: 'proc'; target: string }
   /** An OCI mount (spec.ts MountSpec) with its destination under `root`. */
   | { op: 'spec'; root: string; mount: MountSpec }
+  /** A symlink; a target starting with "@" points into the scenario dir. */
   | { op: 'symlink'; target: string; path: string }
   /** A character device (0/0 is a whiteout). */
   | { op: 'mknod'; path: string; major: number; minor: number }
@@ -151,7 +152,7 @@ function modelStep(p: Process, s: Step): void {
       return;
     }
     case 'symlink':
-      return p.symlink(s.target, a(s.path));
+      return p.symlink(a(s.target), a(s.path));
     case 'mknod':
       return p.mknod(a(s.path), s.major, s.minor, { mode: 0 });
     case 'sh':
@@ -304,7 +305,7 @@ function shellStep(s: Step, dir: string): string {
       return `mount ${typeArg}${opts.length ? `-o ${q(opts.join(','))} ` : ''}${src} ${q(at(s.root, dir) + m.destination)}`;
     }
     case 'symlink':
-      return `ln -s ${q(s.target)} ${a(s.path)}`;
+      return `ln -s ${a(s.target)} ${a(s.path)}`;
     case 'mknod':
       return `mknod -m 000 ${a(s.path)} c ${s.major} ${s.minor}`;
     case 'sh':
