@@ -58,3 +58,5 @@ function npmCi() {
 aptInstall(APT_PACKAGES);
 npmCi();
 execFileSync(process.execPath, [path.join(root, 'scripts', 'build.mjs')], { stdio: 'inherit' });
+// The emulator's guest (kernel, initrd, booted snapshot) from Debian packages; cached in .cache/guest.
+execFileSync('bash', [path.join(root, 'images', 'guest', 'build.sh')], { stdio: 'inherit' });
