@@ -14,10 +14,11 @@ import { createCommand, runCommand, startCommand } from './commands/run.js';
 import { execCommand, inspectCommand, killCommand, logsCommand, psCommand, rmCommand, stopCommand, waitCommand } from './commands/containers.js';
 import { imagesCommand } from './commands/images.js';
 import { volumeCommand } from './commands/volumes.js';
+import { importCommand, loadCommand, saveCommand } from './commands/archive.js';
 import { buildCommand, commitCommand, diffCommand, historyCommand, imageCommand, rmiCommand, tagCommand } from './commands/image-ops.js';
 import { statsCommand } from './commands/stats.js';
 
-const COMMANDS: Command[] = [runCommand, createCommand, startCommand, psCommand, inspectCommand, execCommand, logsCommand, stopCommand, killCommand, rmCommand, waitCommand, statsCommand, imagesCommand, volumeCommand, buildCommand, commitCommand, diffCommand, historyCommand, tagCommand, rmiCommand, imageCommand];
+const COMMANDS: Command[] = [runCommand, createCommand, startCommand, psCommand, inspectCommand, execCommand, logsCommand, stopCommand, killCommand, rmCommand, waitCommand, statsCommand, imagesCommand, volumeCommand, buildCommand, commitCommand, diffCommand, historyCommand, tagCommand, rmiCommand, imageCommand, saveCommand, loadCommand, importCommand];
 
 const VERSION = '0.1.0';
 
