@@ -116,6 +116,15 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
     return candidate;
   };
 
+  const remove = async (p: string): Promise<void> => {
+    const filesystem = fs();
+    const found = filesystem.SearchPath(p);
+    if (found.id === -1) return;
+    const rc = filesystem.Unlink(found.parentid, p.split('/').pop() ?? '');
+    if (rc !== 0) throw new Error(`cannot remove '${p}' from the shared filesystem (error ${-rc})`);
+    await filesystem.DeleteData(found.id);
+  };
+
   return {
     onSerialByte(listener) {
       emulator.add_listener('serial0-output-byte', listener);
@@ -133,16 +142,12 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
         const found = filesystem.SearchPath(dirs.slice(0, i + 1).join('/'));
         parent = found.id !== -1 ? found.id : filesystem.CreateDirectory(dirs[i] ?? '', parent);
       }
+      // create_file() over an existing name would leave the old file's data behind, unreachable.
+      await remove(p);
       await emulator.create_file(p, data);
     },
     async removeFile(path) {
-      const filesystem = fs();
-      const p = fsPath(path);
-      const found = filesystem.SearchPath(p);
-      if (found.id === -1) return;
-      const rc = filesystem.Unlink(found.parentid, p.split('/').pop() ?? '');
-      if (rc !== 0) throw new Error(`cannot remove '${path}' from the shared filesystem (error ${-rc})`);
-      await filesystem.DeleteData(found.id);
+      await remove(fsPath(path));
     },
     async readFile(path) {
       return emulator.read_file(fsPath(path));

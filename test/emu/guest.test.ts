@@ -98,6 +98,7 @@ describe('emulator guest', () => {
   });
 
   it('shares files with the guest through 9p (writeFile / readFile)', async () => {
+    await guest.writeFile('in/deep/hello.txt', 'first version, longer than the second\n');
     await guest.writeFile('in/deep/hello.txt', 'hello from the host\n');
     const r = await guest.run(['cat', `${GUEST_HOST_MOUNT}/in/deep/hello.txt`]);
     expect(r.stdout).toBe('hello from the host\n');
