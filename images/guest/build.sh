@@ -3,8 +3,9 @@
 #   .cache/guest/vmlinuz     Debian i386 686 kernel (bzImage)
 #   .cache/guest/initrd.gz   gzip newc cpio: busybox-static:i386, kernel modules, /init, the agent
 #   .cache/guest/bios.bin    SeaBIOS from the host's seabios package
-# Run as root (a fully cached build needs no root). Idempotent: packages are downloaded once (apt-get download, never installed on the
-# host), and the initrd is rebuilt only when its inputs change. Prints what it did and how long it took.
+# Run as root (a fully cached build needs no root). Idempotent: packages are downloaded once
+# (apt-get download, never installed on the host), and the initrd is rebuilt only when its inputs
+# change. Prints what it did and how long it took.
 # Last step: node images/guest/snapshot.mjs boots the guest once and saves .cache/guest/state.bin.gz
 # (what backend-emu's GuestMachine.restore() resumes from), unless it is newer than the initrd.
 # Usage: images/guest/build.sh [--force] [--no-snapshot]
