@@ -96,6 +96,25 @@ describe('mount propagation: model vs real kernel', () => {
     ]);
   });
 
+  it('a propagated copy goes under a mount already there (tucked), and comes out again on umount', async () => {
+    const steps: Step[] = [
+      { op: 'tmpfs', target: '@' },
+      { op: 'mkdir', path: '@/a' },
+      { op: 'mkdir', path: '@/b' },
+      { op: 'tmpfs', target: '@/a', source: 'A' },
+      { op: 'mkdir', path: '@/a/x' },
+      { op: 'make', target: '@/a', type: 'shared' },
+      { op: 'bind', source: '@/a', target: '@/b' },
+      { op: 'make', target: '@/b', type: 'slave' },
+      { op: 'tmpfs', target: '@/b/x', source: 'M' },
+      { op: 'tmpfs', target: '@/a/x', source: 'N' },
+    ];
+    const { text } = await compareMounts(steps);
+    expect(text).toMatch(/^\d+ \d+ \S+ \/ \/T\/b\/x rw,relatime - tmpfs M rw$/m);
+    const after = await compareMounts([...steps, { op: 'umount', target: '@/a/x' }]);
+    expect(after.text).not.toContain('tmpfs N');
+  });
+
   it('unshare copies the namespace: peers stay peers across namespaces until made private', async () => {
     const { text } = await compareMounts([
       { op: 'tmpfs', target: '@' },

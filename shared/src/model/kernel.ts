@@ -411,7 +411,13 @@ export class Kernel {
     if (dest.mount.group !== null) for (const m of subtree(src)) if (m.group === null) this.setShared(m);
     const copies = dest.mount.group !== null ? this.propagateMount(dest, src) : [];
     this.attach(src, dest);
-    for (const [copy, at] of copies) this.attach(copy, at);
+    for (const [copy, at] of copies) {
+      // A copy landing where something is already mounted goes underneath it ("tucked"): the mount
+      // that was there moves onto the copy's root.
+      const existing = this.mountedOn(at);
+      this.attach(copy, at);
+      if (existing) this.moveSubtree(existing, { mount: copy, path: copy.root });
+    }
   }
 
   private propagateMount(dest: PathRef, src: Mount): Array<[Mount, PathRef]> {
@@ -493,15 +499,28 @@ export class Kernel {
           queue.push(c);
         }
       }
-      for (let changed = true; changed;) {
+      // A copy goes only if nothing stays mounted below it, except one mount tucked on its root, which
+      // moves back down to where the copy was.
+      const tucked = new Map<Mount, Mount>();
+      let changed = true;
+      while (changed) {
         changed = false;
+        tucked.clear();
         for (const c of candidates) {
-          if (c.children.some((x) => !victims.has(x) && !candidates.has(x))) {
-            if (!lazy) fail('EBUSY', 'a propagated copy has mounts below it');
-            candidates.delete(c);
-            changed = true;
+          const stays = c.children.filter((x) => !victims.has(x) && !candidates.has(x));
+          const [only] = stays;
+          if (stays.length === 0) continue;
+          if (stays.length === 1 && only && only.mountpoint === c.root) {
+            tucked.set(c, only);
+            continue;
           }
+          if (!lazy) fail('EBUSY', 'a propagated copy has mounts below it');
+          candidates.delete(c);
+          changed = true;
         }
+      }
+      for (const [c, child] of tucked) {
+        if (c.parent) this.moveSubtree(child, { mount: c.parent, path: c.mountpoint });
       }
       for (const c of candidates) victims.add(c);
     }
