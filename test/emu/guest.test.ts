@@ -32,7 +32,9 @@ afterAll(async () => {
 
 describe('emulator guest', () => {
   it('restores from the snapshot quickly and runs uname -r', async () => {
-    expect(guest.restoreMs).toBeLessThan(5_000);
+    // About 1.2 s on a quiet machine; the bound only catches a broken restore (a cold boot takes 12 s
+    // or more), since other test runs share the 2 cores.
+    expect(guest.restoreMs).toBeLessThan(10_000);
     const t0 = performance.now();
     const r = await guest.run(['uname', '-r']);
     const firstMs = performance.now() - t0;
@@ -72,7 +74,7 @@ describe('emulator guest', () => {
     console.log(
       `round trip of 'true': median ${median.toFixed(1)} ms, max ${(times[19] ?? 0).toFixed(1)} ms`,
     );
-    expect(median).toBeLessThan(500);
+    expect(median).toBeLessThan(1_000);
   });
 
   it('pauses and resumes on the next request, with the clock set again', async () => {
@@ -196,7 +198,7 @@ describe('emulator guest', () => {
     const err: unknown = await guest.run('sleep 600', { timeoutMs: 1_000 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(GuestTimeoutError);
     expect((err as Error).message).toBe("guest did not answer 'sleep 600' within 1000 ms");
-    expect(performance.now() - t0).toBeLessThan(2_000);
+    expect(performance.now() - t0).toBeLessThan(3_000);
     // The agent killed the command's process group on the host's ^C and is reading requests again.
     const next = await guest.run('echo still here; ps -o args | grep -c "^sleep 600"', { timeoutMs: 10_000 });
     expect(next.stdout).toBe('still here\n0\n');
