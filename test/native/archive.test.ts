@@ -241,33 +241,104 @@ describe('load', () => {
     expect(r.stderr).toContain('/bin/ls: No such file or directory');
   });
 
-  it('loads a docker save (legacy layout: manifest.json, <id>/layer.tar, gzipped too) built by hand', () => {
+  it('loads a docker save (legacy layout: manifest.json, <id>/layer.tar gzipped, a symlinked shared layer) built by hand', () => {
     const src = untar(archive, 'docker-src');
     const manifest = readJson<Array<{ Config: string; Layers: string[] }>>(
       path.join(src, 'manifest.json'),
     )[0]!;
     const dir = fs.mkdtempSync(path.join(work, 'docker-'));
-    const layerId = 'a'.repeat(64);
-    fs.copyFileSync(path.join(src, manifest.Config), path.join(dir, `${hexOf(imageId)}.json`));
-    fs.mkdirSync(path.join(dir, layerId));
-    fs.writeFileSync(path.join(dir, layerId, 'VERSION'), '1.0');
+    const configBytes = fs.readFileSync(path.join(src, manifest.Config));
+    // A second image over the same layer: docker save links its layer.tar to the first one's.
+    const config2 = Buffer.from(JSON.stringify({ ...JSON.parse(configBytes.toString()), author: 'second' }));
+    const [layerA, layerB] = ['a'.repeat(64), 'b'.repeat(64)];
+    fs.writeFileSync(path.join(dir, `${hexOf(imageId)}.json`), configBytes);
+    fs.writeFileSync(path.join(dir, `${hexOf(sha256(config2))}.json`), config2);
+    fs.mkdirSync(path.join(dir, layerA));
+    fs.mkdirSync(path.join(dir, layerB));
+    fs.writeFileSync(path.join(dir, layerA, 'VERSION'), '1.0');
     fs.writeFileSync(
-      path.join(dir, layerId, 'layer.tar'),
+      path.join(dir, layerA, 'layer.tar'),
       gzipSync(fs.readFileSync(path.join(src, manifest.Layers[0]!))),
     );
+    fs.symlinkSync(`../${layerA}/layer.tar`, path.join(dir, layerB, 'layer.tar'));
     fs.writeFileSync(
       path.join(dir, 'manifest.json'),
       JSON.stringify([
-        { Config: `${hexOf(imageId)}.json`, RepoTags: ['mybox:v1'], Layers: [`${layerId}/layer.tar`] },
+        { Config: `${hexOf(imageId)}.json`, RepoTags: ['mybox:v1'], Layers: [`${layerA}/layer.tar`] },
+        { Config: `${hexOf(sha256(config2))}.json`, RepoTags: ['mybox:v2'], Layers: [`${layerB}/layer.tar`] },
       ]),
     );
-    fs.writeFileSync(path.join(dir, 'repositories'), JSON.stringify({ mybox: { v1: layerId } }));
+    fs.writeFileSync(path.join(dir, 'repositories'), JSON.stringify({ mybox: { v1: layerA } }));
     const tarred = path.join(work, 'docker.tar');
     sh('tar', ['-C', dir, '-cf', tarred, '.']);
     const other = newStore('archive-docker');
-    expect(ok(other, ['load', '-i', tarred])).toBe('Loaded image: mybox:v1\n');
-    expect(ok(other, ['images', '-q', '--no-trunc']).trim()).toBe(imageId);
+    expect(ok(other, ['load', '-i', tarred])).toBe('Loaded image: mybox:v1\nLoaded image: mybox:v2\n');
+    expect(ok(other, ['images', '-q', '--no-trunc']).trim().split('\n').sort()).toEqual(
+      [imageId, sha256(config2)].sort(),
+    );
     expect(ok(other, ['run', '--rm', 'mybox:v1', 'echo', 'from docker save'])).toBe('from docker save\n');
+    expect(ok(other, ['run', '--rm', 'mybox:v2', 'echo', 'shared layer'])).toBe('shared layer\n');
+  });
+
+  it('follows a nested index to this platform, skipping other platforms and attestations', () => {
+    const dir = untar(archive, 'nested');
+    const top = readJson<{ manifests: Descriptor[] }>(path.join(dir, 'index.json')).manifests[0]!;
+    const arch = process.arch === 'arm64' ? 'amd64' : 'arm64'; // some other architecture
+    const here = process.arch === 'arm64' ? 'arm64' : 'amd64';
+    const manifestType = 'application/vnd.oci.image.manifest.v1+json';
+    const nested = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.index.v1+json',
+        manifests: [
+          // Blobs for other platforms are absent, as in a docker save of a multi-platform image.
+          {
+            mediaType: manifestType,
+            digest: `sha256:${'b'.repeat(64)}`,
+            size: 500,
+            platform: { os: 'linux', architecture: arch },
+          },
+          {
+            mediaType: top.mediaType,
+            digest: top.digest,
+            size: top.size,
+            platform: { os: 'linux', architecture: here },
+          },
+          {
+            mediaType: manifestType,
+            digest: `sha256:${'c'.repeat(64)}`,
+            size: 500,
+            platform: { os: 'unknown', architecture: 'unknown' },
+          },
+        ],
+      }),
+    );
+    fs.writeFileSync(path.join(dir, 'blobs', 'sha256', hexOf(sha256(nested))), nested);
+    fs.writeFileSync(
+      path.join(dir, 'index.json'),
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [
+          {
+            mediaType: 'application/vnd.oci.image.index.v1+json',
+            digest: sha256(nested),
+            size: nested.length,
+            annotations: { 'io.containerd.image.name': 'docker.io/library/nested:v1' },
+          },
+        ],
+      }),
+    );
+    fs.rmSync(path.join(dir, 'manifest.json'));
+    const other = newStore('archive-nested');
+    expect(ok(other, ['load', '-i', dir])).toBe('Loaded image: nested:v1\n');
+    expect(ok(other, ['images', '-q', '--no-trunc']).trim()).toBe(imageId);
+  });
+
+  it('refuses empty input with a clear message', () => {
+    const other = newStore('archive-empty');
+    const r = strata(other, ['load']);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toContain('the input is empty');
   });
 
   it('refuses a corrupted layer or config with a digest error naming the blob, and stores nothing', () => {
@@ -360,6 +431,29 @@ describe('import', () => {
     expect(config2.history?.[0]?.comment).toBe('Imported from -');
     // Same uncompressed tar bytes (GNU tar of the same tree) as the gzipped one: the same layer.
     expect(ok(other, ['run', '--rm', 'fromstdin', 'cat', '/etc/imported'])).toBe('imported rootfs\n');
+  });
+
+  it('saves several images in one archive (the imported one too) and loads them all', () => {
+    const dir = path.join(work, 'rootfs2');
+    makeRootfs(dir);
+    const id = ok(root, [
+      'import',
+      '-q',
+      sh('sh', ['-c', `tar -C ${dir} -cf ${work}/second.tar . && echo ${work}/second.tar`]).trim(),
+      'second:v1',
+    ]).trim();
+    const multi = path.join(work, 'multi.tar');
+    ok(root, ['save', '-q', '-o', multi, 'busybox', 'second:v1', 'busybox:latest']);
+    const index = JSON.parse(sh('tar', ['-xOf', multi, 'index.json'])) as { manifests: Descriptor[] };
+    assertValidOci('index', index);
+    expect(index.manifests.map((m) => m.annotations?.['org.opencontainers.image.ref.name'])).toEqual([
+      'busybox:latest',
+      'second:v1',
+    ]);
+    const other = newStore('archive-multi');
+    expect(ok(other, ['load', '-i', multi])).toBe('Loaded image: busybox:latest\nLoaded image: second:v1\n');
+    expect(ok(other, ['images', '-q', '--no-trunc']).trim().split('\n').sort()).toEqual([imageId, id].sort());
+    ok(root, ['rmi', 'second:v1']);
   });
 
   it('refuses input that is not a tar, and stores nothing', () => {

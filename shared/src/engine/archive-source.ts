@@ -209,7 +209,9 @@ class StagedTar implements LayoutSource {
 /** Reads a tar stream into `stage`: regular files and directories on disk, links as aliases. */
 async function stageTar(source: ByteSource, stage: string, description: string): Promise<StagedTar> {
   const staged = new StagedTar(description, stage);
+  let entries = 0;
   for await (const e of readTar(source)) {
+    entries++;
     const name = clean(e.path, e.path);
     if (name === '') continue;
     const dest = path.join(stage, name);
@@ -229,6 +231,7 @@ async function stageTar(source: ByteSource, stage: string, description: string):
     }
     // Devices, FIFOs: not part of any image layout; ignored.
   }
+  if (entries === 0) throw new StrataError(`${description} is empty: no tar entries`);
   return staged;
 }
 

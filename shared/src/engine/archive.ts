@@ -9,7 +9,7 @@ import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Engine } from './engine.js';
 import { addImage, addLayer } from './image-writer.js';
-import { goArch } from './archive-load.js';
+import { goArch } from './archive-plan.js';
 import { decompressed, hashToFile, type ByteSource } from './archive-source.js';
 import { counted, silentProgress, type ProgressReporter } from './progress.js';
 import { DEFAULT_PATH } from './run-options.js';
