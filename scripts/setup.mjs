@@ -21,6 +21,7 @@ export const APT_PACKAGES = [
   'crun',
   'skopeo',
   'umoci',
+  'chromium',
 ];
 
 function installed(pkg) {
