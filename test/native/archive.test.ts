@@ -161,6 +161,12 @@ describe('save', () => {
     const again = path.join(work, 'again.tar');
     ok(root, ['save', '-o', again, imageId.slice(7, 19), 'busybox:latest']);
     expect(sha256(fs.readFileSync(again))).toBe(sha256(fs.readFileSync(archive)));
+    // To stdout when it is not a terminal (a pipe here): the same bytes again.
+    const piped = spawnSync(process.execPath, [BIN, '--root', root, 'save', '-q', 'busybox'], {
+      maxBuffer: 1 << 26,
+    });
+    expect(piped.status).toBe(0);
+    expect(sha256(piped.stdout)).toBe(sha256(fs.readFileSync(archive)));
     const tty = spawnSync(
       'script',
       ['-qec', `${process.execPath} ${BIN} --root ${root} save busybox`, '/dev/null'],

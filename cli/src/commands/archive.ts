@@ -88,6 +88,8 @@ export const importCommand: Command = {
   async run(ctx, p) {
     argCount(p, 'import', 1, 2);
     const [file, ref] = p.args as [string, string | undefined];
+    if (file === '-' && process.stdin.isTTY)
+      throw new UsageError('import from stdin: stdin is a terminal, not a tar stream');
     const engine = await ctx.engine();
     const id = await importRootfs(engine, file === '-' ? process.stdin : file, ref ?? null, {
       source: file,

@@ -63,8 +63,10 @@ async function collect(engine: Engine, refs: string[]): Promise<SavedImage[]> {
       names: [],
     };
     byId.set(image.id, saved);
-    if (!isIdReference(ref, image.id)) {
-      const name = familiarString(parseReference(ref));
+    const parsed = isIdReference(ref, image.id) ? null : parseReference(ref);
+    // By ID or by digest: no tag to record, as docker saves those untagged.
+    if (parsed !== null && parsed.digest === null) {
+      const name = familiarString(parsed);
       if (!saved.names.includes(name)) saved.names.push(name);
     }
   }
