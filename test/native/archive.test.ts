@@ -377,6 +377,56 @@ describe('load', () => {
     expect(listTree(other)).toEqual(before);
   });
 
+  it('undoes the commit when a verified layer cannot be unpacked: no blob, layer or snapshot left', () => {
+    const dir = untar(archive, 'unpackable');
+    const top = readJson<{ manifests: Descriptor[] }>(path.join(dir, 'index.json')).manifests[0]!;
+    const good = readJson<Manifest>(path.join(dir, 'blobs', 'sha256', hexOf(top.digest)));
+    const config = readJson<Config & Record<string, unknown>>(
+      path.join(dir, 'blobs', 'sha256', hexOf(good.config.digest)),
+    );
+    // Digests all match, but the second layer is not a tar: only unpacking can find that out.
+    const junk = Buffer.from('not a tar archive, yet correctly hashed\n'.repeat(64));
+    const put = (b: Buffer) => (
+      fs.writeFileSync(path.join(dir, 'blobs', 'sha256', hexOf(sha256(b))), b),
+      sha256(b)
+    );
+    const layerType = 'application/vnd.oci.image.layer.v1.tar';
+    const configBytes = Buffer.from(
+      JSON.stringify({
+        ...config,
+        rootfs: { type: 'layers', diff_ids: [...config.rootfs.diff_ids, put(junk)] },
+        history: [...(config.history ?? []), { comment: 'junk' }],
+      }),
+    );
+    const manifest = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: good.config.mediaType, digest: put(configBytes), size: configBytes.length },
+        layers: [...good.layers, { mediaType: layerType, digest: sha256(junk), size: junk.length }],
+      }),
+    );
+    const index = {
+      schemaVersion: 2,
+      manifests: [
+        {
+          mediaType: top.mediaType,
+          digest: put(manifest),
+          size: manifest.length,
+          annotations: { 'org.opencontainers.image.ref.name': 'junk:v1' },
+        },
+      ],
+    };
+    fs.writeFileSync(path.join(dir, 'index.json'), JSON.stringify(index));
+    fs.rmSync(path.join(dir, 'manifest.json'));
+    const other = newStore('archive-unpack');
+    const before = listTree(other);
+    const r = strata(other, ['load', '-i', dir]);
+    expect(r.code).toBe(125);
+    expect(r.stderr).toMatch(/tar: /);
+    expect(listTree(other)).toEqual(before);
+  });
+
   it('refuses a layer whose uncompressed bytes do not match the diff ID (docker save without digests)', () => {
     const src = untar(archive, 'diffid-src');
     const manifest = readJson<Array<{ Config: string; Layers: string[] }>>(
