@@ -173,14 +173,28 @@ describe('save', () => {
       { encoding: 'utf8', timeout: 30_000 },
     );
     expect(tty.stdout).toContain('cowardly refusing to save to a terminal');
+    // On a terminal, load draws a bar per layer (docker's shape) and ends it with a newline.
+    const bar = spawnSync(
+      'script',
+      [
+        '-qec',
+        `${process.execPath} ${BIN} --root ${newStore('archive-tty')} load -i ${archive}`,
+        '/dev/null',
+      ],
+      { encoding: 'utf8', timeout: 30_000 },
+    );
+    expect(bar.stdout).toMatch(/\r\x1b\[2K[a-f0-9]{12}: Loading layer \[=+>\]  \S+MB\/\S+MB\r?\n/);
+    expect(bar.stdout).toContain('Loaded image: busybox:latest');
   });
 });
 
 describe('load', () => {
   it('round-trips into another store: same image ID, same layer digests, a working image, and the same archive again', () => {
     const other = newStore('archive-rt');
-    const out = ok(other, ['load', '-i', archive]);
-    expect(out).toBe('Loaded image: busybox:latest\n');
+    const first = strata(other, ['load', '-i', archive]);
+    expect(first.stdout).toBe('Loaded image: busybox:latest\n');
+    // Off a terminal, progress is one plain line per layer on stderr.
+    expect(first.stderr).toMatch(/^Loading layer sha256:[a-f0-9]{64} \d+(\.\d+)?MB\n$/);
     expect(ok(other, ['images', '-q', '--no-trunc']).trim()).toBe(imageId);
     expect(ok(other, ['inspect', '-f', '{{json .RootFS.Layers}}', 'busybox'])).toBe(
       ok(root, ['inspect', '-f', '{{json .RootFS.Layers}}', 'busybox']),
