@@ -296,11 +296,34 @@ export class Kernel {
     return cur;
   }
 
-  /** All mounts, in any namespace, in the peer group `g`. */
+  /**
+   * Peer groups as the kernel keeps them: a circular list per group (mnt_share) where a new peer is
+   * inserted right after the mount it was copied from. Propagation visits peers in this order.
+   */
+  private readonly groups = new Map<number, Mount[]>();
+
+  /** The live mounts (in a namespace some process uses) of peer group `g`, in share-list order. */
   peers(g: number): Mount[] {
-    const out: Mount[] = [];
-    for (const ns of this.namespaces()) for (const m of ns.mounts) if (m.group === g) out.push(m);
-    return out.sort((a, b) => a.seq - b.seq);
+    const live = this.namespaces();
+    return (this.groups.get(g) ?? []).filter((m) => m.ns !== null && live.has(m.ns));
+  }
+
+  /** Put `m` in group `g`, right after `after` when given (list_add on after's mnt_share). */
+  private joinGroup(m: Mount, g: number, after: Mount | null): void {
+    let list = this.groups.get(g);
+    if (!list) this.groups.set(g, (list = []));
+    const i = after ? list.indexOf(after) : -1;
+    if (i < 0) list.push(m);
+    else list.splice(i + 1, 0, m);
+    m.group = g;
+  }
+
+  /** Peers of `m` in the order the kernel's next_peer() walks them from m (m itself excluded). */
+  private nextPeers(m: Mount): Mount[] {
+    if (m.group === null) return [];
+    const list = this.peers(m.group);
+    const i = list.indexOf(m);
+    return i < 0 ? list : [...list.slice(i + 1), ...list.slice(0, i)];
   }
 
   /** Mounts that are slaves of peer group `g`. */
@@ -333,7 +356,7 @@ export class Kernel {
   }
 
   private setShared(m: Mount): void {
-    if (m.group === null) m.group = this.newGroup();
+    if (m.group === null) this.joinGroup(m, this.newGroup(), null);
     m.unbindable = false;
   }
 
@@ -342,8 +365,12 @@ export class Kernel {
     const g = m.group;
     if (g === null) return;
     m.group = null;
+    const list = this.groups.get(g) ?? [];
+    const i = list.indexOf(m);
+    if (i >= 0) list.splice(i, 1);
     if (this.peers(g).length > 0) return;
     for (const s of this.slavesOf(g)) s.master = m.master;
+    this.groups.delete(g);
     this.groupIds.free(g);
   }
 
@@ -370,7 +397,7 @@ export class Kernel {
     if (flags.slave) {
       m.master = old.group;
     } else if (!flags.private) {
-      if (flags.makeShared || old.group !== null) m.group = old.group;
+      if (old.group !== null) this.joinGroup(m, old.group, old);
       m.master = old.master;
     }
     if (flags.makeShared) this.setShared(m);
@@ -420,21 +447,28 @@ export class Kernel {
     }
   }
 
+  /**
+   * propagate_mnt(): copies of `src` for every mount that receives propagation from dest's mount: its
+   * peers (in next_peer() order, each copy made from the previous one so they line up as peers), then
+   * each slave group (one slave copy, then peers of it), recursively.
+   */
   private propagateMount(dest: PathRef, src: Mount): Array<[Mount, PathRef]> {
     const out: Array<[Mount, PathRef]> = [];
     const doneGroups = new Set<number>();
     const reachable = (m: Mount): boolean => isUnder(dest.path, m.root) && m.ns !== null;
-    // One peer group receives copies of `from`; its slaves then receive copies of what it got.
-    const visitGroup = (g: number, from: Mount, first: Mount | null): void => {
+    // Copies for the peers of `first` (which already has `from`), then for their slaves.
+    const visitGroup = (first: Mount, from: Mount): void => {
+      const g = first.group as number;
       if (doneGroups.has(g)) return;
       doneGroups.add(g);
-      const last = from;
-      for (const m of this.peers(g)) {
-        if (m === dest.mount || m === first || !reachable(m)) continue;
+      let last = from;
+      for (const m of this.nextPeers(first)) {
+        if (!reachable(m)) continue;
         const { copy } = this.copyTree(last, last.root, { makeShared: true });
         out.push([copy, { mount: m, path: dest.path }]);
+        last = copy;
       }
-      visitSlaves(g, last);
+      visitSlaves(g, from);
     };
     const visitSlaves = (g: number, from: Mount): void => {
       for (const s of this.slavesOf(g)) {
@@ -448,15 +482,17 @@ export class Kernel {
         if (doneGroups.has(s.group)) continue;
         const first = this.peers(s.group).find(reachable) ?? null;
         if (!first) {
-          visitGroup(s.group, from, null);
+          // Nothing to mount on in this group, but its slaves may still see the mount point.
+          doneGroups.add(s.group);
+          visitSlaves(s.group, from);
           continue;
         }
         const { copy } = this.copyTree(from, from.root, { slave: true, makeShared: true });
         out.push([copy, { mount: first, path: dest.path }]);
-        visitGroup(s.group, copy, first);
+        visitGroup(first, copy);
       }
     };
-    visitGroup(dest.mount.group as number, src, null);
+    visitGroup(dest.mount, src);
     return out;
   }
 
