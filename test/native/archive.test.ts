@@ -14,6 +14,7 @@ import {
   ok,
   requireNativePrerequisites,
   strata,
+  strataAsync,
   tempRoot,
 } from '../helpers/strata.js';
 import { assertValidOci } from '../helpers/oci-schema.js';
@@ -211,6 +212,20 @@ describe('load', () => {
     const resaved = path.join(work, 'resaved.tar');
     ok(other, ['save', '-o', resaved, 'busybox']);
     expect(sha256(fs.readFileSync(resaved))).toBe(sha256(fs.readFileSync(archive)));
+  });
+
+  it('runs three loads of one archive into one store at once: all succeed, one layer, one snapshot', async () => {
+    const other = newStore('archive-concurrent');
+    const runs = await Promise.all([0, 1, 2].map(() => strataAsync(other, ['load', '-q', '-i', archive])));
+    for (const r of runs) {
+      expect(r.stderr).toBe('');
+      expect(r.stdout).toBe('Loaded image: busybox:latest\n');
+    }
+    expect(fs.readdirSync(path.join(other, 'image', 'overlay2', 'layerdb', 'sha256'))).toHaveLength(1);
+    const snapshots = fs.readdirSync(path.join(other, 'overlay2')).filter((d) => d !== 'l');
+    expect(snapshots).toHaveLength(1);
+    expect(fs.readdirSync(path.join(other, 'tmp'))).toEqual([]);
+    expect(ok(other, ['run', '--rm', 'busybox', 'true'])).toBe('');
   });
 
   it('loads a layout umoci built (init, new, insert, a whiteout): the deleted file is gone in a container', () => {

@@ -229,7 +229,9 @@ class Planner {
         file,
         blobDigest: l.digest as Digest,
         blobSize: l.size,
-        compression: layerCompression(l.mediaType),
+        // A layer typed as plain tar is still sniffed, as docker's loader does: a tar never starts
+        // with gzip's magic bytes, and some tools label gzipped layers as plain tar.
+        compression: layerCompression(l.mediaType) === 'none' ? 'auto' : layerCompression(l.mediaType),
       };
     });
     const configName = blobPath(this.source, m.config.digest);
