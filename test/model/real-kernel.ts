@@ -305,7 +305,7 @@ function shellStep(s: Step, dir: string): string {
       return `mount ${typeArg}${opts.length ? `-o ${q(opts.join(','))} ` : ''}${src} ${q(at(s.root, dir) + m.destination)}`;
     }
     case 'symlink':
-      return `ln -s ${a(s.target)} ${a(s.path)}`;
+      return `ln -sT ${a(s.target)} ${a(s.path)}`;
     case 'mknod':
       return `mknod -m 000 ${a(s.path)} c ${s.major} ${s.minor}`;
     case 'sh':

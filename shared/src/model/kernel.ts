@@ -1208,12 +1208,14 @@ export class Process {
     this.create(path, (fs, p) => fs.mkdir(p, opts));
   }
 
-  /** mkdir -p */
+  /** mkdir -p: EEXIST when the path is something else than a directory, ENOTDIR for a parent. */
   mkdirp(path: string, opts?: CreateOptions): void {
     const parts = components(path);
     for (let i = 1; i <= parts.length; i++) {
       const p = (path.startsWith('/') ? '/' : '') + parts.slice(0, i).join('/');
       if (!this.exists(p)) this.mkdir(p, opts);
+      else if (this.stat(p).kind !== 'dir')
+        fail(i === parts.length ? 'EEXIST' : 'ENOTDIR', `${p}: not a directory`);
     }
   }
 
