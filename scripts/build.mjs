@@ -37,17 +37,29 @@ if (stale('build/strata-shim', ['backend-native/stage'])) {
       '-o',
       rel('build/strata-shim'),
       rel('backend-native/stage/strata-shim.c'),
+      // Debian's libseccomp.a (libseccomp-dev): the seccomp profile is compiled in the shim.
+      '-lseccomp',
     ],
     { stdio: 'inherit' },
   );
   console.log('built build/strata-shim');
 }
+// Rootless mode's stage (docs/rootless.md): makes or joins the user namespace, static as the shim.
+if (stale('build/strata-userns', ['backend-native/stage/strata-userns.c'])) {
+  execFileSync('cc', ['-O2', '-static', '-Wall', '-Wextra', '-Werror', '-o', rel('build/strata-userns'), rel('backend-native/stage/strata-userns.c')], { stdio: 'inherit' });
+  console.log('built build/strata-userns');
+}
 
 if (stale('dist/strata.mjs', ['cli/src', 'shared/src', 'backend-native/src', 'images/busybox'])) {
   const esbuild = await import('esbuild');
+  fs.rmSync(rel('dist'), { recursive: true, force: true }); // no stale chunks
   await esbuild.build({
-    entryPoints: [rel('cli/src/entry.ts')],
-    outfile: rel('dist/strata.mjs'),
+    entryPoints: { strata: rel('cli/src/entry.ts') },
+    outdir: rel('dist'),
+    outExtension: { '.js': '.mjs' },
+    // Commands and backends are imported on demand: each becomes a chunk loaded only when used.
+    splitting: true,
+    chunkNames: 'chunks/[name]-[hash]',
     bundle: true,
     platform: 'node',
     target: 'node20',

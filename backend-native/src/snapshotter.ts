@@ -10,9 +10,9 @@ import type {
   SnapshotPaths,
   Snapshotter,
 } from '../../shared/src/backend.js';
-import { extractTar, tarDirectory } from '../../shared/src/tar/index.js';
 import { StrataError } from '../../shared/src/errors.js';
 import { MNT_DETACH, SyscallError, lgetxattr, lsetxattr, mknodTyped, umount2 } from './libc.js';
+import { isRootless } from './rootless.js';
 
 const LINK_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
 
@@ -22,10 +22,13 @@ function shortLinkName(): string {
   return s;
 }
 
-const OPAQUE_XATTR = 'trusted.overlay.opaque';
+// Rootless overlayfs (userxattr) keeps the mark in the user.* namespace.
+const OPAQUE_XATTR = isRootless() ? 'user.overlay.opaque' : 'trusted.overlay.opaque';
 
 /** Unpack an OCI layer into an overlay diff dir: OCI whiteouts become overlayfs whiteouts. */
 async function unpackLayer(layer: LayerStream, dir: string): Promise<void> {
+  // The tar code loads only when a layer is unpacked or exported, not on every `run`.
+  const { extractTar } = await import('../../shared/src/tar/index.js');
   await extractTar(layer, dir, {
     whiteout: (p) => mknodTyped(p, 'char', 0, 0, 0),
     opaque: (p) => lsetxattr(p, OPAQUE_XATTR, 'y'),
@@ -151,9 +154,10 @@ export class Overlay2Snapshotter implements Snapshotter {
     });
   }
 
-  exportDiff(id: string): LayerStream {
+  async *exportDiff(id: string): LayerStream {
     const diff = path.join(this.dir(id), 'diff');
-    return tarDirectory(diff, {
+    const { tarDirectory } = await import('../../shared/src/tar/index.js');
+    yield* tarDirectory(diff, {
       whiteouts: 'overlay',
       isOpaque: (rel) => lgetxattr(path.join(diff, rel), OPAQUE_XATTR) === 'y',
     });

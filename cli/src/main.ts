@@ -2,28 +2,46 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Engine } from '../../shared/src/engine/engine.js';
+import { trace } from '../../shared/src/trace.js';
 import { StrataError, UsageError } from '../../shared/src/errors.js';
 import { DEFAULT_ROOT, Store } from '../../shared/src/store/index.js';
 import type { Backend } from '../../shared/src/backend.js';
-import { NativeBackend } from '../../backend-native/src/index.js';
-import { buildBusyboxImage } from '../../images/busybox/build.js';
+import { defaultRootlessRoot, isRootless, runRootless } from '../../backend-native/src/rootless.js';
 import { familiarString, parseReference } from '../../shared/src/reference.js';
 import type { Command, Context } from './context.js';
 import { helpText, parseFlags } from './flags.js';
-import { createCommand, runCommand, startCommand } from './commands/run.js';
-import { execCommand, inspectCommand, killCommand, logsCommand, psCommand, rmCommand, stopCommand, waitCommand } from './commands/containers.js';
-import { imagesCommand } from './commands/images.js';
-import { volumeCommand } from './commands/volumes.js';
-import { importCommand, loadCommand, saveCommand } from './commands/archive.js';
-import { buildCommand, commitCommand, diffCommand, historyCommand, imageCommand, rmiCommand, tagCommand } from './commands/image-ops.js';
-import { statsCommand } from './commands/stats.js';
+// Command modules load on demand: a `run` should not pay for parsing the Dockerfile builder, the
+// archive code or the tar writer (bench/run-latency).
+const MODULES: Array<[string[], () => Promise<Record<string, unknown>>]> = [
+  [['run', 'create', 'start'], () => import('./commands/run.js')],
+  [['ps', 'inspect', 'exec', 'logs', 'stop', 'kill', 'rm', 'wait'], () => import('./commands/containers.js')],
+  [['stats'], () => import('./commands/stats.js')],
+  [['images'], () => import('./commands/images.js')],
+  [['volume'], () => import('./commands/volumes.js')],
+  [['build', 'commit', 'diff', 'history', 'tag', 'rmi', 'image'], () => import('./commands/image-ops.js')],
+  [['save', 'load', 'import'], () => import('./commands/archive.js')],
+];
 
-const COMMANDS: Command[] = [runCommand, createCommand, startCommand, psCommand, inspectCommand, execCommand, logsCommand, stopCommand, killCommand, rmCommand, waitCommand, statsCommand, imagesCommand, volumeCommand, buildCommand, commitCommand, diffCommand, historyCommand, tagCommand, rmiCommand, imageCommand, saveCommand, loadCommand, importCommand];
+function isCommand(v: unknown): v is Command {
+  return typeof v === 'object' && v !== null && 'name' in v && 'run' in v;
+}
+
+async function loadCommand(name: string): Promise<Command | null> {
+  const entry = MODULES.find(([names]) => names.includes(name));
+  if (!entry) return null;
+  return Object.values(await entry[1]()).filter(isCommand).find((c) => c.name === name) ?? null;
+}
+
+async function allCommands(): Promise<Command[]> {
+  const out: Command[] = [];
+  for (const [names] of MODULES) for (const n of names) out.push((await loadCommand(n))!);
+  return out;
+}
 
 const VERSION = '0.1.0';
 
-function usage(): string {
-  const rows = COMMANDS.map((c) => `  ${c.name.padEnd(10)} ${c.description.split('\n')[0]}`);
+async function usage(): Promise<string> {
+  const rows = (await allCommands()).map((c) => `  ${c.name.padEnd(10)} ${c.description.split('\n')[0]}`);
   return `
 Usage:  strata [OPTIONS] COMMAND
 
@@ -47,13 +65,15 @@ function selfScript(): string {
   return process.argv[1] ? path.resolve(process.argv[1]) : fileURLToPath(import.meta.url);
 }
 
-function makeBackend(name: string, root: string): Backend {
-  if (name === 'native') return new NativeBackend(root);
+/** Backends load on demand too (the native one brings koffi). */
+async function makeBackend(name: string, root: string): Promise<Backend> {
+  if (name === 'native') return new (await import('../../backend-native/src/index.js')).NativeBackend(root);
   if (name === 'emu') throw new StrataError("the emu backend is not available yet in this build (see docs/emulator.md); use --backend native");
   throw new UsageError(`unknown backend '${name}': expected native or emu`);
 }
 
 export async function main(argv: string[]): Promise<number> {
+  trace('cli: bundle loaded');
   const globals = parseFlags(
     '',
     [
@@ -67,7 +87,10 @@ export async function main(argv: string[]): Promise<number> {
     false,
   );
   const debug = globals.flags.get('debug') === true;
-  const root = path.resolve((globals.flags.get('root') as string | undefined) ?? process.env.STRATA_ROOT ?? DEFAULT_ROOT);
+  const unprivileged = process.getuid?.() !== 0 && !isRootless();
+  const root = path.resolve(
+    (globals.flags.get('root') as string | undefined) ?? process.env.STRATA_ROOT ?? (unprivileged ? defaultRootlessRoot() : DEFAULT_ROOT),
+  );
   const backendName = (globals.flags.get('backend') as string | undefined) ?? process.env.STRATA_BACKEND ?? 'native';
   const [name, ...rest] = globals.args;
   if (globals.flags.get('version') === true || name === 'version') {
@@ -75,16 +98,20 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (name === undefined || name === 'help' || globals.flags.get('help') === true) {
-    process.stdout.write(usage());
+    process.stdout.write(await usage());
     return name === undefined && globals.flags.get('help') !== true ? 0 : 0;
   }
-  const command = COMMANDS.find((c) => c.name === name);
+  const command = await loadCommand(name);
   if (!command) throw new UsageError(`'${name}' is not a strata command.\nSee 'strata --help'`);
   if (rest[0] === '--help' || (rest.includes('--help') && command.interspersed !== false)) {
     process.stdout.write(helpText(command.usage, command.description, command.flags));
     return 0;
   }
   const parsed = parseFlags(command.name, command.flags, rest, command.interspersed ?? true);
+  if (unprivileged && backendName === 'native') {
+    // Rootless mode: the same command again, as root of a user namespace (docs/rootless.md).
+    return runRootless([name, ...rest], root, ['--backend', backendName, ...(debug ? ['--debug'] : [])]);
+  }
 
   let store: Store | null = null;
   let engine: Engine | null = null;
@@ -98,9 +125,10 @@ export async function main(argv: string[]): Promise<number> {
     },
     async engine() {
       if (engine) return engine;
-      const backend = makeBackend(backendName, root);
+      const backend = await makeBackend(backendName, root);
       await backend.checkPrerequisites();
       engine = new Engine(ctx.store(), backend);
+      trace('cli: engine ready');
       engine.imageProvider = async (ref) => {
         // The embedded default image is built from Debian's busybox-static on first use.
         let full: string;
@@ -110,6 +138,7 @@ export async function main(argv: string[]): Promise<number> {
           return null;
         }
         if (full !== 'busybox:latest') return null;
+        const { buildBusyboxImage } = await import('../../images/busybox/build.js');
         await buildBusyboxImage(engine!.store, backend);
         return full;
       };
