@@ -276,7 +276,7 @@ describe('load', () => {
     expect(r.stderr).toContain('/bin/ls: No such file or directory');
   });
 
-  it('loads a docker save (legacy layout: manifest.json, <id>/layer.tar gzipped, a symlinked shared layer) built by hand', () => {
+  it('loads a docker save (legacy layout: manifest.json, <id>/layer.tar gzipped, a symlinked shared layer, a copied one) built by hand', () => {
     const src = untar(archive, 'docker-src');
     const manifest = readJson<Array<{ Config: string; Layers: string[] }>>(
       path.join(src, 'manifest.json'),
@@ -285,9 +285,17 @@ describe('load', () => {
     const configBytes = fs.readFileSync(path.join(src, manifest.Config));
     // A second image over the same layer: docker save links its layer.tar to the first one's.
     const config2 = Buffer.from(JSON.stringify({ ...JSON.parse(configBytes.toString()), author: 'second' }));
-    const [layerA, layerB] = ['a'.repeat(64), 'b'.repeat(64)];
+    // A third one carries its own (unlinked) copy of the same layer.
+    const config3 = Buffer.from(JSON.stringify({ ...JSON.parse(configBytes.toString()), author: 'third' }));
+    const [layerA, layerB, layerC] = ['a'.repeat(64), 'b'.repeat(64), 'c'.repeat(64)];
     fs.writeFileSync(path.join(dir, `${hexOf(imageId)}.json`), configBytes);
     fs.writeFileSync(path.join(dir, `${hexOf(sha256(config2))}.json`), config2);
+    fs.writeFileSync(path.join(dir, `${hexOf(sha256(config3))}.json`), config3);
+    fs.mkdirSync(path.join(dir, layerC));
+    fs.writeFileSync(
+      path.join(dir, layerC, 'layer.tar'),
+      gzipSync(fs.readFileSync(path.join(src, manifest.Layers[0]!))),
+    );
     fs.mkdirSync(path.join(dir, layerA));
     fs.mkdirSync(path.join(dir, layerB));
     fs.writeFileSync(path.join(dir, layerA, 'VERSION'), '1.0');
@@ -301,18 +309,22 @@ describe('load', () => {
       JSON.stringify([
         { Config: `${hexOf(imageId)}.json`, RepoTags: ['mybox:v1'], Layers: [`${layerA}/layer.tar`] },
         { Config: `${hexOf(sha256(config2))}.json`, RepoTags: ['mybox:v2'], Layers: [`${layerB}/layer.tar`] },
+        { Config: `${hexOf(sha256(config3))}.json`, RepoTags: ['mybox:v3'], Layers: [`${layerC}/layer.tar`] },
       ]),
     );
     fs.writeFileSync(path.join(dir, 'repositories'), JSON.stringify({ mybox: { v1: layerA } }));
     const tarred = path.join(work, 'docker.tar');
     sh('tar', ['-C', dir, '-cf', tarred, '.']);
     const other = newStore('archive-docker');
-    expect(ok(other, ['load', '-i', tarred])).toBe('Loaded image: mybox:v1\nLoaded image: mybox:v2\n');
+    expect(ok(other, ['load', '-i', tarred])).toBe(
+      'Loaded image: mybox:v1\nLoaded image: mybox:v2\nLoaded image: mybox:v3\n',
+    );
     expect(ok(other, ['images', '-q', '--no-trunc']).trim().split('\n').sort()).toEqual(
-      [imageId, sha256(config2)].sort(),
+      [imageId, sha256(config2), sha256(config3)].sort(),
     );
     expect(ok(other, ['run', '--rm', 'mybox:v1', 'echo', 'from docker save'])).toBe('from docker save\n');
     expect(ok(other, ['run', '--rm', 'mybox:v2', 'echo', 'shared layer'])).toBe('shared layer\n');
+    expect(fs.readdirSync(path.join(other, 'image', 'overlay2', 'layerdb', 'sha256'))).toHaveLength(1);
   });
 
   it('follows a nested index to this platform, skipping other platforms and attestations', () => {

@@ -46,6 +46,8 @@ interface VerifiedLayer {
   size: number;
 }
 
+let staged = 0;
+
 /** Verifies one layer (phase 2): its blob digest and size if known, and its diff ID; stages it uncompressed. */
 async function verifyLayer(
   source: LayoutSource,
@@ -77,7 +79,8 @@ async function verifyLayer(
   };
   const task = progress.begin('Loading layer', layer.blobDigest ?? diffId, fs.statSync(layer.file).size);
   const raw = (): ByteSource => counted(fs.createReadStream(layer.file, { highWaterMark: 1 << 20 }), task);
-  const out = path.join(stage, `layer-${hexOf(diffId)}-${path.basename(layer.file)}`);
+  // Unique: two copies of one layer (not linked) in a layout are each verified and staged.
+  const out = path.join(stage, `layer-${hexOf(diffId).slice(0, 12)}-${++staged}`);
 
   if (compression === 'none') {
     // The stored bytes are the layer: one pass checks the blob digest and the diff ID together.
@@ -151,7 +154,7 @@ async function commit(
     for (const [i, diffId] of diffIds.entries()) {
       const v = verified.get(diffId)!;
       if (!store.blobs.has(diffId)) {
-        // A staged copy is ours: move it (same file system); a layout's own file is copied.
+        // Every verified file is ours, under the store's tmp dir: moved, not copied.
         if (fs.existsSync(v.file)) {
           store.blobs.adopt(v.file, diffId);
           added.blobs.push(diffId);
