@@ -14,13 +14,13 @@ import { DEV_SYMLINKS } from '../../shared/src/spec.js';
 import { EXIT, StrataError } from '../../shared/src/errors.js';
 import { pidAlive, readTextIfExists } from '../../shared/src/store/fsutil.js';
 import { createCgroups, removeCgroups } from './cgroups.js';
+import { attachNetwork, enterNetwork, prepareNetwork, teardownNetwork, unshareNetFlag } from './network.js';
 import {
   CLONE,
   MNT_DETACH,
   MS,
   SyscallError,
   chdir,
-  interfaceUp,
   mknodChar,
   mount,
   pivotRoot,
@@ -278,6 +278,7 @@ export class NativeRuntime implements Runtime {
       fs.mkdirSync(secureJoin(merged, spec.process.cwd), { recursive: true, mode: 0o755 });
     }
 
+    const netPlan = await prepareNetwork(spec);
     const cg = createCgroups(spec.cgroup.path, spec.cgroup.limits);
     const hostNs = openNs('thread-self', ['mnt', 'uts', 'ipc', 'net', 'pid', 'cgroup']);
     const stateFd = fs.openSync(stateDir, 'r');
@@ -291,7 +292,7 @@ export class NativeRuntime implements Runtime {
     let child: ChildProcess | undefined;
     let master: number | null = null;
     ensureOwnFs();
-    unshare(CLONE.NEWNS | CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWNET);
+    unshare(CLONE.NEWNS | CLONE.NEWUTS | CLONE.NEWIPC | unshareNetFlag(netPlan));
     try {
       // Synchronous from here to setns(): async fs work would run on libuv's pool threads, which
       // are still in the host's namespaces.
@@ -302,7 +303,7 @@ export class NativeRuntime implements Runtime {
       }
       makeDevices(merged, spec);
       sethostname(spec.hostname);
-      interfaceUp('lo');
+      enterNetwork(netPlan, hostNs.get('net')!);
 
       let slave: number | null = null;
       if (spec.process.terminal) {
@@ -376,6 +377,13 @@ export class NativeRuntime implements Runtime {
     }
     closeAll(owned);
     closeAll(hostNs.values());
+    let network;
+    try {
+      network = attachNetwork(netPlan);
+    } catch (e) {
+      child.kill('SIGKILL'); // still waiting for its go byte: nothing ran
+      throw e;
+    }
 
     const ctl = child.stdio[3] as Socket;
     const readLine = lineReader(ctl);
@@ -410,7 +418,7 @@ export class NativeRuntime implements Runtime {
     if (stdio.kind === 'log') {
       child.unref();
       if (master !== null) fs.closeSync(master);
-      return { pid, monitorPid: child.pid! };
+      return { pid, monitorPid: child.pid!, ...(network ? { network } : {}) };
     }
     const stopRelay = master !== null ? relayTerminal(master, stdio.stdin) : () => undefined;
     const exit = exited.then(() => {
@@ -420,7 +428,7 @@ export class NativeRuntime implements Runtime {
       if (text === null) throw new StrataError('container monitor ended without recording an exit status');
       return parseExitFile(text);
     });
-    return { pid, monitorPid: child.pid!, exit };
+    return { pid, monitorPid: child.pid!, exit, ...(network ? { network } : {}) };
   }
 
   async exec(
@@ -513,5 +521,6 @@ export class NativeRuntime implements Runtime {
       if (!(e instanceof SyscallError) || !['EINVAL', 'ENOENT'].includes(e.code)) throw e;
     }
     removeCgroups(spec.cgroup.path);
+    teardownNetwork(spec.id);
   }
 }

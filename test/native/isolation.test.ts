@@ -90,9 +90,12 @@ describe('the container rootfs', () => {
   });
 
   it('gives the container only a loopback interface, and it is up', () => {
+    // --net none: the default is a bridge now (test/native/network.test.ts).
     const out = ok(root, [
       'run',
       '--rm',
+      '--net',
+      'none',
       'busybox',
       'sh',
       '-c',

@@ -2,6 +2,7 @@
 import fs from 'node:fs';
 import type { ContainerRecord } from '../../../shared/src/container/types.js';
 import { mergeEnv } from '../../../shared/src/engine/run-options.js';
+import { portsText } from '../../../shared/src/engine/network-config.js';
 import { NotFoundError, StrataError, UsageError } from '../../../shared/src/errors.js';
 import type { Command, Context } from '../context.js';
 import { ago, quoteCommand, statusText, table } from '../format.js';
@@ -51,7 +52,7 @@ export const psCommand: Command = {
           quoteCommand(c),
           ago(c.Created),
           statusText(c),
-          '',
+          portsText(c),
           c.Name.slice(1),
         ]),
       ),

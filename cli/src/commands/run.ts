@@ -1,7 +1,12 @@
 // strata run / create / start: create a container from an image and run it, as `docker run`.
 import type { ContainerRecord } from '../../../shared/src/container/types.js';
 import type { Engine } from '../../../shared/src/engine/engine.js';
-import { parseVolumeSpec, type RunOptions } from '../../../shared/src/engine/run-options.js';
+import {
+  parseNetworkMode,
+  parsePublishSpec,
+  parseVolumeSpec,
+  type RunOptions,
+} from '../../../shared/src/engine/run-options.js';
 import { UsageError } from '../../../shared/src/errors.js';
 import type { Command, Context } from '../context.js';
 import { bool, int, list, parseBytes, str, type FlagSpec, type Parsed } from '../flags.js';
@@ -32,6 +37,14 @@ const CREATE_FLAGS: FlagSpec[] = [
   { name: 'pids-limit', type: 'int', help: 'Tune container pids limit (set -1 for unlimited)' },
   { name: 'cpus', type: 'string', help: 'Number of CPUs' },
   { name: 'cpu-shares', short: 'c', type: 'int', help: 'CPU shares (relative weight)' },
+  {
+    name: 'network',
+    type: 'string',
+    help: 'Connect a container to a network (bridge, none, host, container:NAME|ID)',
+  },
+  { name: 'net', type: 'string', help: 'Alias of --network' },
+  { name: 'publish', short: 'p', type: 'list', help: "Publish a container's port(s) to the host" },
+  { name: 'publish-all', short: 'P', type: 'bool', help: 'Publish all exposed ports to random ports' },
 ];
 
 const RUN_FLAGS: FlagSpec[] = [
@@ -79,6 +92,14 @@ export function runOptions(p: Parsed, detach: boolean): RunOptions {
   }
   const shares = int(p, 'cpu-shares');
   if (shares !== null) opts.cpuShares = shares;
+  // Below this the kernel may not even hold the container's first process (Docker's minimum too).
+  if (opts.memory !== undefined && opts.memory < 6 * 1024 * 1024) {
+    throw new UsageError('Minimum memory limit allowed is 6MB');
+  }
+  const network = str(p, 'network') ?? str(p, 'net');
+  if (network !== null) opts.network = parseNetworkMode(network);
+  opts.publish = list(p, 'publish').map(parsePublishSpec);
+  opts.publishAll = bool(p, 'publish-all');
   return opts;
 }
 

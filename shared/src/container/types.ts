@@ -40,11 +40,34 @@ export interface ContainerConfig extends ImageRuntimeConfig {
   Image: string;
 }
 
+/** Docker's port map: "80/tcp" -> the host addresses it is published on. */
+export interface PortBinding {
+  HostIp: string;
+  HostPort: string;
+}
+export type PortMap = Record<string, PortBinding[]>;
+
+/** docker inspect's NetworkSettings (the default bridge's fields, flattened as Docker shows them). */
+export interface NetworkSettings {
+  Bridge: string;
+  SandboxKey: string;
+  Ports: PortMap;
+  IPAddress: string;
+  IPPrefixLen: number;
+  Gateway: string;
+  MacAddress: string;
+}
+
 export interface HostConfig {
   Binds: string[];
   AutoRemove: boolean;
   Init: boolean;
+  /** bridge, none, host or container:<id> (the ID resolved at create, as Docker records it). */
   NetworkMode: string;
+  /** -p, as Docker records it (host ports as asked: "" when the backend picks). */
+  PortBindings?: PortMap;
+  /** -P */
+  PublishAllPorts?: boolean;
   ReadonlyRootfs: boolean;
   /** Limits as Docker records them: bytes, -1 for unlimited swap, 0 for unset. */
   Memory: number;
@@ -66,6 +89,8 @@ export interface ContainerRecord {
   Config: ContainerConfig;
   HostConfig: HostConfig;
   Mounts: MountPoint[];
+  /** Filled at start for containers with their own network (absent in records from before). */
+  NetworkSettings?: NetworkSettings;
   GraphDriver: {
     Name: 'overlay2';
     Data: { LowerDir: string; UpperDir: string; MergedDir: string; WorkDir: string };

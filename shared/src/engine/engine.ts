@@ -14,6 +14,7 @@ import type { ImageRecord } from '../store/images.js';
 import { atomicWrite, removeTree } from '../store/fsutil.js';
 import { commandLine, mergeEnv, type RunOptions } from './run-options.js';
 import { initLayerEntries, hostsFile, resolvConf } from './init-layer.js';
+import { networkConfig, networkSettings, networkSpec } from './network-config.js';
 
 function limitsOf(h: ContainerRecord['HostConfig']): ContainerSpec['cgroup']['limits'] {
   return {
@@ -95,6 +96,7 @@ export class Engine {
     const hostname = opts.hostname ?? id.slice(0, 12);
     const cfg = image.config.config ?? {};
     const env = mergeEnv(cfg.Env ?? [], opts.env, hostname, opts.tty, process.env);
+    const net = networkConfig(opts, cfg.ExposedPorts, (ref) => this.store.containers.find(ref).Id);
     const top = await this.materialise(image);
 
     this.store.containers.reserveName(name, id);
@@ -129,6 +131,7 @@ export class Engine {
         Image: opts.image,
         WorkingDir: opts.workdir ?? cfg.WorkingDir ?? '',
         Labels: cfg.Labels ?? {},
+        ...(Object.keys(net.exposedPorts).length > 0 ? { ExposedPorts: net.exposedPorts } : {}),
       },
       HostConfig: {
         Binds: opts.volumes
@@ -136,7 +139,9 @@ export class Engine {
           .map((v) => `${v.source}:${v.destination}${v.readonly ? ':ro' : ''}`),
         AutoRemove: opts.autoRemove,
         Init: opts.init,
-        NetworkMode: 'none',
+        NetworkMode: net.mode,
+        PortBindings: net.portBindings,
+        PublishAllPorts: net.publishAll,
         ReadonlyRootfs: opts.readonly,
         Memory: opts.memory ?? 0,
         MemorySwap: opts.memorySwap ?? (opts.memory !== undefined ? opts.memory * 2 : 0),
@@ -244,6 +249,11 @@ export class Engine {
       devices: defaultDevices(),
       init: rec.HostConfig.Init,
       cgroup: { path: rec.Strata.cgroupPath, limits: limitsOf(rec.HostConfig) },
+      network: await networkSpec(rec, path.join(dir, 'hosts'), async (id) => {
+        // A removed target must not stop this container's own cleanup (spec() serves rm too).
+        const target = await this.find(id).catch(() => null);
+        return target?.State.Running ? target.State.Pid : null;
+      }),
     };
   }
 
@@ -258,6 +268,10 @@ export class Engine {
     const dir = this.stateDir(rec);
     fs.rmSync(path.join(dir, 'exit'), { force: true });
     const spec = await this.spec(rec);
+    if (spec.network?.mode === 'container' && spec.network.pid === 0) {
+      const target = rec.HostConfig.NetworkMode.slice('container:'.length);
+      throw new StrataError(`cannot join network of a non running container: ${target}`);
+    }
     let started;
     try {
       started = await this.backend.runtime.start(spec, stdio, dir, onExit);
@@ -281,12 +295,27 @@ export class Engine {
       StartedAt: new Date().toISOString(),
     };
     rec.Strata.monitorPid = started.monitorPid;
+    rec.NetworkSettings = networkSettings(started.network);
     this.store.containers.save(rec);
-    const exit = started.exit?.then((status) => {
+    const exit = started.exit?.then(async (status) => {
       this.recordExit(rec, status);
+      await this.release(rec);
       return status;
     });
     return exit ? { rec, exit } : { rec };
+  }
+
+  /**
+   * Give back what a stopped container holds on the host (its network: address, NAT rules, netns
+   * mount), as Docker does on stop; the monitor has already unmounted the rootfs. Failures are left
+   * for rm, which runs the same idempotent cleanup: a listing must not fail because of them.
+   */
+  private async release(rec: ContainerRecord): Promise<void> {
+    try {
+      await this.backend.runtime.cleanup(await this.spec(rec));
+    } catch {
+      /* retried by rm */
+    }
   }
 
   private recordExit(rec: ContainerRecord, status: ExitStatus): void {
@@ -307,8 +336,10 @@ export class Engine {
   async refresh(rec: ContainerRecord): Promise<ContainerRecord> {
     if (rec.State.Status !== 'running') return rec;
     const st = await this.backend.runtime.status(this.stateDir(rec), rec.State.Pid, rec.Strata.monitorPid);
-    if (st.status === 'exited') this.recordExit(rec, st.exit);
-    else if (st.status === 'unknown') {
+    if (st.status === 'exited') {
+      this.recordExit(rec, st.exit);
+      await this.release(rec);
+    } else if (st.status === 'unknown') {
       this.recordExit(rec, {
         exitCode: 255,
         signal: null,

@@ -33,6 +33,47 @@ export interface RunOptions {
   pidsLimit?: number;
   cpus?: number;
   cpuShares?: number;
+  /** --network: bridge (default), none, host, container:NAME|ID. */
+  network?: string;
+  /** -p */
+  publish?: PublishOption[];
+  /** -P: every exposed port on a host port the backend picks. */
+  publishAll?: boolean;
+}
+
+/** One -p: connections to hostIp:hostPort ('' and 0: any address, a free port) reach containerPort. */
+export interface PublishOption {
+  hostIp: string;
+  hostPort: number;
+  containerPort: number;
+  protocol: 'tcp' | 'udp';
+}
+
+/** Parse -p [IP:][HOSTPORT:]CONTAINERPORT[/tcp|/udp] (Docker's forms, single ports only). */
+export function parsePublishSpec(spec: string): PublishOption {
+  const slash = spec.lastIndexOf('/');
+  const protocol = slash >= 0 ? spec.slice(slash + 1) : 'tcp';
+  if (protocol !== 'tcp' && protocol !== 'udp') throw new UsageError(`invalid proto: ${protocol}`);
+  const parts = (slash >= 0 ? spec.slice(0, slash) : spec).split(':');
+  if (parts.length > 3) throw new UsageError(`invalid port format for --publish: ${spec}`);
+  const [hostIp, hostText, ctrText] = parts.length === 3 ? parts : parts.length === 2 ? ['', ...parts] : ['', '', ...parts];
+  const port = (text: string, what: string, optional: boolean): number => {
+    if (optional && text === '') return 0;
+    if (/^\d+-\d+$/.test(text)) throw new UsageError(`port ranges are not supported yet: ${text}`);
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || n < 1 || n > 65535) throw new UsageError(`invalid ${what}: ${text}`);
+    return n;
+  };
+  if (hostIp !== '' && !/^(\d{1,3})(\.\d{1,3}){3}$/.test(hostIp!)) throw new UsageError(`invalid IP address: ${hostIp}`);
+  return { hostIp: hostIp!, hostPort: port(hostText!, 'hostPort', true), containerPort: port(ctrText!, 'containerPort', false), protocol };
+}
+
+/** Validate --network; returns the mode as Docker records it ('default' is 'bridge'). */
+export function parseNetworkMode(mode: string): string {
+  if (mode === 'default' || mode === '') return 'bridge';
+  if (['bridge', 'none', 'host'].includes(mode)) return mode;
+  if (mode.startsWith('container:') && mode.length > 'container:'.length) return mode;
+  throw new UsageError(`network ${mode} not found`);
 }
 
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

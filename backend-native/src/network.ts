@@ -1,0 +1,352 @@
+// Container networking for the native backend (docs/networking.md): a host bridge `strata0` on
+// 10.127.0.0/16, a veth pair per container, published ports as nftables DNAT (chosen over a
+// userspace proxy by measurement), and everything recorded under /run/strata so `rm` (or a later
+// `rm -f` after a crash) can undo it exactly. Host-wide state lives in /run: it is per boot, as the
+// kernel objects it describes.
+//
+// The runtime calls three phases around its namespace switch:
+//   prepareNetwork  on the host, before unshare: address lease, port checks, the bridge;
+//   enterNetwork    on the main thread inside the new namespaces: lo, eth0, address, route;
+//   attachNetwork   back on the host: netns bind mount, bridge port, NAT rules, /etc/hosts line.
+import { spawnSync } from 'node:child_process';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import type { NetworkAttachment } from '../../shared/src/backend.js';
+import { StrataError } from '../../shared/src/errors.js';
+import type { ContainerSpec, PortMapping } from '../../shared/src/spec.js';
+import { atomicWrite, readJsonIfExists, withLock } from '../../shared/src/store/fsutil.js';
+import { CLONE, MNT_DETACH, MS, SyscallError, interfaceUp, mount, setns, umount2 } from './libc.js';
+
+export const BRIDGE = 'strata0';
+/** Not Docker's 172.17/16 nor its 172.18-31 pools, not podman's 10.88/16, not Kubernetes' usual
+ * 10.42-10.44, 10.96 and 10.244 ranges. */
+export const SUBNET = '10.127.0.0/16';
+const PREFIX_LEN = 16;
+const NET_BASE = [10, 127];
+export const GATEWAY = '10.127.0.1';
+const RUN_DIR = '/run/strata';
+export const NETNS_DIR = path.join(RUN_DIR, 'netns');
+const STATE_DIR = path.join(RUN_DIR, 'network');
+const LEASE_DIR = path.join(STATE_DIR, 'leases');
+const LOCK = path.join(RUN_DIR, 'network.lock');
+const NAT_MARKER = path.join(STATE_DIR, 'nat-table-declared');
+export const NFT_TABLE = 'strata';
+
+/** What was set up for one container: exactly what teardown undoes. */
+interface NetworkState {
+  id: string;
+  ipAddress: string;
+  veth: string;
+  ports: PortMapping[];
+}
+
+/** Handed from one phase of start to the next. */
+export type NetworkPlan =
+  | { mode: 'none' }
+  | { mode: 'host' }
+  | { mode: 'container'; nsFd: number }
+  | {
+      mode: 'bridge';
+      id: string;
+      ipAddress: string;
+      veth: string;
+      ports: PortMapping[];
+      hostsFile: string;
+      hostname: string;
+      nsFd?: number;
+    };
+
+function run(cmd: string, args: string[], opts: { input?: string; fds?: number[] } = {}): string {
+  const r = spawnSync(cmd, args, {
+    input: opts.input ?? '',
+    encoding: 'utf8',
+    stdio: ['pipe', 'pipe', 'pipe', ...(opts.fds ?? [])],
+  });
+  if (r.error) throw new StrataError(`${cmd}: ${r.error.message}`);
+  if (r.status !== 0) throw new StrataError(`${cmd} ${args.join(' ')} failed: ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+export const vethName = (id: string): string => `veth${id.slice(0, 11)}`; // IFNAMSIZ: 15 chars
+export const sandboxKey = (id: string): string => path.join(NETNS_DIR, id);
+const stateFile = (id: string) => path.join(STATE_DIR, `${id}.json`);
+
+/** Docker's scheme: 02:42 followed by the IPv4 address, so the MAC is stable for an address. */
+function macFor(ip: string): string {
+  return ['02', '42', ...ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(':');
+}
+
+/** The NAT table. Declared on every start: `add` of existing objects is a no-op, and the chains are
+ * flushed and refilled in the same atomic transaction, so concurrent starts cannot duplicate rules.
+ * Keys include the protocol; `fib daddr type local` limits DNAT to the host's own addresses. */
+function tableScript(): string[] {
+  const t = `ip ${NFT_TABLE}`;
+  const dnat = [
+    'fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @published_ip',
+    'fib daddr type local dnat ip to meta l4proto . th dport map @published',
+  ];
+  return [
+    `add table ${t}`,
+    `add map ${t} published { type inet_proto . inet_service : ipv4_addr . inet_service; }`,
+    `add map ${t} published_ip { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }`,
+    `add chain ${t} prerouting { type nat hook prerouting priority dstnat; }`,
+    `add chain ${t} output { type nat hook output priority -100; }`,
+    `add chain ${t} postrouting { type nat hook postrouting priority srcnat; }`,
+    ...['prerouting', 'output', 'postrouting'].map((c) => `flush chain ${t} ${c}`),
+    ...dnat.map((r) => `add rule ${t} prerouting ${r}`),
+    ...dnat.map((r) => `add rule ${t} output ${r}`),
+    // 127.0.0.1:HOST -> container: the container must answer the bridge's address, not its own lo.
+    `add rule ${t} postrouting oifname "${BRIDGE}" ip saddr 127.0.0.0/8 masquerade`,
+    `add rule ${t} postrouting ip saddr ${SUBNET} oifname != "${BRIDGE}" masquerade`,
+  ];
+}
+
+function elementKey(p: PortMapping): { map: string; key: string } {
+  const bound = p.hostIp !== '' && p.hostIp !== '0.0.0.0';
+  return bound
+    ? { map: 'published_ip', key: `${p.hostIp} . ${p.protocol} . ${p.hostPort}` }
+    : { map: 'published', key: `${p.protocol} . ${p.hostPort}` };
+}
+
+function ensureBridge(): void {
+  if (fs.existsSync(`/sys/class/net/${BRIDGE}`)) return;
+  withLock(LOCK, () => {
+    if (fs.existsSync(`/sys/class/net/${BRIDGE}`)) return;
+    run('ip', ['-batch', '-'], {
+      input:
+        [
+          `link add ${BRIDGE} type bridge`,
+          `addr add ${GATEWAY}/${PREFIX_LEN} dev ${BRIDGE}`,
+          `link set ${BRIDGE} up`,
+        ].join('\n') + '\n',
+    });
+  });
+  // Packets from 127.0.0.1, DNATed to a container, leave through the bridge: without this the
+  // kernel drops them as martians (Docker sets the same on docker0).
+  fs.writeFileSync(`/proc/sys/net/ipv4/conf/${BRIDGE}/route_localnet`, '1');
+}
+
+function otherStates(id: string): NetworkState[] {
+  if (!fs.existsSync(STATE_DIR)) return [];
+  return fs
+    .readdirSync(STATE_DIR)
+    .filter((f) => f.endsWith('.json') && f !== `${id}.json`)
+    .map((f) => {
+      try {
+        return readJsonIfExists<NetworkState>(path.join(STATE_DIR, f));
+      } catch {
+        return null; // unreadable: not ours to judge, and never worth failing a start over
+      }
+    })
+    .filter((s): s is NetworkState => s !== null);
+}
+
+/** The first free address of the subnet, leased by an exclusive file create. */
+function leaseAddress(id: string): string {
+  fs.mkdirSync(LEASE_DIR, { recursive: true });
+  const taken = new Set(fs.readdirSync(LEASE_DIR));
+  for (let n = 2; n < 65535; n++) {
+    const ip = `${NET_BASE[0]}.${NET_BASE[1]}.${n >> 8}.${n & 255}`;
+    if (taken.has(ip)) continue;
+    try {
+      fs.writeFileSync(path.join(LEASE_DIR, ip), id, { flag: 'wx' });
+      return ip;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+  throw new StrataError(`no free address left in ${SUBNET}`);
+}
+
+const portText = (p: PortMapping) => `${p.hostIp || '0.0.0.0'}:${p.hostPort}`;
+
+/** Whether something on the host holds the port; with hostPort 0, a free one the kernel picks. */
+function probePort(p: PortMapping): Promise<number> {
+  const host = p.hostIp || '0.0.0.0';
+  return new Promise((resolve, reject) => {
+    const fail = (e: NodeJS.ErrnoException) =>
+      reject(
+        e.code === 'EADDRINUSE'
+          ? new StrataError(`Bind for ${portText(p)} failed: port is already allocated`)
+          : new StrataError(`cannot publish ${portText(p)}/${p.protocol}: ${e.message}`),
+      );
+    if (p.protocol === 'udp') {
+      const s = dgram.createSocket('udp4');
+      s.once('error', fail);
+      s.bind(p.hostPort, host, () => {
+        const port = s.address().port;
+        s.close(() => resolve(port));
+      });
+      return;
+    }
+    const s = net.createServer();
+    s.once('error', fail);
+    s.listen(p.hostPort, host, () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Host side, before the namespaces: everything that can fail cleanly fails here. */
+export async function prepareNetwork(spec: ContainerSpec): Promise<NetworkPlan> {
+  const n = spec.network ?? { mode: 'none' };
+  if (n.mode === 'none' || n.mode === 'host') return n;
+  if (n.mode === 'container') {
+    try {
+      return { mode: 'container', nsFd: fs.openSync(`/proc/${n.pid}/ns/net`, 'r') };
+    } catch {
+      throw new StrataError(
+        `cannot join the network namespace of PID ${n.pid}: the container is not running`,
+      );
+    }
+  }
+  teardownNetwork(spec.id); // what a previous run of this container left (restart, crash)
+  const ports: PortMapping[] = [];
+  const others = otherStates(spec.id).flatMap((s) => s.ports);
+  for (const p of n.ports) {
+    const clash = [...others, ...ports].find(
+      (o) => o.protocol === p.protocol && o.hostPort === p.hostPort && (o.hostIp || '') === (p.hostIp || ''),
+    );
+    if (clash && p.hostPort !== 0)
+      throw new StrataError(`Bind for ${portText(p)} failed: port is already allocated`);
+    ports.push({ ...p, hostPort: await probePort(p) });
+  }
+  ensureBridge();
+  const ipAddress = leaseAddress(spec.id);
+  const plan = {
+    mode: 'bridge' as const,
+    id: spec.id,
+    ipAddress,
+    veth: vethName(spec.id),
+    ports,
+    hostsFile: n.hostsFile,
+    hostname: spec.hostname,
+  };
+  atomicWrite(
+    stateFile(spec.id),
+    JSON.stringify({ id: spec.id, ipAddress, veth: plan.veth, ports: [] } satisfies NetworkState),
+  );
+  return plan;
+}
+
+/** The network namespace flag for unshare: host and container modes keep (then switch) theirs. */
+export function unshareNetFlag(plan: NetworkPlan): number {
+  return plan.mode === 'none' || plan.mode === 'bridge' ? CLONE.NEWNET : 0;
+}
+
+/** On the main thread, inside the container's fresh namespaces (synchronous: see runtime.start). */
+export function enterNetwork(plan: NetworkPlan, hostNetFd: number): void {
+  if (plan.mode === 'host') return;
+  if (plan.mode === 'container') {
+    setns(plan.nsFd, CLONE.NEWNET, 'the joined container network namespace');
+    return;
+  }
+  interfaceUp('lo');
+  if (plan.mode === 'none') return;
+  plan.nsFd = fs.openSync('/proc/thread-self/ns/net', 'r');
+  // `ip` forks from this thread, so it runs in the new namespace; the host end goes back to the
+  // host's namespace through its fd (fd 3 in the child).
+  run('ip', ['-batch', '-'], {
+    fds: [hostNetFd],
+    input:
+      [
+        `link add eth0 address ${macFor(plan.ipAddress)} type veth peer name ${plan.veth} netns /proc/self/fd/3`,
+        `addr add ${plan.ipAddress}/${PREFIX_LEN} dev eth0`,
+        'link set eth0 up',
+        `route add default via ${GATEWAY}`,
+      ].join('\n') + '\n',
+  });
+}
+
+/** Back on the host: make the namespace reachable by path, plug it into the bridge, publish. */
+export function attachNetwork(plan: NetworkPlan): NetworkAttachment | undefined {
+  if (plan.mode === 'container') fs.closeSync(plan.nsFd);
+  if (plan.mode !== 'bridge') return undefined;
+  const key = sandboxKey(plan.id);
+  fs.mkdirSync(NETNS_DIR, { recursive: true });
+  fs.writeFileSync(key, '');
+  try {
+    mount(`/proc/self/fd/${plan.nsFd!}`, key, null, MS.BIND, null);
+  } finally {
+    fs.closeSync(plan.nsFd!);
+  }
+  run('ip', ['link', 'set', plan.veth, 'master', BRIDGE, 'up']);
+  const elements = plan.ports.map((p) => {
+    const { map, key: k } = elementKey(p);
+    return `create element ip ${NFT_TABLE} ${map} { ${k} : ${plan.ipAddress} . ${p.containerPort} }`;
+  });
+  // An nft run costs 5-30 ms here: without ports to publish it is needed once per boot (the marker
+  // lives in /run), for the outbound masquerade rule.
+  const declared = fs.existsSync(NAT_MARKER);
+  try {
+    if (elements.length > 0 || !declared) {
+      run('nft', ['-f', '-'], { input: [...tableScript(), ...elements].join('\n') + '\n' });
+      if (!declared) fs.writeFileSync(NAT_MARKER, '');
+    }
+  } catch (e) {
+    // Another container published the same key between our check and this transaction.
+    const msg = (e as Error).message;
+    const taken = /File exists/.test(msg)
+      ? plan.ports.find((p) => msg.includes(elementKey(p).key))
+      : undefined;
+    throw taken ? new StrataError(`Bind for ${portText(taken)} failed: port is already allocated`) : e;
+  }
+  const state: NetworkState = { id: plan.id, ipAddress: plan.ipAddress, veth: plan.veth, ports: plan.ports };
+  atomicWrite(stateFile(plan.id), JSON.stringify(state));
+  writeHostsEntry(plan.hostsFile, plan.ipAddress, plan.hostname);
+  return {
+    ipAddress: plan.ipAddress,
+    prefixLen: PREFIX_LEN,
+    gateway: GATEWAY,
+    macAddress: macFor(plan.ipAddress),
+    bridge: BRIDGE,
+    sandboxKey: key,
+    ports: plan.ports,
+  };
+}
+
+/** Docker's line for the container's own name. Written in place: the file is bind-mounted. */
+function writeHostsEntry(file: string, ip: string, hostname: string): void {
+  const lines = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => l !== '' && !l.endsWith(`\t${hostname}`));
+  fs.writeFileSync(file, [...lines, `${ip}\t${hostname}`, ''].join('\n'));
+}
+
+/** Undo everything for container `id`; idempotent, and safe after a crash at any point. */
+export function teardownNetwork(id: string): void {
+  const state = readJsonIfExists<NetworkState>(stateFile(id));
+  const veth = vethName(id);
+  // Deleting one end deletes the pair now; a dying namespace would only do it asynchronously.
+  if (fs.existsSync(`/sys/class/net/${veth}`)) {
+    try {
+      run('ip', ['link', 'del', veth]);
+    } catch {
+      /* gone meanwhile with its namespace */
+    }
+  }
+  const key = sandboxKey(id);
+  try {
+    umount2(key, MNT_DETACH);
+  } catch (e) {
+    if (!(e instanceof SyscallError) || !['EINVAL', 'ENOENT'].includes(e.code)) throw e;
+  }
+  fs.rmSync(key, { force: true });
+  if (state) {
+    for (const p of state.ports) {
+      const { map, key: k } = elementKey(p);
+      try {
+        run('nft', ['delete', 'element', 'ip', NFT_TABLE, map, `{ ${k} }`]);
+      } catch {
+        /* already deleted */
+      }
+    }
+    const lease = path.join(LEASE_DIR, state.ipAddress);
+    if (fs.existsSync(lease) && fs.readFileSync(lease, 'utf8') === id) fs.rmSync(lease);
+  }
+  fs.rmSync(stateFile(id), { force: true });
+}

@@ -1,0 +1,97 @@
+// bench/network: HTTP through `-p` (nftables DNAT from 127.0.0.1) against the same server reached
+// directly inside the container's network namespace, plus the two other paths a user could take:
+// the container's bridge address, and a userspace proxy (what docker-proxy and rootless forwarders
+// do), which is the alternative the NAT design was chosen over. One run, bounded loops, traffic only
+// to 127.0.0.1 and to the container this script creates. Prints a table; writes results.json.
+//
+// The server is Node (server.mjs) started in the container's network namespace through its
+// SandboxKey, so the busybox image needs nothing installed and keep-alive works.
+import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const bin = path.resolve(here, '..', '..', 'bin', 'strata.js');
+const scale = Number(process.env.BENCH_SCALE ?? 1);
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-netbench-'));
+const strata = (...args) =>
+  execFileSync(process.execPath, [bin, '--root', root, ...args], { encoding: 'utf8' });
+const children = [];
+
+function freePort() {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** Start a helper and wait for its "ready" line. */
+function start(cmd, args) {
+  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    child.stdout.once('data', () => resolve(child));
+    child.once('exit', (code) => reject(new Error(`${cmd} ${args.join(' ')} exited ${code}`)));
+  });
+}
+
+/** Run the client on the host, or inside a network namespace when `netns` is given. */
+function measure(netns, host, port) {
+  const client = [process.execPath, path.join(here, 'client.mjs'), host, String(port), String(scale)];
+  const argv = netns ? ['nsenter', `--net=${netns}`, ...client] : client;
+  return JSON.parse(execFileSync(argv[0], argv.slice(1), { encoding: 'utf8' }));
+}
+
+let id;
+try {
+  const hostPort = await freePort();
+  const proxyPort = await freePort();
+  id = strata('run', '-d', '-p', `${hostPort}:8080`, 'busybox', 'sleep', '3600').trim();
+  const [c] = JSON.parse(strata('inspect', id));
+  const { SandboxKey: key, IPAddress: ip } = c.NetworkSettings;
+  await start('nsenter', [`--net=${key}`, process.execPath, path.join(here, 'server.mjs'), '8080']);
+  await start(process.execPath, [path.join(here, 'proxy.mjs'), String(proxyPort), ip, '8080']);
+
+  const paths = [
+    ['direct (client inside the netns, 127.0.0.1:8080)', key, '127.0.0.1', 8080],
+    [`bridge (host to ${ip}:8080)`, null, ip, 8080],
+    [`-p NAT (host 127.0.0.1:${hostPort})`, null, '127.0.0.1', hostPort],
+    [`userspace proxy (host 127.0.0.1:${proxyPort})`, null, '127.0.0.1', proxyPort],
+  ];
+  const results = {};
+  for (const [name, netns, host, port] of paths) results[name] = measure(netns, host, port);
+
+  const direct = Object.values(results)[0];
+  const rows = Object.entries(results).map(([name, r]) =>
+    [
+      name,
+      r.latencyP50.toFixed(3),
+      r.latencyP99.toFixed(2),
+      r.rps.toFixed(0),
+      r.connectP50.toFixed(3),
+      r.parallelRps.toFixed(0),
+      r.mbps.toFixed(0),
+      (r.parallelRps / direct.parallelRps).toFixed(2),
+      (r.mbps / direct.mbps).toFixed(2),
+    ].join(' | '),
+  );
+  const header =
+    'path | p50 ms | p99 ms | req/s (1 conn) | new-conn p50 ms | req/s (8 conns) | MB/s (1 MiB bodies) | req/s vs direct | MB/s vs direct';
+  const table = [header, header.replace(/[^|]+/g, '---'), ...rows].map((l) => `| ${l} |`).join('\n');
+  process.stdout.write(
+    `${table}\n\n${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? ''}, Node ${process.version}, scale ${scale}\n`,
+  );
+  fs.writeFileSync(
+    path.join(here, 'results.json'),
+    JSON.stringify({ date: new Date().toISOString(), scale, results }, null, 2) + '\n',
+  );
+} finally {
+  for (const c of children) c.kill('SIGTERM');
+  if (id) strata('rm', '-f', id);
+  fs.rmSync(root, { recursive: true, force: true });
+}
