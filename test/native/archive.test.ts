@@ -162,6 +162,11 @@ describe('save', () => {
     const again = path.join(work, 'again.tar');
     ok(root, ['save', '-o', again, imageId.slice(7, 19), 'busybox:latest']);
     expect(sha256(fs.readFileSync(again))).toBe(sha256(fs.readFileSync(archive)));
+    const nowhere = strata(root, ['save', '-o', path.join(work, 'no', 'such', 'x.tar'), 'busybox']);
+    expect(nowhere.code).toBe(125);
+    expect(nowhere.stderr).toContain(
+      `invalid output path: directory "${path.join(work, 'no', 'such')}" does not exist`,
+    );
     // To stdout when it is not a terminal (a pipe here): the same bytes again.
     const piped = spawnSync(process.execPath, [BIN, '--root', root, 'save', '-q', 'busybox'], {
       maxBuffer: 1 << 26,

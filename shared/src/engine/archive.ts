@@ -159,8 +159,16 @@ export async function saveImages(
     await pipeline(Readable.from(tar), out, { end: false });
     return;
   }
+  const dir = path.dirname(path.resolve(out));
+  if (!fs.existsSync(dir)) throw new StrataError(`invalid output path: directory "${dir}" does not exist`);
+  const existing = fs.statSync(out, { throwIfNoEntry: false });
+  if (existing !== undefined && !existing.isFile()) {
+    // A device or FIFO (-o /dev/null, a named pipe): nothing to replace atomically, write to it.
+    await pipeline(Readable.from(tar), fs.createWriteStream(out));
+    return;
+  }
   const tmp = path.join(
-    path.dirname(path.resolve(out)),
+    dir,
     `.${path.basename(out)}.strata-${process.pid}-${randomBytes(4).toString('hex')}`,
   );
   try {
