@@ -130,7 +130,15 @@ function parseFrame(id: number, lines: string[]): AgentEvent {
     kind: 'frame',
     id,
     exitCode: Number(code),
-    stdout: new Uint8Array(Buffer.from(out, 'base64')),
-    stderr: new Uint8Array(Buffer.from(err, 'base64')),
+    stdout: base64Bytes(out),
+    stderr: base64Bytes(err),
   };
+}
+
+/** Base64 to bytes with atob rather than Buffer, so the parser also runs in a browser worker. */
+function base64Bytes(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
 }

@@ -1,0 +1,205 @@
+// The offline web demo, end to end: build dist/web, serve it on 127.0.0.1, open it in Debian's
+// chromium (playwright-core) with every request to another origin aborted, wait for the real guest,
+// and check what the lessons show (texts and structure, not pixels). Screenshots go to
+// test-results/web/. Without chromium or the guest image this fails; it never skips.
+import { existsSync, mkdirSync, rmSync, mkdtempSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// @ts-expect-error: plain .mjs build scripts without type declarations
+import { buildWeb } from '../../scripts/build-web.mjs';
+// @ts-expect-error: plain .mjs build scripts without type declarations
+import { serveStatic } from '../../scripts/serve-web.mjs';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SHOTS = path.resolve('test-results/web');
+
+let server: Server;
+let origin = '';
+let context: BrowserContext;
+let page: Page;
+let profile = '';
+let outDir = '';
+const offOrigin: string[] = [];
+const pageErrors: string[] = [];
+
+async function shot(name: string): Promise<void> {
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+/** Runs one lesson step in the guest and returns its answer's text once the guest's answer is shown. */
+async function runStep(step: string): Promise<string> {
+  const el = page.locator(`lesson-step[data-step="${step}"]`);
+  await el.locator('button[data-testid="run"]').click();
+  const answer = el.locator('[data-testid="answer"][data-backend="guest"]');
+  await answer.waitFor({ timeout: 40_000 });
+  return answer.innerText();
+}
+
+describe('web demo (chromium, offline)', () => {
+  beforeAll(async () => {
+    if (!existsSync(CHROMIUM))
+      throw new Error(`${CHROMIUM} missing: apt-get install -y chromium (scripts/setup.mjs)`);
+    // Its own output dir: the CLI build empties dist/ whenever another test run rebuilds it.
+    const dir = (await buildWeb({
+      quiet: true,
+      force: true,
+      outDir: mkdtempSync(path.join(tmpdir(), 'strata-web-')),
+    })) as string; // throws when the guest image is missing
+    outDir = dir;
+    const served = (await serveStatic(dir)) as { server: Server; url: string };
+    server = served.server;
+    origin = served.url.replace(/\/$/, '');
+    rmSync(SHOTS, { recursive: true, force: true });
+    mkdirSync(SHOTS, { recursive: true });
+    profile = mkdtempSync(path.join(tmpdir(), 'strata-chromium-'));
+    // A fresh profile per run (playwright passes it to chromium as --user-data-dir).
+    context = await chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      viewport: { width: 1280, height: 900 },
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
+    // Offline: anything not from the local server is aborted and recorded (the test then fails).
+    await context.route('**/*', (route) => {
+      const url = route.request().url();
+      if (url.startsWith(origin + '/')) return route.continue();
+      offOrigin.push(url);
+      return route.abort();
+    });
+    page = context.pages()[0] ?? (await context.newPage());
+    page.setDefaultTimeout(15_000);
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+  }, 90_000);
+
+  afterAll(async () => {
+    await context?.close();
+    await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    if (outDir) rmSync(outDir, { recursive: true, force: true });
+  });
+
+  it('shows the model at once, then the real container mount table without a click', async () => {
+    await page.goto(`${origin}/`);
+    const live = page.locator('[data-testid="live-mounts"]');
+    // Before the guest is up: the model's table, labelled as such.
+    await expect.poll(() => live.getAttribute('data-backend'), { timeout: 5_000 }).toBe('model');
+    expect(await live.locator('[data-testid="backend"]').innerText()).toBe('model');
+    expect(await live.locator('[data-testid="live-output"]').innerText()).toMatch(
+      / \/ \/ .* - overlay overlay .*lowerdir=/,
+    );
+    const status = page.locator('[data-testid="guest-status"]');
+    expect(await status.getAttribute('data-state')).toBe('restoring');
+    expect(await page.locator('progress').count()).toBe(1);
+    await shot('01-restoring-model');
+
+    await page.waitForFunction(
+      () => {
+        const app = document.querySelector('strata-app');
+        const s = app?.shadowRoot?.querySelector('[data-testid="guest-status"]')?.getAttribute('data-state');
+        return s === 'ready' || s === 'failed';
+      },
+      undefined,
+      { timeout: 60_000 },
+    );
+    if ((await status.getAttribute('data-state')) === 'failed') {
+      throw new Error(`guest failed: ${await page.locator('[data-testid="error-panel"]').innerText()}`);
+    }
+    expect(await status.innerText()).toMatch(/Guest running: Linux 6\.1\.\S+ in v86/);
+    await expect.poll(() => live.getAttribute('data-backend'), { timeout: 40_000 }).toBe('guest');
+    expect(await live.locator('[data-testid="backend"]').innerText()).toBe('guest: real Linux in v86');
+    const table = await live.locator('[data-testid="live-output"]').innerText();
+    const root = table.split('\n')[0] ?? '';
+    expect(root).toMatch(
+      /^\d+ \d+ \d+:\d+ \/ \/ rw,relatime - overlay overlay rw,lowerdir=\/var\/lib\/strata\/overlay2\/l\/INIT\w+:/,
+    );
+    expect(root).toMatch(
+      /upperdir=\/var\/lib\/strata\/overlay2\/\w+\/diff,workdir=\/var\/lib\/strata\/overlay2\/\w+\/work/,
+    );
+    expect(table).toMatch(/ \/proc rw.* - proc proc /);
+    await shot('02-guest-live-mounts');
+  }, 100_000);
+
+  it('mount-namespace lesson: tmpfs on /tmp is seen only inside', async () => {
+    const inherit = await runStep('inherit');
+    expect(inherit).toContain('guest: real Linux in v86');
+    const ns = [...inherit.matchAll(/mnt:\[(\d+)\]/g)].map((m) => m[1]);
+    expect(ns).toHaveLength(2);
+    expect(ns[0]).not.toBe(ns[1]);
+    expect(inherit).toMatch(/\(inside\)\n(.*\n)*host-file/);
+
+    const tmpfs = await runStep('tmpfs');
+    expect(tmpfs).toContain('none on /tmp type tmpfs (rw,relatime)');
+    expect(tmpfs).toMatch(/\(host\)\n\(no \/tmp mount\)/);
+    expect(tmpfs).toMatch(/ls \/tmp\s+\(host\)\nhost-file/);
+    await shot('03-mount-ns-lesson');
+  }, 60_000);
+
+  it('layers lesson: the layer stack picture and copy-on-write', async () => {
+    // Keyboard: from the first lesson, ArrowDown twice reaches the layers lesson.
+    await page.locator('nav button[data-lesson="mount-ns"]').focus();
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('ArrowDown');
+    await expect.poll(() => page.evaluate(() => location.hash)).toBe('#layers');
+    expect(await page.locator('[data-testid="lesson"]').getAttribute('data-lesson')).toBe('layers');
+
+    const mount = await runStep('mount');
+    expect(mount).toMatch(/LowerDir: +\/var\/lib\/strata\/overlay2\/l\/INIT\w+:/);
+    expect(mount).toMatch(/^overlay \/var\/lib\/strata\/overlay2\/\w+\/merged overlay /m);
+
+    await runStep('stack');
+    const stack = page.locator('lesson-step[data-step="stack"] [data-testid="layer-stack"]');
+    const origin = (p: string) => stack.locator(`tr[data-path="${p}"] [data-testid="origin"]`).innerText();
+    expect(await origin('etc/issue')).toBe('deleted by var (and a delete)');
+    expect(await origin('var/lib/demo/data')).toBe('from var (and a delete)');
+    expect(await origin('etc/motd')).toBe('from etc usr var');
+    expect(await origin('etc/hostname')).toBe('from c1-init');
+    expect(await origin('bin/busybox')).toBe('from base (busybox rootfs)');
+    expect(await stack.locator('thead th').allInnerTexts()).toEqual([
+      'path',
+      'c1 (read-write)',
+      'c1-init',
+      'var (and a delete)',
+      'etc usr var',
+      'base (busybox rootfs)',
+      'merged view',
+    ]);
+
+    await runStep('cow');
+    const cow = page.locator('lesson-step[data-step="cow"] [data-testid="layer-stack"]');
+    const cowOrigin = (p: string) => cow.locator(`tr[data-path="${p}"] [data-testid="origin"]`).innerText();
+    expect(await cowOrigin('etc/motd')).toBe('from c1 (read-write)');
+    expect(await cowOrigin('etc/os-release')).toBe('deleted by c1 (read-write)');
+    expect(await cowOrigin('root/new.txt')).toBe('from c1 (read-write)');
+    await shot('04-layers-lesson');
+  }, 90_000);
+
+  it('terminal runs in the container; phone width; no request left the origin', async () => {
+    const term = page.locator('guest-terminal .xterm');
+    await term.click();
+    await page.keyboard.type('hostname; cat /etc/os-release');
+    await page.keyboard.press('Enter');
+    await expect
+      .poll(() => page.locator('guest-terminal .xterm-rows').innerText(), { timeout: 30_000 })
+      .toMatch(/c1\s*\n\s*NAME="Strata demo"/);
+
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.locator('nav button[data-lesson="mount-ns"]').click();
+    const width = await page.evaluate(() => document.documentElement.scrollWidth);
+    expect(width).toBeLessThanOrEqual(390); // nothing wider than the phone: wide tables scroll in place
+    await shot('05-phone');
+
+    expect(offOrigin).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
+});

@@ -1,0 +1,221 @@
+// One runnable step of a lesson: the model's answer at once, the guest's when the user runs it (or the
+// lesson asks for it). The badge always says which backend produced what is shown.
+import { css, html, LitElement, nothing } from 'lit';
+import type { GuestClient } from '../guest-client.ts';
+import { guestScript, type Step } from '../lessons.ts';
+import './layer-stack-view.ts';
+import './ns-table.ts';
+
+interface Answer {
+  backend: 'model' | 'guest';
+  text: string;
+  stderr: string;
+  exitCode: number;
+  ms: number;
+}
+
+export const BACKEND_LABEL = { model: 'model', guest: 'guest: real Linux in v86' } as const;
+
+export class LessonStep extends LitElement {
+  static override properties = {
+    step: { attribute: false },
+    guest: { attribute: false },
+    guestReady: { type: Boolean },
+    answer: { state: true },
+    running: { state: true },
+    error: { state: true },
+    script: { state: true },
+  };
+
+  // declare + constructor, not class fields: a field would shadow lit's reactive accessors (ES2022).
+  declare step: Step | null;
+  declare guest: GuestClient | null;
+  declare guestReady: boolean;
+  declare answer: Answer | null;
+  declare running: boolean;
+  declare error: string;
+  declare script: string;
+
+  constructor() {
+    super();
+    this.step = null;
+    this.guest = null;
+    this.guestReady = false;
+    this.answer = null;
+    this.running = false;
+    this.error = '';
+    this.script = '';
+  }
+
+  static override styles = css`
+    :host {
+      display: block;
+      border: 1px solid #ccd;
+      border-radius: 6px;
+      padding: 0.75rem;
+      margin: 0 0 1rem;
+      background: #fff;
+    }
+    h3 {
+      margin: 0 0 0.25rem;
+      font-size: 1.05rem;
+    }
+    p {
+      margin: 0.25rem 0 0.5rem;
+    }
+    pre {
+      background: #11151c;
+      color: #e6e6e6;
+      padding: 0.5rem;
+      overflow-x: auto;
+      font-size: 12.5px;
+      margin: 0.5rem 0;
+      white-space: pre;
+    }
+    pre.stderr {
+      color: #ffb4a8;
+    }
+    textarea {
+      width: 100%;
+      box-sizing: border-box;
+      min-height: 8em;
+      font:
+        12.5px ui-monospace,
+        monospace;
+    }
+    .badge {
+      display: inline-block;
+      padding: 1px 8px;
+      border-radius: 10px;
+      font-size: 12px;
+      font-weight: 600;
+    }
+    .badge.model {
+      background: #e6e0ff;
+      color: #3a2a8a;
+    }
+    .badge.guest {
+      background: #d4f5d4;
+      color: #145214;
+    }
+    .row {
+      display: flex;
+      gap: 0.5rem;
+      align-items: center;
+      flex-wrap: wrap;
+    }
+    button {
+      font: inherit;
+      padding: 0.35rem 0.9rem;
+      border-radius: 4px;
+      border: 1px solid #447;
+      background: #2b4a8a;
+      color: #fff;
+      cursor: pointer;
+    }
+    button:disabled {
+      background: #99a;
+      border-color: #99a;
+      cursor: default;
+    }
+    button:focus-visible {
+      outline: 3px solid #f9a825;
+      outline-offset: 2px;
+    }
+    .error {
+      color: #a00;
+    }
+  `;
+
+  override willUpdate(): void {
+    if (this.step && this.script === '') this.script = this.step.script;
+    if (this.step && this.answer === null) this.answer = this.modelAnswer(this.step);
+  }
+
+  private modelAnswer(step: Step): Answer {
+    const t0 = performance.now();
+    try {
+      return { backend: 'model', text: step.model(), stderr: '', exitCode: 0, ms: performance.now() - t0 };
+    } catch (err) {
+      return { backend: 'model', text: '', stderr: String(err), exitCode: 1, ms: 0 };
+    }
+  }
+
+  /** Runs the step in the guest; resolves when the answer is shown. */
+  async run(): Promise<void> {
+    if (!this.step || !this.guest || this.running) return;
+    this.running = true;
+    this.error = '';
+    try {
+      const r = await this.guest.run(guestScript(this.step, this.script), 60_000);
+      this.answer = { backend: 'guest', text: r.stdout, stderr: r.stderr, exitCode: r.exitCode, ms: r.ms };
+    } catch (err) {
+      this.error = err instanceof Error ? err.message : String(err);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private renderAnswer(a: Answer) {
+    const display = this.step?.display ?? 'text';
+    const picture =
+      display === 'layers'
+        ? html`<layer-stack-view .listing=${a.text}></layer-stack-view>`
+        : display === 'namespaces'
+          ? html`<ns-table .rows=${a.text}></ns-table>`
+          : nothing;
+    return html`<div data-testid="answer" data-backend=${a.backend}>
+      <div class="row">
+        <span class="badge ${a.backend}" data-testid="backend">${BACKEND_LABEL[a.backend]}</span>
+        <small
+          >${a.ms < 1 ? '<1' : Math.round(a.ms)}
+          ms${a.exitCode !== 0 ? `, exit code ${a.exitCode}` : ''}</small
+        >
+      </div>
+      ${picture}
+      ${
+        display === 'text'
+          ? html`<pre data-testid="output">${a.text}</pre>`
+          : html`<details>
+              <summary>raw listing</summary>
+              <pre data-testid="output">${a.text}</pre>
+            </details>`
+      }
+      ${a.stderr ? html`<pre class="stderr" data-testid="stderr">${a.stderr}</pre>` : nothing}
+    </div>`;
+  }
+
+  override render() {
+    const step = this.step;
+    if (!step) return nothing;
+    return html`<h3>${step.title}</h3>
+      <p>${step.explain}</p>
+      <details>
+        <summary>the script (editable)${step.container ? ', run after starting container c1' : ''}</summary>
+        <textarea
+          aria-label="script for ${step.title}"
+          .value=${this.script}
+          @input=${(e: Event) => (this.script = (e.target as HTMLTextAreaElement).value)}
+        ></textarea>
+      </details>
+      <div class="row">
+        <button
+          data-testid="run"
+          ?disabled=${!this.guestReady || this.running}
+          @click=${() => void this.run()}
+        >
+          ${this.running ? 'running in the guest…' : this.guestReady ? 'Run in the guest' : 'guest restoring…'}
+        </button>
+        ${
+          this.answer?.backend === 'guest'
+            ? html`<button @click=${() => (this.answer = this.step ? this.modelAnswer(this.step) : null)}>
+                Show the model's answer
+              </button>`
+            : nothing
+        }
+      </div>
+      ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
+      ${this.answer ? this.renderAnswer(this.answer) : nothing}`;
+  }
+}
+customElements.define('lesson-step', LessonStep);

@@ -1,0 +1,215 @@
+// The lessons' shell scripts for the guest (busybox sh in real Linux under v86). Each prints what a
+// user would type ("$ cmd") before its output, so the transcript reads like a terminal session.
+import { shellQuote as q } from '../../backend-emu/src/protocol.ts';
+import {
+  CONTAINER,
+  containerDirs,
+  IMAGE_LAYERS,
+  INIT_LAYER,
+  OVERLAY2,
+  overlayData,
+  type LayerDef,
+} from './layout.ts';
+
+const PID_FILE = `/run/strata/${CONTAINER}.pid`;
+
+function layerScript(l: LayerDef, lowers: LayerDef[]): string {
+  const d = `${OVERLAY2}/${l.id}`;
+  const lines = [`mkdir -p ${d}/diff ${d}/work`];
+  for (const dir of l.dirs) lines.push(`mkdir -p ${d}/diff/${dir}`);
+  for (const [path, content] of Object.entries(l.files)) {
+    lines.push(`mkdir -p ${d}/diff/${path.replace(/\/[^/]*$/, '') || '.'}`);
+    lines.push(`printf %s ${q(content)} > ${d}/diff/${path}`);
+  }
+  for (const w of l.whiteouts) lines.push(`mknod ${d}/diff/${w} c 0 0`);
+  lines.push(`echo ${l.short} > ${d}/link`, `ln -sfn ../${l.id}/diff ${OVERLAY2}/l/${l.short}`);
+  if (lowers.length > 0) lines.push(`echo ${lowers.map((x) => `l/${x.short}`).join(':')} > ${d}/lower`);
+  return lines.join('\n');
+}
+
+/**
+ * What the container's first process does inside its new namespaces (as runc's init): private
+ * propagation, hostname, /proc and /dev, then pivot_root(".", ".") into the overlay and lazily
+ * unmount the old root. fd 3 is the pid file on the host's /run, opened before the pivot (after it
+ * the host's /run is gone), written last so that "pid file present" means "container ready".
+ */
+function containerInit(): string {
+  const m = containerDirs().merged;
+  return [
+    'read hpid rest </proc/self/stat', // the host's /proc is still mounted: this is the host PID
+    `exec 3>${PID_FILE}.tmp`,
+    'mount --make-rprivate /',
+    `hostname ${CONTAINER}`,
+    `mount -t proc proc ${m}/proc`,
+    `mount -t tmpfs -o mode=755,size=64k tmpfs ${m}/dev`,
+    `mknod -m 666 ${m}/dev/null c 1 3`,
+    `mkdir -p ${m}/dev/pts ${m}/dev/shm`,
+    `cd ${m}`,
+    'pivot_root . .',
+    'umount -l .',
+    'cd /',
+    'echo $hpid >&3',
+    'exec 3>&-',
+    'exec sleep 2147483647',
+  ].join('\n');
+}
+
+/**
+ * Builds the demo image's layers and starts container c1 (idempotent: a running c1 is left alone).
+ * The overlay is mounted in the host's namespace, as Docker does, so the host's /proc/mounts has it.
+ */
+export function startContainerScript(): string {
+  const c = containerDirs();
+  const layers: string[] = [];
+  const below: LayerDef[] = [];
+  for (const l of IMAGE_LAYERS) {
+    layers.push(layerScript(l, [...below].reverse()));
+    below.push(l);
+  }
+  layers.push(layerScript(INIT_LAYER, [...below].reverse()));
+  const base = `${OVERLAY2}/${IMAGE_LAYERS[0]?.id ?? ''}/diff`;
+  return `set -e
+if [ -s ${PID_FILE} ] && [ -d /proc/$(cat ${PID_FILE}) ]; then exit 0; fi
+mkdir -p ${OVERLAY2}/l /run/strata
+${layers.join('\n')}
+# The base layer's userland: the guest's static busybox and one link per applet.
+cp /bin/busybox ${base}/bin/busybox
+/bin/busybox --install -s ${base}/bin
+mkdir -p ${c.upper} ${c.work} ${c.merged}
+echo ${[INIT_LAYER, ...[...IMAGE_LAYERS].reverse()].map((x) => `l/${x.short}`).join(':')} > ${OVERLAY2}/${INIT_LAYER.id.replace(/-init$/, '')}/lower
+mount -t overlay overlay -o ${q(overlayData())} ${c.merged}
+setsid unshare -m -u -i -n -p -f sh -c ${q(containerInit())} </dev/null >/run/strata/${CONTAINER}.log 2>&1 &
+n=0
+while [ ! -s ${PID_FILE}.tmp ]; do
+  n=$((n + 1))
+  if [ $n -gt 150 ]; then echo 'container did not start:' >&2; cat /run/strata/${CONTAINER}.log >&2; exit 1; fi
+  sleep 0.1
+done
+mv ${PID_FILE}.tmp ${PID_FILE}`;
+}
+
+/** Runs `script` in c1's namespaces and root, as `docker exec` (nsenter = setns + fork + exec). */
+export function inContainer(script: string): string {
+  return `nsenter -t $(cat ${PID_FILE}) -m -u -i -n -p -r -w sh -c ${q(script)}`;
+}
+
+export const CONTAINER_MOUNTINFO = inContainer('cat /proc/self/mountinfo');
+
+// Lesson (a): mount namespaces. Seed experiments 1 and 2.
+export const NS_INHERIT = `echo 'from the host' > /tmp/host-file
+echo "$ readlink /proc/self/ns/mnt        (host)"; readlink /proc/self/ns/mnt
+unshare -m sh -c '
+echo "$ readlink /proc/self/ns/mnt        (inside unshare -m)"; readlink /proc/self/ns/mnt
+echo "$ ls /tmp                           (inside)"; ls /tmp'`;
+
+export const NS_TMPFS = `echo 'from the host' > /tmp/host-file
+unshare -m sh -c '
+mount --make-rprivate /
+mount -t tmpfs none /tmp
+echo "$ ls -A /tmp                 (inside)"; ls -A /tmp; echo "(empty)"
+echo "$ mount | grep tmpfs         (inside)"; mount | grep " /tmp "'
+echo "$ mount | grep /tmp          (host)"; mount | grep " /tmp " || echo "(no /tmp mount)"
+echo "$ ls /tmp                    (host)"; ls /tmp`;
+
+// Lesson (b): the union mount of seed experiment 6.
+const UNION_PREP = `U=/tmp/u
+umount $U/C 2>/dev/null || true
+rm -rf $U; mkdir -p $U/A $U/B $U/C $U/upper $U/work; cd $U
+echo A1 > A/t1.txt; echo A2 > A/t2.txt; echo B2 > B/t2.txt; echo B3 > B/t3.txt`;
+
+export const UNION_READONLY = `${UNION_PREP}
+echo "$ mount -t overlay overlay -o lowerdir=$U/A:$U/B $U/C"
+mount -t overlay overlay -o lowerdir=$U/A:$U/B $U/C
+echo "$ ls C"; ls C
+echo "$ cat C/t2.txt"; cat C/t2.txt
+echo "$ echo 'B2 edited' > B/t2.txt; cat C/t2.txt"; echo 'B2 edited' > B/t2.txt; cat C/t2.txt
+echo "$ echo 'B3 edited' > B/t3.txt; cat C/t3.txt"; echo 'B3 edited' > B/t3.txt; cat C/t3.txt
+echo "$ touch C/new"; touch C/new 2>&1 | sed 's/^touch: //' || true
+umount C`;
+
+export const UNION_WRITABLE = `${UNION_PREP}
+echo "$ mount -t overlay overlay -o lowerdir=A:B,upperdir=upper,workdir=work C"
+mount -t overlay overlay -o lowerdir=$U/A:$U/B,upperdir=$U/upper,workdir=$U/work $U/C
+echo "$ echo changed > C/t1.txt; rm C/t3.txt"; echo changed > C/t1.txt; rm C/t3.txt
+echo "$ ls C"; ls C
+echo "$ cat A/t1.txt C/t1.txt"; cat A/t1.txt C/t1.txt
+echo "$ ls -l upper   (t3.txt: a whiteout, character device 0, 0)"
+ls -l upper
+umount C`;
+
+// Lesson (c): layers. The listing format "<layer>\\t<type>\\t<path>" is what the layer-stack picture
+// reads (type: d, f, l or w for a whiteout).
+function listingScript(): string {
+  const c = containerDirs();
+  const layers = [...IMAGE_LAYERS, INIT_LAYER].map((l) => `${q(l.name)} ${OVERLAY2}/${l.id}/diff`);
+  layers.push(`${q('c1 (read-write)')} ${c.upper}`);
+  return `list() {
+  ( cd "$2" && find . -mindepth 1 | sort | while read -r f; do
+    if [ -c "$f" ]; then t=w; elif [ -L "$f" ]; then t=l; elif [ -d "$f" ]; then t=d; else t=f; fi
+    printf '%s\\t%s\\t%s\\n' "$1" "$t" "\${f#./}"
+  done )
+}
+${layers.map((l) => `list ${l}`).join('\n')}`;
+}
+
+export const LAYERS_ON_DISK = `cd ${OVERLAY2}
+echo "$ ls ${OVERLAY2}"; ls
+echo "$ ls -l l/"; for f in l/*; do echo "$f -> $(readlink $f)"; done
+echo "$ cat <c1's dir>/lower"; cat ${containerDirs().upper.replace(/\/diff$/, '')}/lower`;
+
+export const LAYERS_MOUNT = `c=${containerDirs().upper.replace(/\/diff$/, '')}
+echo "GraphDriver.Name: overlay2"
+echo "LowerDir:  $(sed 's#l/#${OVERLAY2}/l/#g' $c/lower)"
+echo "UpperDir:  $c/diff"
+echo "WorkDir:   $c/work"
+echo "MergedDir: $c/merged"
+echo "$ grep $c/merged /proc/mounts      (host)"; grep " $c/merged " /proc/mounts
+echo "$ head -1 /proc/self/mountinfo      (inside c1: its root)"
+${inContainer('head -1 /proc/self/mountinfo')}`;
+
+export const LAYERS_STACK = listingScript();
+
+export const LAYERS_COW = `${inContainer("echo 'edited in c1' >> /etc/motd; rm -f /etc/os-release; echo hi > /root/new.txt")} >&2
+${listingScript()}`;
+
+// Lesson (d): pivot_root, seed experiment 5.
+const PIVOT_PREP = `X=/containers/demo-root
+rm -rf /containers; mkdir -p $X/bin $X/etc $X/proc $X/old-root
+cp /bin/busybox $X/bin/
+for a in sh cat ls mount umount hostname echo; do ln -s busybox $X/bin/$a; done
+echo 'NAME="Demo rootfs (not the host)"' > $X/etc/os-release`;
+
+export const PIVOT_RULES = `${PIVOT_PREP}
+unshare -m sh -c '
+cd /containers/demo-root
+echo "$ pivot_root . old-root        (/ still shared? new_root not a mount point)"
+pivot_root . old-root 2>&1 || true
+mount --make-rprivate /
+mount --bind /containers/demo-root /containers/demo-root
+cd /containers/demo-root
+echo "$ mount --bind X X; pivot_root /tmp X/old-root   (put_old not under new_root)"
+pivot_root . /tmp 2>&1 || true'`;
+
+export const PIVOT_DO = `${PIVOT_PREP}
+unshare -m -u -p -f sh -c '
+mount --make-rprivate /
+mount --bind /containers/demo-root /containers/demo-root
+cd /containers/demo-root
+echo "$ pivot_root . old-root"; pivot_root . old-root
+export PATH=/bin; cd /
+hostname container
+echo "$ cat /etc/os-release"; cat /etc/os-release
+echo "$ mount -t proc proc /proc"; mount -t proc proc /proc
+mp() { n=0; while read -r id par dev root mp rest; do n=$((n + 1)); [ $n -le 4 ] && echo "$mp"; done < /proc/self/mountinfo; echo "($n mounts)"; }
+echo "$ mount points (first 4)"; mp
+echo "$ umount -l /old-root"; umount -l /old-root
+echo "$ mount points"; mp
+echo "$ ls /"; ls /'`;
+
+// Lesson (e): exec is setns, seed experiment 10.
+export const NS_SIDE_BY_SIDE = `P=$(cat ${PID_FILE})
+for n in cgroup ipc mnt net pid uts; do
+  printf '%s\\t%s\\t%s\\t%s\\n' $n "$(readlink /proc/1/ns/$n)" "$(readlink /proc/$P/ns/$n)" "$(${inContainer('readlink /proc/self/ns/$0')} $n)"
+done`;
+
+export const EXEC_VIEW = `${inContainer('echo "$ hostname"; hostname; echo "$ cat /etc/hostname"; cat /etc/hostname; echo "$ ps"; ps -o pid,args')}`;
