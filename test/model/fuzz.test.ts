@@ -31,7 +31,9 @@ export function scenario(seed: number, length = 14): Step[] {
     else if (x < 0.38) steps.push({ op: 'bind', source: pick(PATHS), target: pick(PATHS), rec: r() < 0.5 });
     else if (x < 0.62) steps.push({ op: 'make', target: pick(PATHS), type: pick(TYPES), rec: r() < 0.3 });
     else if (x < 0.72) steps.push({ op: 'umount', target: pick(PATHS), lazy: r() < 0.5 });
-    else if (x < 0.78) steps.push({ op: 'move', source: pick(PATHS), target: pick(PATHS) });
+    else if (x < 0.76) steps.push({ op: 'move', source: pick(PATHS), target: pick(PATHS) });
+    else if (x < 0.79)
+      steps.push({ op: 'remount', target: pick(PATHS), options: r() < 0.5 ? ['bind', 'ro'] : ['bind'] });
     else if (x < 0.86) {
       const u: Step[] = [];
       for (let j = 0; j < 2; j++) {
