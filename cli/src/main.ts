@@ -20,6 +20,8 @@ const MODULES: Array<[string[], () => Promise<Record<string, unknown>>]> = [
   [['volume'], () => import('./commands/volumes.js')],
   [['build', 'commit', 'diff', 'history', 'tag', 'rmi', 'image'], () => import('./commands/image-ops.js')],
   [['save', 'load', 'import'], () => import('./commands/archive.js')],
+  [['scenario'], () => import('./commands/scenario.js')],
+  [['push', 'pull', 'login', 'logout'], () => import('./commands/registry.js')],
 ];
 
 function isCommand(v: unknown): v is Command {
@@ -68,7 +70,8 @@ function selfScript(): string {
 /** Backends load on demand too (the native one brings koffi). */
 async function makeBackend(name: string, root: string): Promise<Backend> {
   if (name === 'native') return new (await import('../../backend-native/src/index.js')).NativeBackend(root);
-  if (name === 'emu') throw new StrataError("the emu backend is not available yet in this build (see docs/emulator.md); use --backend native");
+  // The emu guest lives as long as this process: single-command flows only (docs/emulator.md).
+  if (name === 'emu') return new (await import('../../backend-emu/src/backend.js')).EmuBackend({ ephemeral: true });
   throw new UsageError(`unknown backend '${name}': expected native or emu`);
 }
 
@@ -108,7 +111,8 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const parsed = parseFlags(command.name, command.flags, rest, command.interspersed ?? true);
-  if (unprivileged && backendName === 'native') {
+  // scenario picks its own backend per run (--backend model needs no privileges).
+  if (unprivileged && backendName === 'native' && name !== 'scenario') {
     // Rootless mode: the same command again, as root of a user namespace (docs/rootless.md).
     return runRootless([name, ...rest], root, ['--backend', backendName, ...(debug ? ['--debug'] : [])]);
   }

@@ -1,0 +1,127 @@
+// One HTTP exchange with a registry (node:http/https, keep-alive), plus what decides a retry:
+// transient failures (5xx, 429, connection resets and timeouts) are retried with exponential
+// backoff; anything else (4xx, digest mismatches) is final.
+import http from 'node:http';
+import https from 'node:https';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { StrataError } from '../errors.js';
+
+// A few sockets per host: 3 layers move at once, plus manifests and HEADs.
+const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 8 });
+const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 8 });
+
+export interface HttpRequest {
+  method: string;
+  url: URL;
+  headers?: Record<string, string>;
+  body?: Buffer | null;
+  /** Idle socket timeout: a stalled server fails the attempt instead of hanging the pull. */
+  timeoutMs?: number;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: IncomingMessage;
+}
+
+/** A failure worth another attempt (the connection broke, the server said so with a 5xx). */
+export class TransientError extends StrataError {}
+
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ECONNABORTED',
+  'EAI_AGAIN',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'UND_ERR_SOCKET',
+]);
+
+export function isTransient(e: unknown): boolean {
+  if (e instanceof TransientError) return true;
+  const code = (e as NodeJS.ErrnoException | null)?.code;
+  return code !== undefined && TRANSIENT_CODES.has(code);
+}
+
+export function isTransientStatus(status: number): boolean {
+  return status >= 500 || status === 429 || status === 408;
+}
+
+export function send(req: HttpRequest): Promise<HttpResponse> {
+  const lib = req.url.protocol === 'https:' ? https : http;
+  const headers: Record<string, string> = { 'User-Agent': 'strata/0.1', ...req.headers };
+  if (req.body) headers['Content-Length'] = String(req.body.length);
+  else if (['PUT', 'POST', 'PATCH'].includes(req.method)) headers['Content-Length'] = '0';
+  return new Promise((resolve, reject) => {
+    const r = lib.request(
+      req.url,
+      {
+        method: req.method,
+        headers,
+        agent: req.url.protocol === 'https:' ? httpsAgent : httpAgent,
+      },
+      (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res }),
+    );
+    r.setTimeout(req.timeoutMs ?? 30_000, () =>
+      r.destroy(Object.assign(new Error(`${req.method} ${req.url.href}: timed out`), { code: 'ETIMEDOUT' })),
+    );
+    r.on('error', reject);
+    r.end(req.body ?? undefined);
+  });
+}
+
+/** Reads a (small) response body whole; refuses more than `limit` bytes. */
+export async function readBody(res: HttpResponse, limit = 16 * 1024 * 1024): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of res.body) {
+    n += (c as Buffer).length;
+    if (n > limit) {
+      res.body.destroy();
+      throw new StrataError(`response larger than ${limit} bytes`);
+    }
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Drains a response we do not need, so its socket goes back to the pool. */
+export async function discard(res: HttpResponse): Promise<void> {
+  try {
+    for await (const c of res.body) void c;
+  } catch {
+    // A body we did not want breaking off is no failure of ours.
+  }
+}
+
+export interface RetryPolicy {
+  attempts: number;
+  baseDelayMs: number;
+  /** Told before each new attempt (a log line, a progress reset). */
+  onRetry?: (attempt: number, error: unknown) => void;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = {
+  attempts: Number(process.env.STRATA_REGISTRY_ATTEMPTS ?? 5),
+  baseDelayMs: Number(process.env.STRATA_REGISTRY_BACKOFF_MS ?? 250),
+};
+
+/** Runs `fn` until it succeeds, a non-transient error occurs, or the attempts are spent. */
+export async function withRetry<T>(
+  fn: (attempt: number) => Promise<T>,
+  policy: RetryPolicy = DEFAULT_RETRY,
+): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn(attempt);
+    } catch (e) {
+      if (!isTransient(e) || attempt >= policy.attempts) throw e;
+      policy.onRetry?.(attempt, e);
+      // Exponential backoff with jitter, capped: a restarting registry gets time to come back.
+      const delay = Math.min(policy.baseDelayMs * 2 ** (attempt - 1), 8_000) * (0.5 + Math.random() / 2);
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+}
