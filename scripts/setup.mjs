@@ -24,6 +24,8 @@ export const APT_PACKAGES = [
   'crun',
   'skopeo',
   'umoci',
+  'docker-registry',
+  'apache2-utils',
   'chromium',
 ];
 
