@@ -1,0 +1,146 @@
+// Run a scenario on the kernel model (pure TypeScript, no Node APIs: it runs in the browser too).
+
+import type { MountInfo } from '../mount/mountinfo.js';
+import type { Process } from '../model/index.js';
+import { Kernel, ModelError, OPAQUE_XATTR } from '../model/index.js';
+import type { Call } from './plan.js';
+import { WORLD_SOURCE, layerCalls, stepCalls } from './plan.js';
+import type { RawResult, RawTreeEntry, ScenarioResult } from './result.js';
+import { normaliseResult } from './result.js';
+import { sha256Hex, utf8 } from './sha256.js';
+import type { Scenario } from './types.js';
+
+/** Where the model's world tmpfs is mounted before pivoting into it (the native runner: a temp dir). */
+const WORLD_DIR = '/scenario';
+
+interface Chain {
+  procs: Array<{ proc: Process; createdBy: number | null }>;
+}
+
+/** Execute one call; throws ModelError with the errno the kernel would return. */
+function execCall(chain: Chain, call: Call, step: number | null): void {
+  const p = (chain.procs[chain.procs.length - 1] as { proc: Process }).proc;
+  switch (call.c) {
+    case 'mount':
+      return p.mount(call.source, call.target, call.fstype, { flags: call.flags, data: call.data });
+    case 'umount':
+      return p.umount(call.target, { detach: call.detach });
+    case 'unshare':
+      chain.procs.push({ proc: p.clone({ namespaces: call.ns }), createdBy: step });
+      return;
+    case 'pivot_root':
+      return p.pivotRoot(call.new_root, call.put_old);
+    case 'chroot':
+      return p.chroot(call.path);
+    case 'chdir':
+      return p.chdir(call.path);
+    case 'write':
+      return p.writeFile(call.path, call.content, { append: call.append, mode: call.mode });
+    case 'unlink':
+      return p.unlink(call.path);
+    case 'rename':
+      return p.rename(call.from, call.to);
+    case 'mkdir':
+      return p.mkdir(call.path, { mode: call.mode });
+    case 'mkdirp':
+      return p.mkdirp(call.path, { mode: 0o755 });
+    case 'rmdir':
+      return p.rmdir(call.path);
+    case 'chmod':
+      return p.chmod(call.path, call.mode);
+    case 'symlink':
+      return p.symlink(call.target, call.path);
+    case 'whiteout':
+      return p.mknod(call.path, 0, 0, { mode: 0 });
+    case 'setxattr':
+      return p.setxattr(call.path, call.name, call.value);
+  }
+}
+
+/**
+ * A process in a fresh mount namespace whose root is a new tmpfs (the world), as the native runner
+ * makes it: unshare -m, make / rprivate, mount tmpfs, pivot_root into it, detach the old root.
+ */
+export function worldProcess(kernel = new Kernel()): Process {
+  kernel.init.mkdirp(WORLD_DIR);
+  const p = kernel.init.clone({ namespaces: ['mnt'] });
+  p.mount('none', '/', null, { flags: ['MS_PRIVATE', 'MS_REC'] });
+  p.mount(WORLD_SOURCE, WORLD_DIR, 'tmpfs');
+  p.mkdir(`${WORLD_DIR}/.old`, { mode: 0o755 });
+  p.pivotRoot(WORLD_DIR, `${WORLD_DIR}/.old`);
+  p.chdir('/');
+  p.umount('/.old', { detach: true });
+  p.rmdir('/.old');
+  return p;
+}
+
+export function snapshot(p: Process, dir: string): RawTreeEntry[] | string {
+  const out: RawTreeEntry[] = [];
+  const walk = (abs: string, rel: string): void => {
+    for (const name of p.readdir(abs)) {
+      const a = abs === '/' ? `/${name}` : `${abs}/${name}`;
+      const r = rel === '/' ? `/${name}` : `${rel}/${name}`;
+      const st = p.lstat(a);
+      const e: RawTreeEntry = { path: r, kind: st.kind, mode: st.mode };
+      if (st.kind === 'file') {
+        const content = p.readFile(a);
+        e.size = utf8(content).length;
+        e.sha256 = sha256Hex(content);
+      } else if (st.kind === 'symlink') {
+        e.target = p.readlink(a);
+        e.size = utf8(e.target).length;
+      } else if (st.kind === 'chardev') {
+        e.rdev = `${st.rdevMajor}:${st.rdevMinor}`;
+      } else if (p.getxattr(a, OPAQUE_XATTR) === 'y') {
+        e.opaque = true;
+      }
+      out.push(e);
+      if (st.kind === 'dir') walk(a, r);
+    }
+  };
+  try {
+    if (p.stat(dir).kind !== 'dir') return 'ENOTDIR';
+    walk(dir, '/');
+  } catch (err) {
+    if (err instanceof ModelError) return err.code;
+    throw err;
+  }
+  return out;
+}
+
+export interface ModelRun {
+  raw: RawResult;
+  /** The processes of the chain, outermost first (for lessons that look further). */
+  processes: Process[];
+}
+
+export function runOnModelRaw(s: Scenario): ModelRun {
+  const chain: Chain = { procs: [{ proc: worldProcess(), createdBy: null }] };
+  for (const call of layerCalls(s.layers)) execCall(chain, call, null);
+  const outcomes: string[] = [];
+  s.steps.forEach((step, i) => {
+    let outcome = 'ok';
+    for (const call of stepCalls(step)) {
+      try {
+        execCall(chain, call, i);
+      } catch (err) {
+        if (!(err instanceof ModelError)) throw err;
+        outcome = err.code;
+        break;
+      }
+    }
+    outcomes.push(outcome);
+  });
+  const tables: Array<{ createdBy: number | null; entries: MountInfo[] }> = chain.procs.map((c) => ({
+    createdBy: c.createdBy,
+    entries: c.proc.mountinfo(),
+  }));
+  const last = (chain.procs[chain.procs.length - 1] as { proc: Process }).proc;
+  const trees: RawResult['trees'] = {};
+  for (const t of s.trees) trees[t] = snapshot(last, t);
+  return { raw: { outcomes, tables, trees }, processes: chain.procs.map((c) => c.proc) };
+}
+
+export function runOnModel(s: Scenario): ScenarioResult {
+  return normaliseResult(s.name, runOnModelRaw(s).raw);
+}
