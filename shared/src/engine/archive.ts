@@ -186,6 +186,8 @@ export interface ImportOptions {
   /** How to name the input in the history ("-" for stdin). */
   source?: string;
   progress?: ProgressReporter;
+  /** Changes to the container config (docker import -c: CMD, ENV, ...), applied after the defaults. */
+  configure?: (config: NonNullable<ImageConfig['config']>) => void;
 }
 
 /** Checks that the staged layer is a readable tar before it becomes an image (docker import's check too). */
@@ -211,6 +213,8 @@ export async function importRootfs(
 ): Promise<Digest> {
   const store = engine.store;
   if (ref !== null) parseReference(ref); // a bad name fails before any work
+  const containerConfig: NonNullable<ImageConfig['config']> = { Env: [`PATH=${DEFAULT_PATH}`] };
+  opts.configure?.(containerConfig); // bad changes fail before any work too
   const label = opts.source ?? (typeof input === 'string' ? input : '-');
   const progress = opts.progress ?? silentProgress;
   let raw: ByteSource;
@@ -248,7 +252,7 @@ export async function importRootfs(
       architecture: goArch(),
       os: 'linux',
       created,
-      config: { Env: [`PATH=${DEFAULT_PATH}`] },
+      config: containerConfig,
       rootfs: { type: 'layers', diff_ids: [diffId] },
       history: [{ created, comment: opts.message || `Imported from ${label}` }],
     };
