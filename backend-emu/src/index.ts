@@ -22,3 +22,4 @@ export {
   CANCEL,
   type AgentEvent,
 } from './protocol.ts';
+export { EmuBackend, type EmuBackendOptions } from './backend.ts';

@@ -1,0 +1,290 @@
+// The emu backend driven by the core's Engine, in-process: one guest for the whole file (restored in
+// beforeAll from the snapshot), the embedded busybox image unpacked in it, containers run inside it.
+// Fails (never skips) when the guest image is missing. Few containers, many checks each: every
+// busybox command costs a fork in the emulated CPU, so a container start takes seconds.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { EmuBackend } from '../../backend-emu/src/index.ts';
+import type { GuestMachine } from '../../backend-emu/src/index.ts';
+import { Engine } from '../../shared/src/engine/engine.ts';
+import type { RunOptions } from '../../shared/src/engine/run-options.ts';
+import { Store } from '../../shared/src/store/index.ts';
+import { StrataError } from '../../shared/src/errors.ts';
+import { readTar } from '../../shared/src/tar/index.ts';
+import { buildBusyboxImage } from '../../images/busybox/build.ts';
+
+let root: string;
+let backend: EmuBackend;
+let engine: Engine;
+let guest: GuestMachine;
+let setupError: unknown = null;
+/** A container start is tens of busybox forks in the emulated CPU: seconds, minutes under heavy load. */
+const TEST_TIMEOUT = 300_000;
+
+function opts(args: string[], o: Partial<RunOptions> = {}): RunOptions {
+  return {
+    image: 'busybox',
+    args,
+    entrypoint: null,
+    env: [],
+    workdir: null,
+    name: null,
+    hostname: null,
+    volumes: [],
+    tty: false,
+    interactive: false,
+    autoRemove: false,
+    detach: false,
+    init: false,
+    user: null,
+    readonly: false,
+    network: 'none',
+    ...o,
+  };
+}
+
+/** Runs `args` in a container attached, capturing what it writes to process.stdout. */
+async function runAttached(
+  args: string[],
+  o: Partial<RunOptions> = {},
+): Promise<{ code: number; out: string }> {
+  const rec = await engine.create(opts(args, o));
+  let out = '';
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    out += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    const { exit } = await engine.start(rec, { kind: 'attach', tty: false, stdin: false });
+    const st = await exit!;
+    return { code: st.exitCode, out };
+  } finally {
+    process.stdout.write = write;
+    await engine.remove(rec, { force: true, volumes: true });
+  }
+}
+
+/** An exec whose stdout is captured. */
+async function execOut(
+  rec: Awaited<ReturnType<Engine['create']>>,
+  args: string[],
+): Promise<{ code: number; out: string }> {
+  const spec = await engine.spec(rec);
+  let out = '';
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = ((chunk: string | Uint8Array) => {
+    out += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
+    return true;
+  }) as typeof process.stdout.write;
+  try {
+    const code = await backend.runtime.exec(
+      spec,
+      rec.State.Pid,
+      { args, env: rec.Config.Env ?? [], cwd: '/', user: '', terminal: false },
+      { kind: 'attach', tty: false, stdin: false },
+    );
+    return { code, out };
+  } finally {
+    process.stdout.write = write;
+  }
+}
+
+async function inGuest(script: string): Promise<string> {
+  const r = await guest.run(script, { timeoutMs: 30_000 });
+  expect(r.stderr).toBe('');
+  return r.stdout;
+}
+
+beforeAll(async () => {
+  try {
+    root = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-emu-backend-'));
+    backend = new EmuBackend();
+    await backend.checkPrerequisites();
+    engine = new Engine(new Store(root), backend);
+    let t = performance.now();
+    guest = await backend.guest();
+    console.log(`guest restored in ${Math.round(performance.now() - t)} ms`);
+    t = performance.now();
+    await buildBusyboxImage(engine.store, backend);
+    console.log(
+      `busybox image built and its layer applied in the guest in ${Math.round(performance.now() - t)} ms`,
+    );
+  } catch (e) {
+    setupError = e;
+  }
+}, 300_000);
+
+beforeEach(() => {
+  if (setupError) throw setupError;
+});
+
+afterAll(async () => {
+  await backend?.close();
+  if (root) fs.rmSync(root, { recursive: true, force: true });
+});
+
+describe('emu backend (Engine + EmuBackend, in the guest)', () => {
+  it(
+    'unpacks the busybox layer in the guest, overlay2 layout, i386 busybox in place',
+    async () => {
+      const image = engine.store.images.getImage(engine.store.images.resolve('busybox')!);
+      const [layer] = engine.store.images.layersOf(image);
+      const p = await backend.snapshots.paths(layer!.cacheId);
+      expect(p.diffDir).toBe(`/var/lib/strata/overlay2/${layer!.cacheId}/diff`);
+      const out = await inGuest(
+        `cd /var/lib/strata/overlay2 && cat ${layer!.cacheId}/link && echo && readlink l/${p.link} && ` +
+          `ls ${layer!.cacheId} && ${p.diffDir}/bin/busybox echo runs && readlink ${p.diffDir}/bin/sh`,
+      );
+      expect(out).toBe(`${p.link}\n../${layer!.cacheId}/diff\ncommitted\ndiff\nlink\nruns\n/bin/busybox\n`);
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    'runs busybox attached: PID 1, its hostname, the overlay as /, exact env, output streamed',
+    async () => {
+      const t = performance.now();
+      const r = await runAttached(
+        [
+          'sh',
+          '-c',
+          'echo pid=$$; hostname; grep " / / " /proc/self/mountinfo; tr "\\0" "\\n" < /proc/1/environ | sort; exit 3',
+        ],
+        { hostname: 'emu-box', env: ['FOO=bar baz'] },
+      );
+      console.log(`attached run (create, start, exit, rm) in ${Math.round(performance.now() - t)} ms`);
+      expect(r.code).toBe(3);
+      const lines = r.out.split('\n');
+      expect(lines[0]).toBe('pid=1');
+      expect(lines[1]).toBe('emu-box');
+      // The payload's environment is exactly the spec's (what sh itself exports comes after exec).
+      expect(lines[2]).toMatch(
+        / \/ \/ rw,relatime - overlay overlay rw,lowerdir=\/var\/lib\/strata\/overlay2\/l\/[A-Z0-9]{26}:/,
+      );
+      expect(lines.slice(3).filter(Boolean)).toEqual([
+        'FOO=bar baz',
+        'HOSTNAME=emu-box',
+        'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      ]);
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    'fails with 127 for a missing command, as native',
+    async () => {
+      const rec = await engine.create(opts(['no-such-command']));
+      try {
+        const err = await engine
+          .start(rec, { kind: 'attach', tty: false, stdin: false })
+          .catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(StrataError);
+        expect((err as StrataError).exitCode).toBe(127);
+        expect((err as Error).message).toContain(
+          'exec: "no-such-command": executable file not found in $PATH',
+        );
+      } finally {
+        await engine.remove(rec, { force: true, volumes: true });
+      }
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
+    'detached: exec in the same namespaces, copy-up/whiteout/opaque, volumes, pids.max, logs, stop',
+    async () => {
+      const hostDir = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-emu-vol-'));
+      fs.writeFileSync(path.join(hostDir, 'seed.txt'), 'from the host\n');
+      const rec = await engine.create(
+        opts(['sh', '-c', 'echo started; exec sleep 1000'], {
+          detach: true,
+          pidsLimit: 8,
+          volumes: [
+            { kind: 'bind', source: hostDir, destination: '/data', readonly: false },
+            { kind: 'volume', source: 'emuvol', destination: '/vol', readonly: false },
+          ],
+        }),
+      );
+      try {
+        await engine.start(rec, { kind: 'log', path: engine.logPath(rec), tty: false });
+        const pid = rec.State.Pid;
+        expect(pid).toBeGreaterThan(1);
+
+        // exec lands in the container's namespaces: the same inodes as its PID 1 (seen from the guest).
+        const kinds = ['ipc', 'mnt', 'net', 'pid', 'uts'];
+        const outside = await inGuest(kinds.map((k) => `readlink /proc/${pid}/ns/${k}`).join('; '));
+        const inside = await execOut(rec, [
+          'sh',
+          '-c',
+          kinds.map((k) => `readlink /proc/self/ns/${k}`).join('; '),
+        ]);
+        expect(inside).toEqual({ code: 0, out: outside });
+        expect(outside).toMatch(/^ipc:\[\d+\]\nmnt:/);
+        // ... and its PID namespace: PID 1 is the payload.
+        expect((await execOut(rec, ['cat', '/proc/1/cmdline'])).out).toBe('sleep\u00001000\u0000');
+
+        // copy-up, whiteout, opaque directory: made by overlayfs in the guest's upper dir.
+        const change = await execOut(rec, [
+          'sh',
+          '-c',
+          'echo x >> /etc/passwd && rm /bin/ls && rm -rf /var && mkdir -p /var/new',
+        ]);
+        expect(change.code).toBe(0);
+        const upper = `/var/lib/strata/overlay2/${rec.Id}/diff`;
+        expect(await inGuest(`cd ${upper} && stat -c '%F %t %T' etc/passwd bin/ls var`)).toBe(
+          'regular file 0 0\ncharacter special file 0 0\ndirectory 0 0\n',
+        );
+        const changes = await backend.snapshots.changes(rec.Id);
+        expect(changes).toEqual(
+          expect.arrayContaining([
+            { kind: 'C', path: '/etc/passwd' },
+            { kind: 'D', path: '/bin/ls' },
+            { kind: 'C', path: '/var' },
+            { kind: 'A', path: '/var/new' },
+            { kind: 'D', path: '/var/spool' },
+            { kind: 'D', path: '/var/www' },
+          ]),
+        );
+        const names: string[] = [];
+        for await (const e of readTar(backend.snapshots.exportDiff(rec.Id))) names.push(e.path);
+        expect(names).toEqual(
+          expect.arrayContaining(['etc/passwd', 'bin/.wh.ls', 'var/.wh..wh..opq', 'var/new/']),
+        );
+
+        // volumes: the host dir's files were copied in; writes stay in the guest (docs/emulator.md).
+        const vol = await execOut(rec, [
+          'sh',
+          '-c',
+          'cat /data/seed.txt && echo kept > /vol/f && cat /vol/f',
+        ]);
+        expect(vol).toEqual({ code: 0, out: 'from the host\nkept\n' });
+
+        // pids.max from --pids-limit, enforced by the guest's cgroup v2.
+        const cg = `/sys/fs/cgroup/strata/${rec.Id}`;
+        expect(await inGuest(`cat ${cg}/pids.max; grep -c . ${cg}/cgroup.procs`)).toBe('8\n1\n');
+        const forks = await execOut(rec, [
+          'sh',
+          '-c',
+          'i=0; while [ $i -lt 12 ]; do sleep 3 & i=$((i+1)); done 2>/dev/null; jobs -p | wc -l',
+        ]);
+        expect(Number(forks.out.trim())).toBeLessThan(8);
+
+        // the log: what the payload wrote reaches the host's log file.
+        await engine.refresh(rec);
+        expect(fs.readFileSync(engine.logPath(rec), 'utf8')).toBe('started\n');
+
+        // stop: PID 1 ignores SIGTERM (no handler), so SIGKILL after the timeout: 137.
+        await engine.stop(rec, 1);
+        expect(rec.State).toMatchObject({ Running: false, ExitCode: 137 });
+        expect(await inGuest(`[ -e ${cg} ] && echo cgroup left; grep -c ${rec.Id} /proc/mounts`)).toBe('0\n');
+      } finally {
+        await engine.remove(rec, { force: true, volumes: true });
+        fs.rmSync(hostDir, { recursive: true, force: true });
+      }
+    },
+    TEST_TIMEOUT,
+  );
+});
