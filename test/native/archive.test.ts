@@ -386,11 +386,18 @@ describe('load', () => {
     expect(ok(other, ['images', '-q', '--no-trunc']).trim()).toBe(imageId);
   });
 
-  it('refuses empty input with a clear message', () => {
+  it('refuses empty input and junk with a clear message', () => {
     const other = newStore('archive-empty');
     const r = strata(other, ['load']);
     expect(r.code).toBe(125);
     expect(r.stderr).toContain('the input is empty');
+    const junk = path.join(work, 'junk.bin');
+    fs.writeFileSync(junk, Buffer.alloc(4096, 0x5a));
+    const bad = strata(other, ['load', '-i', junk]);
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toContain(
+      `archive ${junk}: not a readable (optionally gzipped) tar archive: tar: header checksum mismatch`,
+    );
   });
 
   it('refuses a corrupted layer or config with a digest error naming the blob, and stores nothing', () => {

@@ -240,6 +240,8 @@ async function stageTar(source: ByteSource, stage: string, description: string):
  * the last two possibly gzipped. Tar content is staged under `stage`, which the caller removes.
  */
 export async function openLayout(input: string | ByteSource, stage: string): Promise<LayoutSource> {
+  let source: ByteSource = input as ByteSource;
+  let description = 'the input';
   if (typeof input === 'string') {
     let st: fs.Stats;
     try {
@@ -248,8 +250,16 @@ export async function openLayout(input: string | ByteSource, stage: string): Pro
       throw new StrataError(`open ${input}: no such file or directory`);
     }
     if (st.isDirectory()) return new DirectorySource(input);
-    const stream = fs.createReadStream(input, { highWaterMark: 1 << 20 });
-    return stageTar(await decompressed(stream, `archive ${input}`), stage, `archive ${input}`);
+    source = fs.createReadStream(input, { highWaterMark: 1 << 20 });
+    description = `archive ${input}`;
   }
-  return stageTar(await decompressed(input, 'the input'), stage, 'the input');
+  try {
+    return await stageTar(await decompressed(source, description), stage, description);
+  } catch (e) {
+    // Tar and zlib errors say what is wrong but not with what: name the archive.
+    if (e instanceof StrataError) throw e;
+    throw new StrataError(
+      `${description}: not a readable (optionally gzipped) tar archive: ${(e as Error).message}`,
+    );
+  }
 }
