@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const bin = path.resolve(here, '..', '..', 'bin', 'strata.js');
 const scale = Number(process.env.BENCH_SCALE ?? 1);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-netbench-'));
 const strata = (...args) =>
   execFileSync(process.execPath, [bin, '--root', root, ...args], { encoding: 'utf8' });
@@ -63,8 +64,19 @@ try {
     [`-p NAT (host 127.0.0.1:${hostPort})`, null, '127.0.0.1', hostPort],
     [`userspace proxy (host 127.0.0.1:${proxyPort})`, null, '127.0.0.1', proxyPort],
   ];
-  const results = {};
-  for (const [name, netns, host, port] of paths) results[name] = measure(netns, host, port);
+  // Rounds interleave the paths, and each metric is the median over rounds: on a shared 2-core VM
+  // the background load shifts within a minute, and this spreads it over every path alike.
+  const samples = Object.fromEntries(paths.map(([name]) => [name, []]));
+  for (let round = 0; round < rounds; round++) {
+    for (const [name, netns, host, port] of paths) samples[name].push(measure(netns, host, port));
+  }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const results = Object.fromEntries(
+    Object.entries(samples).map(([name, runs]) => [
+      name,
+      Object.fromEntries(Object.keys(runs[0]).map((k) => [k, median(runs.map((r) => r[k]))])),
+    ]),
+  );
 
   const direct = Object.values(results)[0];
   const rows = Object.entries(results).map(([name, r]) =>
@@ -82,13 +94,21 @@ try {
   );
   const header =
     'path | p50 ms | p99 ms | req/s (1 conn) | new-conn p50 ms | req/s (8 conns) | MB/s (1 MiB bodies) | req/s vs direct | MB/s vs direct';
-  const table = [header, header.replace(/[^|]+/g, '---'), ...rows].map((l) => `| ${l} |`).join('\n');
+  const rule = header
+    .split(' | ')
+    .map(() => '---')
+    .join(' | ');
+  const table = [header, rule, ...rows].map((l) => `| ${l} |`).join('\n');
   process.stdout.write(
-    `${table}\n\n${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? ''}, Node ${process.version}, scale ${scale}\n`,
+    `${table}\n\n${os.cpus().length} CPUs, ${os.cpus()[0]?.model ?? ''}, Node ${process.version}, scale ${scale}, median of ${rounds} interleaved rounds, load average ${os.loadavg()[0].toFixed(1)}\n`,
   );
   fs.writeFileSync(
     path.join(here, 'results.json'),
-    JSON.stringify({ date: new Date().toISOString(), scale, results }, null, 2) + '\n',
+    JSON.stringify(
+      { date: new Date().toISOString(), scale, rounds, loadavg: os.loadavg(), results, samples },
+      null,
+      2,
+    ) + '\n',
   );
 } finally {
   for (const c of children) c.kill('SIGTERM');
