@@ -18,6 +18,7 @@ import { StrataError } from '../../shared/src/errors.js';
 import type { ContainerSpec, PortMapping } from '../../shared/src/spec.js';
 import { atomicWrite, readJsonIfExists, withLock } from '../../shared/src/store/fsutil.js';
 import { CLONE, MNT_DETACH, MS, SyscallError, interfaceUp, mount, setns, umount2 } from './libc.js';
+import { isRootless } from './rootless.js';
 
 export const BRIDGE = 'strata0';
 /** Not Docker's 172.17/16 nor its 172.18-31 pools, not podman's 10.88/16, not Kubernetes' usual
@@ -202,6 +203,10 @@ export async function prepareNetwork(spec: ContainerSpec): Promise<NetworkPlan> 
         `cannot join the network namespace of PID ${n.pid}: the container is not running`,
       );
     }
+  }
+  if (isRootless()) {
+    // A user namespace owns no host interface: it cannot add a veth to the host's bridge or NAT.
+    throw new StrataError('bridge networking needs root (rootless mode: use --net none or --net host)');
   }
   teardownNetwork(spec.id); // what a previous run of this container left (restart, crash)
   const ports: PortMapping[] = [];
