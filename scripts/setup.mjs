@@ -14,6 +14,7 @@ export const APT_PACKAGES = [
   'gcc',
   'libc6-dev',
   'libseccomp-dev',
+  'libseccomp-dev',
   'tar',
   'util-linux',
   'uidmap',

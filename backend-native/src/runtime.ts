@@ -33,6 +33,7 @@ import {
 } from './libc.js';
 import { mkdirInside, secureJoin } from './secure-join.js';
 import { resolveUser } from './users.js';
+import { confinement, makeHostDevices } from './security.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -270,7 +271,9 @@ export class NativeRuntime implements Runtime {
     const merged = spec.rootfs.mergedDir;
     const r = spec.rootfs;
     const overlayData = `lowerdir=${r.lowerDirs.join(':')},upperdir=${r.upperDir},workdir=${r.workDir}`;
-    mount('overlay', merged, 'overlay', r.readonly ? MS.RDONLY : 0, overlayData);
+    // Read-write at first even with --read-only: mount points (--tmpfs, -v) may still need creating;
+    // the container's view is made read-only once they are mounted, as runc does.
+    mount('overlay', merged, 'overlay', 0, overlayData);
 
     // Resolve the user and create the workdir while the rootfs is visible from the host.
     const user = resolveUser(merged, spec.process.user);
@@ -288,6 +291,9 @@ export class NativeRuntime implements Runtime {
       logFd = fs.openSync(stdio.path, 'a', 0o640);
       owned.push(logFd);
     }
+    // Capabilities, masks, seccomp for the shim (docs/security.md); its temp file is on the host.
+    const conf = confinement(spec.security);
+    if (conf.fd !== null) owned.push(conf.fd);
     const savedCwd = process.cwd();
     let child: ChildProcess | undefined;
     let master: number | null = null;
@@ -302,6 +308,8 @@ export class NativeRuntime implements Runtime {
         else applyMount(merged, m);
       }
       makeDevices(merged, spec);
+      if (spec.security?.privileged) makeHostDevices(merged);
+      if (r.readonly) mount(null, merged, null, MS.BIND | MS.REMOUNT | MS.RDONLY, null);
       sethostname(spec.hostname);
       enterNetwork(netPlan, hostNs.get('net')!);
 
@@ -333,6 +341,10 @@ export class NativeRuntime implements Runtime {
         fdArgs.push('--relay-fd', String(nextFd()));
         extra.push(master);
       }
+      if (conf.fd !== null) {
+        fdArgs.push('--seccomp-fd', String(nextFd()));
+        extra.push(conf.fd);
+      }
       const args = [
         'run',
         '--ctl-fd',
@@ -349,6 +361,7 @@ export class NativeRuntime implements Runtime {
         '--cwd',
         spec.process.cwd,
         ...userArgs(user),
+        ...conf.args,
         '--',
         ...spec.process.args,
       ];
@@ -460,7 +473,9 @@ export class NativeRuntime implements Runtime {
       const n = unlockPty(master);
       slave = fs.openSync(`${rootfs}/dev/pts/${n}`, fs.constants.O_RDWR | fs.constants.O_NOCTTY);
     }
-    const extra = [target.get('mnt')!, ...procsFds];
+    // An exec'd process is confined as the container's PID 1 (capabilities, seccomp).
+    const conf = confinement(spec.security);
+    const extra = [target.get('mnt')!, ...procsFds, ...(conf.fd !== null ? [conf.fd] : [])];
     const args = [
       'exec',
       '--mntns-fd',
@@ -470,6 +485,8 @@ export class NativeRuntime implements Runtime {
       '--cwd',
       proc.cwd,
       ...userArgs(user),
+      ...conf.args,
+      ...(conf.fd !== null ? ['--seccomp-fd', String(3 + extra.length - 1)] : []),
       '--',
       ...proc.args,
     ];
@@ -485,6 +502,7 @@ export class NativeRuntime implements Runtime {
     } finally {
       for (const k of kinds) setns(host.get(k)!, NS_FLAG[k]!, `host ${k}`);
       closeAll([...target.values(), ...host.values(), ...procsFds, ...(slave !== null ? [slave] : [])]);
+      if (conf.fd !== null) closeAll([conf.fd]);
     }
     const stopRelay = master !== null ? relayTerminal(master, stdio.stdin) : () => undefined;
     const onSignal = (sig: NodeJS.Signals) => child.pid && process.kill(child.pid, sig);

@@ -12,6 +12,10 @@
 //   exec: join the container's mount namespace (setns needs a single-threaded caller), enter its
 //         cgroups, and execve the command in place.
 //
+// Both confine the payload just before execve, as runc does (docs/security.md): masked and read-only
+// paths right after /proc is mounted, then the capability bounding set and ambient set, the user,
+// the remaining capability sets, no_new_privs, and the seccomp filter last.
+//
 // Arguments are flags followed by `--` and the payload argv. The payload's environment is this
 // program's own environment: the caller passes the container's env to it unchanged.
 #define _GNU_SOURCE
@@ -23,7 +27,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <linux/close_range.h>
+#include <seccomp.h>
+#include <stdint.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -36,6 +45,7 @@
 #include <unistd.h>
 
 #define MAX_FDS 32
+#define MAX_PATHS 32
 
 struct opts {
   int run_mode;
@@ -61,11 +71,22 @@ struct opts {
   gid_t groups[64];
   int n_groups;
   char **argv;
+  int have_caps;       // --caps HEX: keep only these capabilities (bit numbers as in CapEff)
+  uint64_t caps;
+  int nnp;             // --no-new-privs
+  int seccomp_fd;      // --seccomp-fd: the profile compiled by the CLI (shared/src/security.ts)
+  const char *masked[MAX_PATHS];    // --mask: /dev/null or an empty read-only tmpfs over it
+  int n_masked;
+  const char *ro_paths[MAX_PATHS];  // --ro-path: bind-remounted read-only
+  int n_ro;
   char *then[64];      // run on the host after cleanup (detached --rm)
   int n_then;
 };
 
 static int ctl = -1;
+// In the container's PID 1 before execve: where a failure is reported (the parent turns it into
+// the CLI's error). The control socket is not open there.
+static int child_errfd = -1;
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...) {
@@ -81,6 +102,11 @@ static void say(const char *fmt, ...) {
 static void die(const char *what) {
   int e = errno;
   say("error %d %s\n", e, what);
+  if (child_errfd >= 0) {
+    char m[300];
+    int n = snprintf(m, sizeof m, "%s: %s", what, strerror(e));
+    if (n > 0 && write(child_errfd, m, (size_t)n) < 0) { /* the parent is gone */ }
+  }
   fprintf(stderr, "strata-shim: %s: %s\n", what, strerror(e));
   _exit(125);
 }
@@ -89,7 +115,7 @@ static int parse_int(const char *s) { return (int)strtol(s, NULL, 10); }
 
 static void parse(int argc, char **argv, struct opts *o) {
   memset(o, 0, sizeof *o);
-  o->ctl_fd = o->state_fd = o->mntns_fd = o->relay_fd = o->oom_fd = -1;
+  o->ctl_fd = o->state_fd = o->mntns_fd = o->relay_fd = o->oom_fd = o->seccomp_fd = -1;
   o->cwd = "/";
   if (argc < 2) { fprintf(stderr, "usage: strata-shim run|exec [flags] -- cmd...\n"); _exit(125); }
   o->run_mode = strcmp(argv[1], "run") == 0;
@@ -112,6 +138,11 @@ static void parse(int argc, char **argv, struct opts *o) {
     else if (strcmp(a, "--gid") == 0) { o->gid = (gid_t)parse_int(v); i++; }
     else if (strcmp(a, "--group") == 0) { if (o->n_groups < 64) o->groups[o->n_groups++] = (gid_t)parse_int(v); i++; }
     else if (strcmp(a, "--then") == 0) { if (o->n_then < 63) o->then[o->n_then++] = argv[i + 1]; i++; }
+    else if (strcmp(a, "--caps") == 0) { o->have_caps = 1; o->caps = strtoull(v, NULL, 16); i++; }
+    else if (strcmp(a, "--seccomp-fd") == 0) { o->seccomp_fd = parse_int(v); i++; }
+    else if (strcmp(a, "--mask") == 0) { if (o->n_masked < MAX_PATHS) o->masked[o->n_masked++] = v; i++; }
+    else if (strcmp(a, "--ro-path") == 0) { if (o->n_ro < MAX_PATHS) o->ro_paths[o->n_ro++] = v; i++; }
+    else if (strcmp(a, "--no-new-privs") == 0) o->nnp = 1;
     else if (strcmp(a, "--init") == 0) o->init = 1;
     else if (strcmp(a, "--tty") == 0) o->tty = 1;
     else if (strcmp(a, "--mount-proc") == 0) o->mount_proc = 1;
@@ -141,14 +172,190 @@ static void close_cgroup_fds(const struct opts *o) {
   for (int i = 0; i < o->n_cgroup_fds; i++) close(o->cgroup_fds[i]);
 }
 
-// Become the payload: credentials, cwd, terminal, signals, execve. Reports execve failure through
-// errfd (close-on-exec, so a successful execve closes it silently).
-static void become_payload(const struct opts *o, int errfd) {
-  if (setsid() < 0 && errno != EPERM) die("setsid");
-  if (o->tty && ioctl(0, TIOCSCTTY, 0) < 0) die("TIOCSCTTY");
+// --- confinement -----------------------------------------------------------------------------
+
+// Docker's masked paths: a file gets /dev/null bound over it; binding a file onto a directory fails
+// with ENOTDIR, and a directory gets an empty read-only tmpfs instead (as runc). Paths the kernel
+// does not have are skipped.
+static void mask_paths(const struct opts *o) {
+  for (int i = 0; i < o->n_masked; i++) {
+    const char *p = o->masked[i];
+    if (mount("/dev/null", p, NULL, MS_BIND, NULL) == 0) continue;
+    if (errno == ENOENT) continue;
+    if (errno != ENOTDIR || mount("tmpfs", p, "tmpfs", MS_RDONLY, "size=0,mode=0755") < 0) die(p);
+  }
+}
+
+// Docker's read-only paths: bind each onto itself, then remount the bind read-only, keeping the
+// flags the mount under it has (a bind remount replaces nosuid/nodev/noexec too).
+static void readonly_paths(const struct opts *o) {
+  for (int i = 0; i < o->n_ro; i++) {
+    const char *p = o->ro_paths[i];
+    if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0) {
+      if (errno == ENOENT) continue;
+      die(p);
+    }
+    struct statvfs sv;
+    unsigned long keep = 0;
+    if (statvfs(p, &sv) == 0) {
+      if (sv.f_flag & ST_NOSUID) keep |= MS_NOSUID;
+      if (sv.f_flag & ST_NODEV) keep |= MS_NODEV;
+      if (sv.f_flag & ST_NOEXEC) keep |= MS_NOEXEC;
+    }
+    if (mount(p, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | keep, NULL) < 0) die(p);
+  }
+}
+
+static scmp_filter_ctx seccomp_ctx = NULL;
+
+static uint32_t seccomp_action(const char *t) {
+  if (t == NULL) return SCMP_ACT_KILL_PROCESS;
+  switch (t[0]) {
+    case 'A': return SCMP_ACT_ALLOW;
+    case 'E': return SCMP_ACT_ERRNO((uint16_t)atoi(t + 1));
+    case 'K': return SCMP_ACT_KILL_THREAD;
+    case 'P': return SCMP_ACT_KILL_PROCESS;
+    case 'T': return SCMP_ACT_TRAP;
+    case 'L': return SCMP_ACT_LOG;
+    case 'R': return SCMP_ACT_TRACE((uint16_t)atoi(t + 1));
+  }
+  return SCMP_ACT_KILL_PROCESS;
+}
+
+static void seccomp_fail(int r, const char *what) {
+  errno = -r;
+  die(what);
+}
+
+// Build the filter from the line format compileSeccomp() writes (shared/src/security.ts). It is
+// built at start-up, while the monitor still reports errors to the CLI, and loaded just before
+// execve.
+static void build_seccomp(int fd) {
+  size_t cap = 65536, len = 0;
+  char *text = malloc(cap);
+  if (!text) die("seccomp profile");
+  for (;;) {
+    if (len + 1 >= cap) {
+      cap *= 2;
+      char *more = realloc(text, cap);
+      if (!more) die("seccomp profile");
+      text = more;
+    }
+    ssize_t n = read(fd, text + len, cap - len - 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) die("read seccomp profile");
+    if (n == 0) break;
+    len += (size_t)n;
+  }
+  text[len] = 0;
+  close(fd);
+  char *save = NULL;
+  for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    char *ws = NULL;
+    char *kind = strtok_r(line, " ", &ws);
+    if (kind == NULL) continue;
+    if (strcmp(kind, "default") == 0) {
+      seccomp_ctx = seccomp_init(seccomp_action(strtok_r(NULL, " ", &ws)));
+      if (seccomp_ctx == NULL) { errno = EINVAL; die("seccomp_init"); }
+      // no_new_privs is ours to decide (--no-new-privs): libseccomp would set it on load.
+      int r = seccomp_attr_set(seccomp_ctx, SCMP_FLTATR_CTL_NNP, 0);
+      if (r < 0) seccomp_fail(r, "seccomp_attr_set");
+      continue;
+    }
+    if (seccomp_ctx == NULL) { errno = EINVAL; die("seccomp profile without a default"); }
+    if (strcmp(kind, "arch") == 0) {
+      const char *name = strtok_r(NULL, " ", &ws);
+      uint32_t arch = name ? seccomp_arch_resolve_name(name) : 0;
+      if (arch == 0) continue;  // an architecture this libseccomp does not know
+      int r = seccomp_arch_add(seccomp_ctx, arch);
+      if (r < 0 && r != -EEXIST) seccomp_fail(r, "seccomp_arch_add");
+    } else if (strcmp(kind, "rule") == 0) {
+      uint32_t act = seccomp_action(strtok_r(NULL, " ", &ws));
+      const char *name = strtok_r(NULL, " ", &ws);
+      const char *count = strtok_r(NULL, " ", &ws);
+      if (name == NULL || count == NULL) { errno = EINVAL; die("seccomp rule"); }
+      unsigned n = (unsigned)atoi(count);
+      struct scmp_arg_cmp cmp[6];
+      if (n > 6) { errno = EINVAL; die("seccomp rule"); }
+      for (unsigned k = 0; k < n; k++) {
+        const char *idx = strtok_r(NULL, " ", &ws), *op = strtok_r(NULL, " ", &ws);
+        const char *a = strtok_r(NULL, " ", &ws), *b = strtok_r(NULL, " ", &ws);
+        if (!idx || !op || !a || !b) { errno = EINVAL; die("seccomp rule"); }
+        cmp[k].arg = (unsigned)atoi(idx);
+        cmp[k].op = (enum scmp_compare)atoi(op);
+        cmp[k].datum_a = strtoull(a, NULL, 10);
+        cmp[k].datum_b = strtoull(b, NULL, 10);
+      }
+      int nr = seccomp_syscall_resolve_name(name);
+      // A syscall this libseccomp does not know stays at the default action (as with runc).
+      if (nr == __NR_SCMP_ERROR) continue;
+      int r = seccomp_rule_add_array(seccomp_ctx, act, nr, n, cmp);
+      if (r < 0 && r != -EEXIST) seccomp_fail(r, name);
+    }
+  }
+  free(text);
+}
+
+static void load_seccomp(void) {
+  if (seccomp_ctx == NULL) return;
+  int r = seccomp_load(seccomp_ctx);
+  if (r < 0) seccomp_fail(r, "seccomp_load");
+  seccomp_release(seccomp_ctx);
+  seccomp_ctx = NULL;
+}
+
+// Keep only `keep` in the bounding set. PR_CAPBSET_DROP needs CAP_SETPCAP, so this runs while the
+// process still has every capability (before setuid and capset).
+static void drop_bounding(uint64_t keep) {
+  for (int c = 0; c < 64; c++) {
+    int r = prctl(PR_CAPBSET_READ, c, 0, 0, 0);
+    if (r < 0) break;  // EINVAL past the kernel's last capability
+    if (r == 1 && !(keep & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) die("drop capability");
+  }
+}
+
+// Effective and permitted become what is kept of the permitted set, inheritable empty (as Docker
+// since 2022: an inheritable set would hand capabilities to file-capability binaries).
+static void set_caps(uint64_t keep) {
+  struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct d[2];
+  if (syscall(SYS_capget, &h, d) < 0) die("capget");
+  uint64_t perm = (((uint64_t)d[1].permitted << 32) | d[0].permitted) & keep;
+  for (int i = 0; i < 2; i++) {
+    d[i].permitted = d[i].effective = (uint32_t)(perm >> (32 * i));
+    d[i].inheritable = 0;
+  }
+  if (syscall(SYS_capset, &h, d) < 0) die("capset");
+}
+
+// Credentials and capabilities, in the order that works: the bounding set first (needs
+// CAP_SETPCAP), then groups, gid, uid (need CAP_SETGID/SETUID), then the other sets. setuid to a
+// non-root uid without PR_SET_KEEPCAPS empties permitted and effective, and execve gives a non-root
+// process no capabilities from the bounding set: a non-root --user ends with CapEff 0, as in Docker.
+static void enter_user_and_caps(const struct opts *o) {
+  if (o->have_caps) {
+    drop_bounding(o->caps);
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) die("clear ambient");
+    if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) die("PR_SET_KEEPCAPS");
+  }
+  // Without no_new_privs only CAP_SYS_ADMIN may install a filter, and setuid may take it away: load
+  // it now (Docker's profile allows what follows: setgroups, setuid, capset, chdir, execve).
+  if (!o->nnp) load_seccomp();
   if (setgroups((size_t)o->n_groups, o->groups) < 0) die("setgroups");
   if (setgid(o->gid) < 0) die("setgid");
   if (setuid(o->uid) < 0) die("setuid");
+  if (o->have_caps) set_caps(o->caps);
+  if (o->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("PR_SET_NO_NEW_PRIVS");
+}
+
+// Become the payload: credentials, cwd, terminal, signals, execve. Reports execve failure through
+// errfd (close-on-exec, so a successful execve closes it silently).
+// `confined`: PID 1 with --init has already taken the payload's user and confinement itself.
+static void become_payload(const struct opts *o, int errfd, int confined) {
+  child_errfd = errfd;
+  if (setsid() < 0 && errno != EPERM) die("setsid");
+  if (o->tty && ioctl(0, TIOCSCTTY, 0) < 0) die("TIOCSCTTY");
+  if (!confined) enter_user_and_caps(o);
   if (chdir(o->cwd) < 0) {
     int e = errno;
     if (errfd >= 0) { char m[300]; int n = snprintf(m, sizeof m, "cwd %d %s", e, o->cwd); if (write(errfd, m, (size_t)n) < 0) {} }
@@ -158,6 +365,9 @@ static void become_payload(const struct opts *o, int errfd) {
   reset_signals();
   // Nothing the shim inherited may reach the payload (leaked host fds are an escape route).
   close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
+  // Last, so nothing above depends on what the profile allows.
+  load_seccomp();
+  child_errfd = -1;
   execvp(o->argv[0], o->argv);
   int e = errno;
   if (errfd >= 0) { char m[300]; int n = snprintf(m, sizeof m, "exec %d %s", e, o->argv[0]); if (write(errfd, m, (size_t)n) < 0) {} }
@@ -175,9 +385,13 @@ static void run_as_init(const struct opts *o, int errfd) {
   sigset_t all;
   sigfillset(&all);
   sigprocmask(SIG_BLOCK, &all, NULL);
+  // The init runs confined as the payload's user, as Docker's docker-init does.
+  child_errfd = errfd;
+  enter_user_and_caps(o);
+  load_seccomp();
   pid_t child = fork();
   if (child < 0) die("fork payload");
-  if (child == 0) become_payload(o, errfd);
+  if (child == 0) become_payload(o, errfd, 1);
   close(errfd);
   for (;;) {
     siginfo_t si;
@@ -283,10 +497,15 @@ static int do_run(struct opts *o) {
     if (read(release[0], &c, 1) != 1) _exit(125);
     close(release[0]);
     if (o->cgroupns && unshare(CLONE_NEWCGROUP) < 0) die("unshare(CLONE_NEWCGROUP)");
+    ctl = -1;  // closed above: a failure goes to errp from here on
+    child_errfd = errp[1];
     if (o->mount_proc && mount("proc", "/proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL) < 0)
       die("mount /proc");
+    // Over the fresh /proc (and /sys), while PID 1 still has CAP_SYS_ADMIN.
+    mask_paths(o);
+    readonly_paths(o);
     if (o->init) run_as_init(o, errp[1]);
-    become_payload(o, errp[1]);
+    become_payload(o, errp[1], 0);
   }
   payload_pid = child;
   close(release[0]);
@@ -332,7 +551,7 @@ static int do_exec(struct opts *o) {
   }
   if (o->ctl_fd >= 0) close(o->ctl_fd);
   ctl = -1;
-  become_payload(o, -1);
+  become_payload(o, -1, 0);
   return 125;
 }
 
@@ -340,7 +559,12 @@ int main(int argc, char **argv) {
   struct opts o;
   parse(argc, argv, &o);
   ctl = o.ctl_fd;
+  // Until execve replaces this image, /proc/PID/exe of the shim is the host's strata-shim binary and
+  // a container process watching /proc could open it (CVE-2019-5736). Not dumpable, its /proc
+  // entries need CAP_SYS_PTRACE in the host's user namespace; execve makes the payload dumpable again.
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) die("PR_SET_DUMPABLE");
   signal(SIGPIPE, SIG_IGN);
+  if (o.seccomp_fd >= 0) build_seccomp(o.seccomp_fd);
   if (!o.run_mode) return do_exec(&o);
   // The monitor stays outside the container; it forwards what it is sent to the payload.
   int fwd[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};

@@ -2,6 +2,8 @@
 // Strata uses. The core builds it; every backend executes it. Paths in `root` and mount sources are
 // backend-side paths (host paths for native, guest paths for emu, model paths for the model).
 
+import type { SecuritySpec } from './security.js';
+
 export type NamespaceKind = 'mount' | 'uts' | 'ipc' | 'network' | 'pid' | 'cgroup' | 'user';
 
 /** One mount, applied in order, after the root filesystem is in place, before pivot_root. */
@@ -90,6 +92,8 @@ export interface ContainerSpec {
   cgroup: { path: string; limits: CgroupLimits };
   /** Absent: 'none' (a spec from before networking existed). */
   network?: NetworkSpec;
+  /** Capabilities, no_new_privs, masked paths, seccomp (shared/src/security.ts). Absent: unconfined. */
+  security?: SecuritySpec;
 }
 
 /** Docker's defaults for /dev, /proc, /sys and friends, in runc's order. */

@@ -1,4 +1,5 @@
 // strata run / create / start: create a container from an image and run it, as `docker run`.
+import fs from 'node:fs';
 import type { ContainerRecord } from '../../../shared/src/container/types.js';
 import type { Engine } from '../../../shared/src/engine/engine.js';
 import {
@@ -37,6 +38,11 @@ const CREATE_FLAGS: FlagSpec[] = [
   { name: 'pids-limit', type: 'int', help: 'Tune container pids limit (set -1 for unlimited)' },
   { name: 'cpus', type: 'string', help: 'Number of CPUs' },
   { name: 'cpu-shares', short: 'c', type: 'int', help: 'CPU shares (relative weight)' },
+  { name: 'cap-add', type: 'list', help: 'Add Linux capabilities' },
+  { name: 'cap-drop', type: 'list', help: 'Drop Linux capabilities' },
+  { name: 'privileged', type: 'bool', help: 'Give extended privileges to this container' },
+  { name: 'security-opt', type: 'list', help: 'Security Options' },
+  { name: 'tmpfs', type: 'list', help: 'Mount a tmpfs directory' },
   {
     name: 'network',
     type: 'string',
@@ -51,6 +57,17 @@ const RUN_FLAGS: FlagSpec[] = [
   { name: 'detach', short: 'd', type: 'bool', help: 'Run container in background and print container ID' },
   ...CREATE_FLAGS,
 ];
+
+/** Docker's CLI reads `seccomp=FILE` and stores the profile itself, so a later start needs no file. */
+function readSeccompFile(opt: string): string {
+  const m = /^seccomp[=:](.+)$/s.exec(opt);
+  if (!m || m[1] === 'unconfined' || m[1] === 'builtin' || m[1]!.trimStart().startsWith('{')) return opt;
+  try {
+    return `seccomp=${fs.readFileSync(m[1]!, 'utf8')}`;
+  } catch (e) {
+    throw new UsageError(`opening seccomp profile (${m[1]}) failed: ${(e as Error).message}`);
+  }
+}
 
 export function runOptions(p: Parsed, detach: boolean): RunOptions {
   const [image, ...args] = p.args;
@@ -92,6 +109,11 @@ export function runOptions(p: Parsed, detach: boolean): RunOptions {
   }
   const shares = int(p, 'cpu-shares');
   if (shares !== null) opts.cpuShares = shares;
+  opts.capAdd = list(p, 'cap-add');
+  opts.capDrop = list(p, 'cap-drop');
+  opts.privileged = bool(p, 'privileged');
+  opts.securityOpt = list(p, 'security-opt').map(readSeccompFile);
+  opts.tmpfs = list(p, 'tmpfs');
   // Below this the kernel may not even hold the container's first process (Docker's minimum too).
   if (opts.memory !== undefined && opts.memory < 6 * 1024 * 1024) {
     throw new UsageError('Minimum memory limit allowed is 6MB');

@@ -69,6 +69,14 @@ export interface HostConfig {
   /** -P */
   PublishAllPorts?: boolean;
   ReadonlyRootfs: boolean;
+  /** --cap-add / --cap-drop as given (Docker's form: names without CAP_ are accepted). */
+  CapAdd?: string[] | null;
+  CapDrop?: string[] | null;
+  Privileged?: boolean;
+  /** --security-opt; seccomp=FILE holds the file's JSON, as Docker stores it. */
+  SecurityOpt?: string[] | null;
+  /** --tmpfs: destination -> mount options. */
+  Tmpfs?: Record<string, string>;
   /** Limits as Docker records them: bytes, -1 for unlimited swap, 0 for unset. */
   Memory: number;
   MemorySwap: number;

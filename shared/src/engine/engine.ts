@@ -14,6 +14,7 @@ import type { ImageRecord } from '../store/images.js';
 import { atomicWrite, removeTree } from '../store/fsutil.js';
 import { commandLine, mergeEnv, type RunOptions } from './run-options.js';
 import { initLayerEntries, hostsFile, resolvConf } from './init-layer.js';
+import { parseTmpfsSpec, securitySpec, tmpfsMountOptions } from '../security.js';
 import { networkConfig, networkSettings, networkSpec } from './network-config.js';
 
 function limitsOf(h: ContainerRecord['HostConfig']): ContainerSpec['cgroup']['limits'] {
@@ -89,6 +90,15 @@ export class Engine {
         );
       }
     }
+    // Bad capability names or profiles fail the create, as in Docker (not the later start).
+    const security = {
+      CapAdd: opts.capAdd && opts.capAdd.length > 0 ? opts.capAdd : null,
+      CapDrop: opts.capDrop && opts.capDrop.length > 0 ? opts.capDrop : null,
+      Privileged: opts.privileged === true,
+      SecurityOpt: opts.securityOpt && opts.securityOpt.length > 0 ? opts.securityOpt : null,
+      Tmpfs: Object.fromEntries((opts.tmpfs ?? []).map(parseTmpfsSpec)),
+    };
+    securitySpec(security);
     const image = await this.resolveImage(opts.image);
     const argv = commandLine(opts, image.config);
     const id = newId();
@@ -148,6 +158,7 @@ export class Engine {
         PidsLimit: opts.pidsLimit ?? 0,
         NanoCpus: opts.cpus !== undefined ? Math.round(opts.cpus * 1e9) : 0,
         CpuShares: opts.cpuShares ?? 0,
+        ...security,
       },
       Mounts: [],
       GraphDriver: { Name: 'overlay2', Data: { LowerDir: '', UpperDir: '', MergedDir: '', WorkDir: '' } },
@@ -221,6 +232,17 @@ export class Engine {
       source: path.join(dir, f),
       options: ['rbind', 'rprivate'],
     }));
+    const security = securitySpec(rec.HostConfig);
+    const tmpfs: MountSpec[] = Object.entries(rec.HostConfig.Tmpfs ?? {}).map(([destination, o]) => ({
+      destination,
+      type: 'tmpfs',
+      source: 'tmpfs',
+      options: tmpfsMountOptions(o),
+    }));
+    // --privileged: /sys read-write, as Docker.
+    const system = defaultMounts().map((m) =>
+      security.privileged && m.type === 'sysfs' ? { ...m, options: m.options.filter((o) => o !== 'ro') } : m,
+    );
     const volumes: MountSpec[] = rec.Mounts.map((m) => ({
       destination: m.Destination,
       type: 'bind',
@@ -245,10 +267,11 @@ export class Engine {
         terminal: rec.Config.Tty,
       },
       namespaces: ALL_CONTAINER_NAMESPACES,
-      mounts: [...defaultMounts(), ...etc, ...volumes],
+      mounts: [...system, ...etc, ...volumes, ...tmpfs],
       devices: defaultDevices(),
       init: rec.HostConfig.Init,
       cgroup: { path: rec.Strata.cgroupPath, limits: limitsOf(rec.HostConfig) },
+      security,
       network: await networkSpec(rec, path.join(dir, 'hosts'), async (id) => {
         // A removed target must not stop this container's own cleanup (spec() serves rm too).
         const target = await this.find(id).catch(() => null);

@@ -33,6 +33,12 @@ export interface RunOptions {
   pidsLimit?: number;
   cpus?: number;
   cpuShares?: number;
+  /** --cap-add, --cap-drop, --privileged, --security-opt, --tmpfs (shared/src/security.ts). */
+  capAdd?: string[];
+  capDrop?: string[];
+  privileged?: boolean;
+  securityOpt?: string[];
+  tmpfs?: string[];
   /** --network: bridge (default), none, host, container:NAME|ID. */
   network?: string;
   /** -p */

@@ -1,0 +1,74 @@
+// The native backend's half of confinement (docs/security.md): the core decides the SecuritySpec
+// (shared/src/security.ts); this turns it into strata-shim flags, hands the compiled seccomp profile
+// to the shim through an fd, and, for --privileged, creates the host's devices in the container.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { SecuritySpec, SeccompProfile } from '../../shared/src/security.js';
+import { capabilityMask, compileSeccomp } from '../../shared/src/security.js';
+import { mknodTyped } from './libc.js';
+import { secureJoin } from './secure-join.js';
+import defaultProfile from '../seccomp/default.json' with { type: 'json' };
+
+/** Our default profile (backend-native/seccomp/default.json), Docker's equivalent. */
+export const DEFAULT_SECCOMP_PROFILE: SeccompProfile = defaultProfile;
+
+/** Docker's architecture name for this machine (the profile's includes/excludes use them). */
+function dockerArch(): string {
+  const map: Record<string, string> = { x64: 'amd64', arm64: 'arm64', ia32: '386', arm: 'arm' };
+  return map[process.arch] ?? process.arch;
+}
+
+export interface Confinement {
+  /** Flags for `strata-shim run|exec`, but `--seccomp-fd N`: the caller knows where `fd` lands. */
+  args: string[];
+  /** An open fd with the compiled seccomp profile, or null for none (unconfined). */
+  fd: number | null;
+}
+
+/**
+ * Shim flags for a SecuritySpec. The compiled profile travels through an unlinked temporary file
+ * rather than argv: the run monitor lives as long as the container, and its command line (ps)
+ * should not carry a few kilobytes of rules. The caller closes `fd` once the shim is spawned.
+ */
+export function confinement(sec: SecuritySpec | undefined): Confinement {
+  if (sec === undefined) return { args: [], fd: null };
+  const args = ['--caps', capabilityMask(sec.capabilities)];
+  if (sec.noNewPrivileges) args.push('--no-new-privs');
+  for (const p of sec.maskedPaths) args.push('--mask', p);
+  for (const p of sec.readonlyPaths) args.push('--ro-path', p);
+  if (sec.seccomp === null) return { args, fd: null };
+  const profile = sec.seccomp === 'default' ? DEFAULT_SECCOMP_PROFILE : sec.seccomp;
+  const text = compileSeccomp(profile, sec.capabilities, dockerArch());
+  const file = path.join(os.tmpdir(), `strata-seccomp-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  fs.writeFileSync(file, text, { mode: 0o600 });
+  const fd = fs.openSync(file, 'r');
+  fs.unlinkSync(file);
+  return { args, fd };
+}
+
+// What runc leaves out of a privileged container's /dev: mounts of their own, and per-namespace
+// entries.
+const SKIP = new Set(['pts', 'shm', 'mqueue', 'fd', 'console', 'ptmx', '.lxc', '.lxd-mounts', '.udev']);
+
+/** --privileged: every character and block device of the host's /dev, with its mode and owner. */
+export function makeHostDevices(rootfs: string, dir = '/dev'): void {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    if (SKIP.has(e.name)) continue;
+    const host = path.join(dir, e.name);
+    if (e.isDirectory()) {
+      fs.mkdirSync(secureJoin(rootfs, host), { recursive: true });
+      makeHostDevices(rootfs, host);
+      continue;
+    }
+    if (!e.isCharacterDevice() && !e.isBlockDevice()) continue;
+    const target = secureJoin(rootfs, host);
+    if (fs.existsSync(target)) continue; // the defaults are there already
+    const st = fs.statSync(host);
+    const major = Math.floor(st.rdev / 256) & 0xfff;
+    const minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
+    mknodTyped(target, e.isCharacterDevice() ? 'char' : 'block', st.mode & 0o7777, major, minor);
+    fs.chmodSync(target, st.mode & 0o7777);
+    fs.chownSync(target, st.uid, st.gid);
+  }
+}
