@@ -14,7 +14,6 @@ export const APT_PACKAGES = [
   'gcc',
   'libc6-dev',
   'libseccomp-dev',
-  'libseccomp-dev',
   'tar',
   'util-linux',
   'uidmap',
