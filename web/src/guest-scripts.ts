@@ -13,18 +13,22 @@ import {
 
 const PID_FILE = `/run/strata/${CONTAINER}.pid`;
 
-function layerScript(l: LayerDef, lowers: LayerDef[]): string {
+/**
+ * One layer's diff, link and lower files. Directories are returned apart so that the whole image is
+ * made with one mkdir: every fork+exec costs 50 to 100 ms in the emulated CPU.
+ */
+function layerScript(l: LayerDef, lowers: LayerDef[]): { dirs: string[]; lines: string[] } {
   const d = `${OVERLAY2}/${l.id}`;
-  const lines = [`mkdir -p ${d}/diff ${d}/work`];
-  for (const dir of l.dirs) lines.push(`mkdir -p ${d}/diff/${dir}`);
+  const dirs = [`${d}/diff`, `${d}/work`, ...l.dirs.map((dir) => `${d}/diff/${dir}`)];
+  const lines: string[] = [];
   for (const [path, content] of Object.entries(l.files)) {
-    lines.push(`mkdir -p ${d}/diff/${path.replace(/\/[^/]*$/, '') || '.'}`);
-    lines.push(`printf %s ${q(content)} > ${d}/diff/${path}`);
+    dirs.push(`${d}/diff/${path}`.replace(/\/[^/]*$/, ''));
+    lines.push(`printf %s ${q(content)} > ${d}/diff/${path}`); // printf and echo are sh builtins
   }
   for (const w of l.whiteouts) lines.push(`mknod ${d}/diff/${w} c 0 0`);
   lines.push(`echo ${l.short} > ${d}/link`, `ln -sfn ../${l.id}/diff ${OVERLAY2}/l/${l.short}`);
   if (lowers.length > 0) lines.push(`echo ${lowers.map((x) => `l/${x.short}`).join(':')} > ${d}/lower`);
-  return lines.join('\n');
+  return { dirs, lines };
 }
 
 /**
@@ -37,7 +41,7 @@ function containerInit(): string {
   const m = containerDirs().merged;
   return [
     'read hpid rest </proc/self/stat', // the host's /proc is still mounted: this is the host PID
-    `exec 3>${PID_FILE}.tmp`,
+    `exec 3>${PID_FILE}`,
     'mount --make-rprivate /',
     `hostname ${CONTAINER}`,
     `mount -t proc proc ${m}/proc`,
@@ -60,37 +64,45 @@ function containerInit(): string {
  */
 export function startContainerScript(): string {
   const c = containerDirs();
-  const layers: string[] = [];
+  const parts: Array<{ dirs: string[]; lines: string[] }> = [];
   const below: LayerDef[] = [];
   for (const l of IMAGE_LAYERS) {
-    layers.push(layerScript(l, [...below].reverse()));
+    parts.push(layerScript(l, [...below].reverse()));
     below.push(l);
   }
-  layers.push(layerScript(INIT_LAYER, [...below].reverse()));
+  parts.push(layerScript(INIT_LAYER, [...below].reverse()));
+  const dirs = [`${OVERLAY2}/l`, '/run/strata', c.upper, c.work, c.merged, ...parts.flatMap((p) => p.dirs)];
   const base = `${OVERLAY2}/${IMAGE_LAYERS[0]?.id ?? ''}/diff`;
-  return `set -e
-if [ -s ${PID_FILE} ] && [ -d /proc/$(cat ${PID_FILE}) ]; then exit 0; fi
-mkdir -p ${OVERLAY2}/l /run/strata
-${layers.join('\n')}
+  const chain = [INIT_LAYER, ...[...IMAGE_LAYERS].reverse()].map((x) => `l/${x.short}`).join(':');
+  // A subshell, so that "already running" can exit it without ending the caller's script.
+  return `(
+set -e
+if [ -s ${PID_FILE} ] && read -r P < ${PID_FILE} && [ -d /proc/$P ]; then exit 0; fi
+mkdir -p ${[...new Set(dirs)].join(' ')}
+${parts.flatMap((p) => p.lines).join('\n')}
 # The base layer's userland: the guest's static busybox and one link per applet.
 cp /bin/busybox ${base}/bin/busybox
 /bin/busybox --install -s ${base}/bin
-mkdir -p ${c.upper} ${c.work} ${c.merged}
-echo ${[INIT_LAYER, ...[...IMAGE_LAYERS].reverse()].map((x) => `l/${x.short}`).join(':')} > ${OVERLAY2}/${INIT_LAYER.id.replace(/-init$/, '')}/lower
+echo ${chain} > ${c.upper.replace(/\/diff$/, '')}/lower
 mount -t overlay overlay -o ${q(overlayData())} ${c.merged}
 setsid unshare -m -u -i -n -p -f sh -c ${q(containerInit())} </dev/null >/run/strata/${CONTAINER}.log 2>&1 &
 n=0
-while [ ! -s ${PID_FILE}.tmp ]; do
+while [ ! -s ${PID_FILE} ]; do
   n=$((n + 1))
-  if [ $n -gt 150 ]; then echo 'container did not start:' >&2; cat /run/strata/${CONTAINER}.log >&2; exit 1; fi
+  if [ $n -gt 300 ]; then echo 'container did not start:' >&2; cat /run/strata/${CONTAINER}.log >&2; exit 1; fi
   sleep 0.1
 done
-mv ${PID_FILE}.tmp ${PID_FILE}`;
+)`;
 }
 
-/** Runs `script` in c1's namespaces and root, as `docker exec` (nsenter = setns + fork + exec). */
+/** nsenter into c1 (its PID in $P): namespaces and root, as `docker exec` (setns + fork + exec). */
+function nsenterC1(script: string): string {
+  return `nsenter -t $P -m -u -i -n -p -r -w sh -c ${q(script)}`;
+}
+
+/** Runs `script` in container c1. */
 export function inContainer(script: string): string {
-  return `nsenter -t $(cat ${PID_FILE}) -m -u -i -n -p -r -w sh -c ${q(script)}`;
+  return `read -r P < ${PID_FILE}\n${nsenterC1(script)}`;
 }
 
 export const CONTAINER_MOUNTINFO = inContainer('cat /proc/self/mountinfo');
@@ -138,13 +150,15 @@ ls -l upper
 umount C`;
 
 // Lesson (c): layers. The listing format "<layer>\\t<type>\\t<path>" is what the layer-stack picture
-// reads (type: d, f, l or w for a whiteout).
+// reads (type: d, f, l or w for a whiteout). busybox's applet links in bin/ are left out: hundreds of
+// lines, each a loop turn in the emulated CPU.
 function listingScript(): string {
   const c = containerDirs();
   const layers = [...IMAGE_LAYERS, INIT_LAYER].map((l) => `${q(l.name)} ${OVERLAY2}/${l.id}/diff`);
   layers.push(`${q('c1 (read-write)')} ${c.upper}`);
   return `list() {
-  ( cd "$2" && find . -mindepth 1 | sort | while read -r f; do
+  printf '%s\\tL\\t\\n' "$1" # the layer itself, so that an empty one still gets its column
+  ( cd "$2" && find . -mindepth 1 ! \\( -type l -path './bin/*' \\) | sort | while read -r f; do
     if [ -c "$f" ]; then t=w; elif [ -L "$f" ]; then t=l; elif [ -d "$f" ]; then t=d; else t=f; fi
     printf '%s\\t%s\\t%s\\n' "$1" "$t" "\${f#./}"
   done )
@@ -207,9 +221,9 @@ echo "$ mount points"; mp
 echo "$ ls /"; ls /'`;
 
 // Lesson (e): exec is setns, seed experiment 10.
-export const NS_SIDE_BY_SIDE = `P=$(cat ${PID_FILE})
+export const NS_SIDE_BY_SIDE = `read -r P < ${PID_FILE}
 for n in cgroup ipc mnt net pid uts; do
-  printf '%s\\t%s\\t%s\\t%s\\n' $n "$(readlink /proc/1/ns/$n)" "$(readlink /proc/$P/ns/$n)" "$(${inContainer('readlink /proc/self/ns/$0')} $n)"
+  printf '%s\\t%s\\t%s\\t%s\\n' $n "$(readlink /proc/1/ns/$n)" "$(readlink /proc/$P/ns/$n)" "$(${nsenterC1('readlink /proc/self/ns/$0')} $n)"
 done`;
 
 export const EXEC_VIEW = `${inContainer('echo "$ hostname"; hostname; echo "$ cat /etc/hostname"; cat /etc/hostname; echo "$ ps"; ps -o pid,args')}`;

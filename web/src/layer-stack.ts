@@ -22,12 +22,14 @@ export interface LayerStack {
   collapsedLinks: number[];
 }
 
-export function parseListing(text: string): Array<{ layer: string; type: EntryType; path: string }> {
-  const out: Array<{ layer: string; type: EntryType; path: string }> = [];
+/** A listing's lines; type 'L' (with no path) declares a layer, so that empty layers are shown too. */
+export function parseListing(text: string): Array<{ layer: string; type: EntryType | 'L'; path: string }> {
+  const out: Array<{ layer: string; type: EntryType | 'L'; path: string }> = [];
   for (const line of text.split('\n')) {
     const [layer, type, path] = line.split('\t');
-    if (layer === undefined || path === undefined || !['d', 'f', 'l', 'w'].includes(type ?? '')) continue;
-    out.push({ layer, type: type as EntryType, path });
+    if (layer === undefined || path === undefined || !['d', 'f', 'l', 'w', 'L'].includes(type ?? ''))
+      continue;
+    out.push({ layer, type: type as EntryType | 'L', path });
   }
   return out;
 }
@@ -45,6 +47,7 @@ export function layerStack(listing: string): LayerStack {
   const collapsedLinks = layers.map(() => 0);
   for (const e of entries) {
     const i = layers.indexOf(e.layer);
+    if (e.type === 'L') continue;
     if (e.type === 'l' && e.path.startsWith('bin/')) {
       collapsedLinks[i] = (collapsedLinks[i] ?? 0) + 1;
       continue;

@@ -1,3 +1,2 @@
-// Entry point: xterm.js's stylesheet (global: the terminal lives in light DOM) and the app element.
-import '@xterm/xterm/css/xterm.css';
+// Entry point: the app element (xterm.js's stylesheet is in its shadow root, see strata-app.ts).
 import './components/strata-app.ts';

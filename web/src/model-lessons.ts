@@ -192,6 +192,7 @@ export function layersMount(): string {
 function listing(p: Process): string {
   const rows: string[] = [];
   const walk = (layer: string, dir: string, rel: string): void => {
+    if (rel === '') rows.push(`${layer}\tL\t`);
     for (const name of [...p.readdir(dir)].sort()) {
       const path = rel ? `${rel}/${name}` : name;
       const st = p.lstat(`${dir}/${name}`);

@@ -63,6 +63,20 @@ export class GuestTerminal extends LitElement {
     });
     term.open(host);
     this.term = term;
+    // Fit the columns to the element (xterm's fit addon is one more dependency for one division): a
+    // fixed 80 columns would be wider than a phone.
+    const ctx = document.createElement('canvas').getContext('2d');
+    const fit = (): void => {
+      let charWidth = 7.8;
+      if (ctx) {
+        ctx.font = `${term.options.fontSize ?? 13}px ${term.options.fontFamily ?? 'monospace'}`;
+        charWidth = ctx.measureText('W').width || charWidth;
+      }
+      const cols = Math.max(20, Math.floor((host.clientWidth - 8) / charWidth));
+      if (cols !== term.cols) term.resize(cols, term.rows);
+    };
+    new ResizeObserver(fit).observe(host);
+    fit();
     term.writeln(
       'A line terminal on the guest: each line is run by busybox sh (no pty: no full-screen programs).',
     );

@@ -63,7 +63,6 @@ export class LayerStackView extends LitElement {
   override render() {
     const stack = layerStack(this.listing);
     const order = stack.layers.map((_, i) => i).reverse(); // top layer first
-    const links = stack.collapsedLinks.reduce((a, b) => a + b, 0);
     return html`<table data-testid="layer-stack">
       <caption>
         Top layer on the left.
@@ -72,7 +71,7 @@ export class LayerStackView extends LitElement {
         <span class="shadowed">grey</span
         >: shadowed by a higher layer;
         <span class="whiteout">red</span
-        >: a whiteout.${links > 0 ? ` (${links} busybox applet links in bin/ not listed.)` : ''}
+        >: a whiteout.busybox's applet links in bin/ are not listed.
       </caption>
       <thead>
         <tr>

@@ -1,6 +1,7 @@
 // The demo's shell: guest status (progress, ready, error panel), the lesson list, the current lesson,
 // and the terminal. The guest starts on load; until it is up every answer comes from the model.
-import { css, html, LitElement, nothing } from 'lit';
+import { css, html, LitElement, nothing, unsafeCSS } from 'lit';
+import xtermCss from '@xterm/xterm/css/xterm.css?inline';
 import { keyed } from 'lit/directives/keyed.js';
 import { GuestClient, type GuestState } from '../guest-client.ts';
 import { guestScript, LESSONS, type Lesson } from '../lessons.ts';
@@ -62,145 +63,167 @@ export class StrataApp extends LitElement {
     }
   }
 
-  static override styles = css`
-    :host {
-      display: block;
-      font:
-        15px/1.45 system-ui,
-        sans-serif;
-      color: #1b1b2b;
-    }
-    header {
-      display: flex;
-      flex-wrap: wrap;
-      gap: 0.5rem 1rem;
-      align-items: center;
-      padding: 0.6rem 1rem;
-      background: #1d2740;
-      color: #fff;
-    }
-    header h1 {
-      font-size: 1.15rem;
-      margin: 0;
-    }
-    .status {
-      flex: 1;
-      min-width: 14rem;
-    }
-    progress {
-      width: 100%;
-      max-width: 24rem;
-      height: 0.8rem;
-    }
-    .layout {
-      display: grid;
-      grid-template-columns: 15rem minmax(0, 1fr);
-      gap: 1rem;
-      padding: 1rem;
-    }
-    nav ol {
-      list-style: none;
-      margin: 0;
-      padding: 0;
-    }
-    nav button {
-      display: block;
-      width: 100%;
-      text-align: left;
-      font: inherit;
-      padding: 0.5rem 0.6rem;
-      margin: 0 0 0.3rem;
-      border: 1px solid #ccd;
-      border-radius: 5px;
-      background: #f6f7fb;
-      cursor: pointer;
-    }
-    nav button[aria-current='page'] {
-      background: #2b4a8a;
-      color: #fff;
-      border-color: #2b4a8a;
-    }
-    nav button:focus-visible,
-    a:focus-visible {
-      outline: 3px solid #f9a825;
-      outline-offset: 2px;
-    }
-    nav small {
-      display: block;
-      opacity: 0.75;
-    }
-    main {
-      min-width: 0;
-    }
-    h2 {
-      margin: 0 0 0.3rem;
-    }
-    pre {
-      background: #11151c;
-      color: #e6e6e6;
-      padding: 0.5rem;
-      overflow-x: auto;
-      font-size: 12.5px;
-      white-space: pre;
-    }
-    pre .root {
-      color: #9fe89f;
-      font-weight: 600;
-    }
-    .badge {
-      display: inline-block;
-      padding: 1px 8px;
-      border-radius: 10px;
-      font-size: 12px;
-      font-weight: 600;
-    }
-    .badge.model {
-      background: #e6e0ff;
-      color: #3a2a8a;
-    }
-    .badge.guest {
-      background: #d4f5d4;
-      color: #145214;
-    }
-    .error-panel {
-      margin: 1rem;
-      padding: 0.75rem 1rem;
-      border: 2px solid #b00020;
-      background: #fff0f0;
-      border-radius: 6px;
-    }
-    .error-panel pre {
-      max-height: 14rem;
-    }
-    section.live {
-      border: 1px solid #9ab;
-      border-radius: 6px;
-      padding: 0.75rem;
-      margin: 0 0 1rem;
-      background: #f4f8fb;
-    }
-    section.terminal {
-      margin-top: 1.5rem;
-    }
-    @media (max-width: 720px) {
-      .layout {
-        grid-template-columns: 1fr;
-        padding: 0.5rem;
+  // xterm.js's stylesheet goes in here: the terminal is in this shadow root, out of reach of the page's CSS.
+  static override styles = [
+    unsafeCSS(xtermCss),
+    css`
+      :host {
+        display: block;
+        font:
+          15px/1.45 system-ui,
+          sans-serif;
+        color: #1b1b2b;
       }
-      nav ol {
+      header {
         display: flex;
-        overflow-x: auto;
-        gap: 0.3rem;
+        flex-wrap: wrap;
+        gap: 0.5rem 1rem;
+        align-items: center;
+        padding: 0.6rem 1rem;
+        background: #1d2740;
+        color: #fff;
       }
-      nav button {
-        white-space: nowrap;
+      header h1 {
+        font-size: 1.15rem;
         margin: 0;
       }
-      nav small {
-        display: none;
+      .status {
+        flex: 1;
+        min-width: 14rem;
       }
-    }
-  `;
+      progress {
+        width: 100%;
+        max-width: 24rem;
+        height: 0.8rem;
+      }
+      .layout {
+        display: grid;
+        grid-template-columns: 15rem minmax(0, 1fr);
+        gap: 1rem;
+        padding: 1rem;
+      }
+      nav ol {
+        list-style: none;
+        margin: 0;
+        padding: 0;
+      }
+      nav button {
+        display: block;
+        width: 100%;
+        text-align: left;
+        font: inherit;
+        padding: 0.5rem 0.6rem;
+        margin: 0 0 0.3rem;
+        border: 1px solid #ccd;
+        border-radius: 5px;
+        background: #f6f7fb;
+        cursor: pointer;
+      }
+      nav button[aria-current='page'] {
+        background: #2b4a8a;
+        color: #fff;
+        border-color: #2b4a8a;
+      }
+      nav button:focus-visible,
+      a:focus-visible {
+        outline: 3px solid #f9a825;
+        outline-offset: 2px;
+      }
+      nav small {
+        display: block;
+        opacity: 0.75;
+      }
+      main {
+        min-width: 0;
+      }
+      h2 {
+        margin: 0 0 0.3rem;
+      }
+      pre {
+        background: #11151c;
+        color: #e6e6e6;
+        padding: 0.5rem;
+        overflow-x: auto;
+        font-size: 12.5px;
+        white-space: pre;
+      }
+      pre .root {
+        color: #9fe89f;
+        font-weight: 600;
+      }
+      .badge {
+        display: inline-block;
+        padding: 1px 8px;
+        border-radius: 10px;
+        font-size: 12px;
+        font-weight: 600;
+      }
+      .badge.model {
+        background: #e6e0ff;
+        color: #3a2a8a;
+      }
+      .badge.guest {
+        background: #d4f5d4;
+        color: #145214;
+      }
+      .error-panel {
+        margin: 1rem;
+        padding: 0.75rem 1rem;
+        border: 2px solid #b00020;
+        background: #fff0f0;
+        border-radius: 6px;
+      }
+      .error-panel pre {
+        max-height: 14rem;
+      }
+      section.live {
+        border: 1px solid #9ab;
+        border-radius: 6px;
+        padding: 0.75rem;
+        margin: 0 0 1rem;
+        background: #f4f8fb;
+      }
+      section.terminal {
+        margin-top: 1.5rem;
+      }
+      @media (max-width: 720px) {
+        .layout {
+          /* minmax(0, ...): a plain 1fr track grows to the nav's one-line width (the buttons do not wrap). */
+          grid-template-columns: minmax(0, 1fr);
+          padding: 0.5rem;
+        }
+        nav {
+          min-width: 0;
+        }
+        nav ol {
+          display: flex;
+          overflow-x: auto;
+          gap: 0.3rem;
+        }
+        nav button {
+          white-space: nowrap;
+          margin: 0;
+        }
+        nav small {
+          display: none;
+        }
+      }
+
+      guest-terminal .term-bar {
+        margin: 0 0 0.4rem;
+        font-size: 14px;
+      }
+      guest-terminal select {
+        max-width: 100%;
+        font: inherit;
+      }
+      guest-terminal .term {
+        background: #000;
+        padding: 4px;
+        overflow: hidden;
+      }
+    `,
+  ];
 
   private onNavKey(e: KeyboardEvent): void {
     // Arrow keys move between lessons (and follow focus), as in a tab list.
@@ -271,7 +294,7 @@ export class StrataApp extends LitElement {
         ${this.live.backend === 'model' ? 'This is the model until the guest is up; then the real one replaces it.' : ''}
       </p>
       <pre data-testid="live-output">
-${lines.map((l) => html`<span class=${/ \/ .* - overlay /.test(l) ? 'root' : ''}>${l}</span> `)}</pre>
+${lines.map((l) => html`<span class=${/ \/ .* - overlay /.test(l) ? 'root' : ''}>${l}</span>${'\n'}`)}</pre>
     </section>`;
   }
 
