@@ -202,6 +202,32 @@ describe('bridge networking and -p', () => {
 });
 
 describe('teardown after a crash, and refused input', () => {
+  it('gives the network back when the container stops (as Docker), and takes it again on start', async () => {
+    const port = await freePort();
+    const id = ok(root, [
+      'run',
+      '-d',
+      '-p',
+      `${port}:80`,
+      '-e',
+      'NAME=again',
+      'busybox',
+      'sh',
+      '-c',
+      APP,
+    ]).trim();
+    try {
+      expect(await get(port)).toContain('Hello again!');
+      const ip = inspectJson<Settings>(id, 'NetworkSettings').IPAddress;
+      ok(root, ['stop', '-t', '1', id]);
+      expect(networkTraces(id, ip).filter((t) => !t.startsWith('cgroup'))).toEqual([]);
+      ok(root, ['start', id]);
+      expect(await get(port)).toContain('Hello again!');
+    } finally {
+      ok(root, ['rm', '-f', id]);
+    }
+  }, 30_000);
+
   it('kill -9 of the CLI that published a port, then rm -f: nothing leaks', async () => {
     const port = await freePort();
     const child = spawn(
