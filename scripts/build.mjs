@@ -35,27 +35,31 @@ if (stale('build/strata-shim', ['backend-native/stage'])) {
       '-Wextra',
       '-Werror',
       '-o',
-      rel('build/strata-shim'),
+      rel(`build/strata-shim.${process.pid}`),
       rel('backend-native/stage/strata-shim.c'),
       // Debian's libseccomp.a (libseccomp-dev): the seccomp profile is compiled in the shim.
       '-lseccomp',
     ],
     { stdio: 'inherit' },
   );
+  fs.renameSync(rel(`build/strata-shim.${process.pid}`), rel('build/strata-shim')); // never a half-written binary
   console.log('built build/strata-shim');
 }
 // Rootless mode's stage (docs/rootless.md): makes or joins the user namespace, static as the shim.
 if (stale('build/strata-userns', ['backend-native/stage/strata-userns.c'])) {
-  execFileSync('cc', ['-O2', '-static', '-Wall', '-Wextra', '-Werror', '-o', rel('build/strata-userns'), rel('backend-native/stage/strata-userns.c')], { stdio: 'inherit' });
+  execFileSync('cc', ['-O2', '-static', '-Wall', '-Wextra', '-Werror', '-o', rel(`build/strata-userns.${process.pid}`), rel('backend-native/stage/strata-userns.c')], { stdio: 'inherit' });
+  fs.renameSync(rel(`build/strata-userns.${process.pid}`), rel('build/strata-userns'));
   console.log('built build/strata-userns');
 }
 
 if (stale('dist/strata.mjs', ['cli/src', 'shared/src', 'backend-native/src', 'images/busybox'])) {
   const esbuild = await import('esbuild');
-  fs.rmSync(rel('dist'), { recursive: true, force: true }); // no stale chunks
+  // Build into a fresh versioned directory, then switch dist/strata.mjs to it with one rename: a
+  // test or command running meanwhile keeps loading a complete older build.
+  const version = `v${Date.now()}-${process.pid}`;
   await esbuild.build({
     entryPoints: { strata: rel('cli/src/entry.ts') },
-    outdir: rel('dist'),
+    outdir: rel(`dist/${version}`),
     outExtension: { '.js': '.mjs' },
     // Commands and backends are imported on demand: each becomes a chunk loaded only when used.
     splitting: true,
@@ -71,5 +75,13 @@ if (stale('dist/strata.mjs', ['cli/src', 'shared/src', 'backend-native/src', 'im
     },
     logLevel: 'warning',
   });
+  const tmp = rel(`dist/strata.mjs.${process.pid}`);
+  fs.writeFileSync(tmp, `export * from './${version}/strata.mjs';\n`);
+  fs.renameSync(tmp, rel('dist/strata.mjs'));
+  // Older builds go once nothing can still be starting from them.
+  for (const d of fs.readdirSync(rel('dist'))) {
+    const p = rel(`dist/${d}`);
+    if (d.startsWith('v') && d !== version && Date.now() - fs.statSync(p).mtimeMs > 10 * 60_000) fs.rmSync(p, { recursive: true, force: true });
+  }
   console.log('built dist/strata.mjs');
 }

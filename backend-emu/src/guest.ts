@@ -3,6 +3,7 @@
 //
 // The wire protocol is in protocol.ts.
 
+import { findUp } from '../../shared/src/find-up.js';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -86,7 +87,9 @@ function parseMeta(text: string, path: string): StateMeta {
 export function guestCacheDir(): string {
   const fromEnv = process.env['STRATA_GUEST_CACHE'];
   if (fromEnv) return resolve(fromEnv);
-  return resolve(dirname(fileURLToPath(import.meta.url)), '../../.cache/guest');
+  // From the source tree or from a bundle chunk (dist/<version>/chunks): the depth differs.
+  const here = dirname(fileURLToPath(import.meta.url));
+  return findUp(here, '.cache/guest') ?? resolve(here, '../../.cache/guest');
 }
 
 export function guestImagePaths(dir: string = guestCacheDir()): GuestImagePaths {

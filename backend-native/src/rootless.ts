@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { StrataError } from '../../shared/src/errors.js';
+import { findUp } from '../../shared/src/find-up.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const ROOTLESS_ENV = 'STRATA_ROOTLESS';
@@ -48,9 +49,8 @@ export function subordinateRange(file: string, name: string, id: number): Subord
 }
 
 function stagePath(): string {
-  for (const c of [path.resolve(here, '..', '..', 'build', 'strata-userns'), path.resolve(here, '..', 'build', 'strata-userns')]) {
-    if (fs.existsSync(c)) return c;
-  }
+  const found = findUp(here, 'build/strata-userns');
+  if (found) return found;
   throw new StrataError("build/strata-userns is not built: run 'npm run build'");
 }
 
