@@ -8,7 +8,7 @@ import { WORLD_SOURCE, layerCalls, stepCalls } from './plan.js';
 import type { RawResult, RawTreeEntry, ScenarioResult } from './result.js';
 import { normaliseResult } from './result.js';
 import { sha256Hex, utf8 } from './sha256.js';
-import type { Scenario } from './types.js';
+import type { Scenario, Step } from './types.js';
 
 /** Where the model's world tmpfs is mounted before pivoting into it (the native runner: a temp dir). */
 const WORLD_DIR = '/scenario';
@@ -114,31 +114,55 @@ export interface ModelRun {
   processes: Process[];
 }
 
-export function runOnModelRaw(s: Scenario): ModelRun {
-  const chain: Chain = { procs: [{ proc: worldProcess(), createdBy: null }] };
-  for (const call of layerCalls(s.layers)) execCall(chain, call, null);
-  const outcomes: string[] = [];
-  s.steps.forEach((step, i) => {
+/** A scenario in progress on the model: layers written, steps applied one at a time. */
+export class ModelSession {
+  private readonly chain: Chain = { procs: [{ proc: worldProcess(), createdBy: null }] };
+  readonly outcomes: string[] = [];
+
+  constructor(layers: Scenario['layers']) {
+    for (const call of layerCalls(layers)) execCall(this.chain, call, null);
+  }
+
+  /** The process the next step runs in. */
+  get process(): Process {
+    return (this.chain.procs[this.chain.procs.length - 1] as { proc: Process }).proc;
+  }
+
+  /** Apply one step; its outcome is "ok" or the errno of the first call that failed. */
+  step(step: Step): string {
+    const i = this.outcomes.length;
     let outcome = 'ok';
     for (const call of stepCalls(step)) {
       try {
-        execCall(chain, call, i);
+        execCall(this.chain, call, i);
       } catch (err) {
         if (!(err instanceof ModelError)) throw err;
         outcome = err.code;
         break;
       }
     }
-    outcomes.push(outcome);
-  });
-  const tables: Array<{ createdBy: number | null; entries: MountInfo[] }> = chain.procs.map((c) => ({
-    createdBy: c.createdBy,
-    entries: c.proc.mountinfo(),
-  }));
-  const last = (chain.procs[chain.procs.length - 1] as { proc: Process }).proc;
-  const trees: RawResult['trees'] = {};
-  for (const t of s.trees) trees[t] = snapshot(last, t);
-  return { raw: { outcomes, tables, trees }, processes: chain.procs.map((c) => c.proc) };
+    this.outcomes.push(outcome);
+    return outcome;
+  }
+
+  result(trees: readonly string[]): ModelRun {
+    const tables: Array<{ createdBy: number | null; entries: MountInfo[] }> = this.chain.procs.map((c) => ({
+      createdBy: c.createdBy,
+      entries: c.proc.mountinfo(),
+    }));
+    const snap: RawResult['trees'] = {};
+    for (const t of trees) snap[t] = snapshot(this.process, t);
+    return {
+      raw: { outcomes: [...this.outcomes], tables, trees: snap },
+      processes: this.chain.procs.map((c) => c.proc),
+    };
+  }
+}
+
+export function runOnModelRaw(s: Scenario): ModelRun {
+  const session = new ModelSession(s.layers);
+  for (const step of s.steps) session.step(step);
+  return session.result(s.trees);
 }
 
 export function runOnModel(s: Scenario): ScenarioResult {
