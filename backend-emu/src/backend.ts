@@ -40,6 +40,8 @@ function busyboxSubstitute(file: string | null): BinarySubstitute | null {
 
 export class EmuBackend implements Backend {
   readonly kind = 'emu' as const;
+  /** The guest has no network device: without --network, a container gets loopback only. */
+  readonly defaultNetwork = 'none';
   readonly snapshots: EmuSnapshotter;
   readonly runtime: EmuRuntime;
   private readonly session: EmuSession;

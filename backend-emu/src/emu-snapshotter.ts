@@ -306,37 +306,35 @@ done`;
   }
 
   private async *exportDiffGen(id: string): AsyncGenerator<Uint8Array, void, undefined> {
-    {
-      await this.paths(id);
-      const opaque = await this.opaqueDirs(id);
-      const out = `export/${id}.tar`;
-      const script = [
-        'set -e',
-        `E=${GUEST_RUN}/export.${id}`,
-        `rm -rf $E && cp -a ${this.dir(id)}/diff $E && cd $E`,
-        // overlayfs whiteouts (0/0 character devices) become .wh. files, opaque dirs get the marker.
-        `find . -type c -exec stat -c '%t %T %n' {} + > ../wh.${id}`,
-        'while read -r ma mi f; do',
-        '  [ "$ma $mi" = "0 0" ] || continue',
-        '  rm -f "$f"; : > "${f%/*}/.wh.${f##*/}"',
-        `done < ../wh.${id}`,
-        ...opaque.map((d) => `: > ${q(`./${d}/.wh..wh..opq`)}`),
-        `mkdir -p ${GUEST_SHARE}/export && tar -c -f ${GUEST_SHARE}/${out} .`,
-        `cd / && rm -rf $E ${GUEST_RUN}/wh.${id}`,
-      ].join('\n');
-      await this.session.check(`exporting snapshot ${id.slice(0, 12)}`, script, TIMEOUTS.apply);
-      const bytes = await this.session.readFile(`${SHARE_DIR}/${out}`);
-      await this.session.removeFile(`${SHARE_DIR}/${out}`);
-      if (bytes === null) throw new StrataError(`emu backend: the guest wrote no tar for ${id.slice(0, 12)}`);
-      // busybox writes "./name" members; re-encode them as layer tars usually are (no "./").
-      const writer = new TarWriter();
-      for await (const e of readTar([bytes])) {
-        const p = e.path.replace(/^\.\//, '');
-        if (p === '' || p === '.' || p === './') continue;
-        yield* writer.entry({ ...e, path: p }, await e.buffer());
-      }
-      yield writer.end();
+    await this.paths(id);
+    const opaque = await this.opaqueDirs(id);
+    const out = `export/${id}.tar`;
+    const script = [
+      'set -e',
+      `E=${GUEST_RUN}/export.${id}`,
+      `rm -rf $E && cp -a ${this.dir(id)}/diff $E && cd $E`,
+      // overlayfs whiteouts (0/0 character devices) become .wh. files, opaque dirs get the marker.
+      `find . -type c -exec stat -c '%t %T %n' {} + > ../wh.${id}`,
+      'while read -r ma mi f; do',
+      '  [ "$ma $mi" = "0 0" ] || continue',
+      '  rm -f "$f"; : > "${f%/*}/.wh.${f##*/}"',
+      `done < ../wh.${id}`,
+      ...opaque.map((d) => `: > ${q(`./${d}/.wh..wh..opq`)}`),
+      `mkdir -p ${GUEST_SHARE}/export && tar -c -f ${GUEST_SHARE}/${out} .`,
+      `cd / && rm -rf $E ${GUEST_RUN}/wh.${id}`,
+    ].join('\n');
+    await this.session.check(`exporting snapshot ${id.slice(0, 12)}`, script, TIMEOUTS.apply);
+    const bytes = await this.session.readFile(`${SHARE_DIR}/${out}`);
+    await this.session.removeFile(`${SHARE_DIR}/${out}`);
+    if (bytes === null) throw new StrataError(`emu backend: the guest wrote no tar for ${id.slice(0, 12)}`);
+    // busybox writes "./name" members; re-encode them as layer tars usually are (no "./").
+    const writer = new TarWriter();
+    for await (const e of readTar([bytes])) {
+      const p = e.path.replace(/^\.\//, '');
+      if (p === '' || p === '.' || p === './') continue;
+      yield* writer.entry({ ...e, path: p }, await e.buffer());
     }
+    yield writer.end();
   }
 
   async changes(id: string): Promise<Change[]> {
