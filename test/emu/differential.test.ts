@@ -131,7 +131,7 @@ afterAll(async () => {
 
 describe('native vs emu: the same container, the same mounts and files', () => {
   it('mountinfo, normalised: same mount points, fs types and options, line by line', async () => {
-    const [n, e] = [await scenario(native), await scenario(emu)];
+    const [n, e] = await both();
     const nLines = n.mountinfo;
     expect(e.masks).toEqual([]);
     expect(nLines.map((m) => m.mountPoint)).toEqual(e.mountinfo.map((m) => m.mountPoint));
@@ -153,7 +153,7 @@ describe('native vs emu: the same container, the same mounts and files', () => {
   }, 600_000);
 
   it('the merged trees (find / -xdev) are the same', async () => {
-    const [n, e] = [await scenario(native), await scenario(emu)];
+    const [n, e] = await both();
     expect(e.tree.length).toBeGreaterThan(200);
     expect(e.tree).toEqual(n.tree);
   }, 600_000);
