@@ -1,0 +1,78 @@
+// Generated scenarios (shared/src/scenario/random.ts) on the model and the real kernel: zero
+// disagreements over SCENARIO_FUZZ_COUNT seeds (default 500) from SCENARIO_FUZZ_SEED (default 1).
+// A disagreement is shrunk (steps dropped while it persists) and printed as a scenario file.
+import { describe, expect, it } from 'vitest';
+import { diffResults, runOnModel, scenarioToJson } from '../../shared/src/scenario/index.js';
+import type { Scenario } from '../../shared/src/scenario/index.js';
+import { generateScenario, shrinkScenario } from '../../shared/src/scenario/random.js';
+import { runOnKernelBatch } from '../../backend-native/src/scenario-native.js';
+
+const COUNT = Number(process.env.SCENARIO_FUZZ_COUNT ?? 500);
+const FIRST = Number(process.env.SCENARIO_FUZZ_SEED ?? 1);
+
+async function disagreeing(cands: Scenario[]): Promise<boolean[]> {
+  const real = await runOnKernelBatch(cands);
+  return cands.map((c, i) => {
+    const r = real[i];
+    return (
+      r !== undefined &&
+      !(r instanceof Error) &&
+      diffResults(runOnModel(c), r, ['model', 'native']).length > 0
+    );
+  });
+}
+
+describe('generated scenarios: model vs real kernel', () => {
+  it('generation is deterministic and covers layers, file operations and mount sequences', () => {
+    expect(generateScenario(7)).toEqual(generateScenario(7));
+    const ops = new Set(
+      Array.from({ length: 30 }, (_, i) => generateScenario(i + 1)).flatMap((s) => s.steps.map((x) => x.op)),
+    );
+    for (const op of [
+      'overlay',
+      'write',
+      'delete',
+      'rename',
+      'mkdir',
+      'rmdir',
+      'chmod',
+      'symlink',
+      'mount',
+      'bind',
+      'umount',
+      'unshare',
+      'make-shared',
+      'make-slave',
+    ])
+      expect(ops).toContain(op);
+    const layers = Object.keys(generateScenario(3).layers).length;
+    expect(layers).toBeGreaterThanOrEqual(2);
+    expect(layers).toBeLessThanOrEqual(4);
+  });
+
+  it(`${COUNT} seeds from ${FIRST}: zero disagreements`, { timeout: 600_000 }, async () => {
+    const scenarios = Array.from({ length: COUNT }, (_, i) => generateScenario(FIRST + i));
+    const started = Date.now();
+    const real = await runOnKernelBatch(scenarios);
+    console.log(`${COUNT} scenarios on the real kernel in ${Date.now() - started} ms`);
+    const failures: string[] = [];
+    for (let i = 0; i < scenarios.length; i++) {
+      const s = scenarios[i] as Scenario;
+      const r = real[i];
+      if (r === undefined || r instanceof Error) {
+        failures.push(`${s.name}: ${r?.message ?? 'no result'}`);
+        continue;
+      }
+      const d = diffResults(runOnModel(s), r, ['model', 'native']);
+      if (d.length === 0) continue;
+      const small = await shrinkScenario(s, disagreeing);
+      const again = await runOnKernelBatch([small]);
+      const a = again[0];
+      const why = a && !(a instanceof Error) ? diffResults(runOnModel(small), a, ['model', 'native']) : d;
+      failures.push(
+        `${s.name}:\n${why.join('\n')}\nminimal scenario:\n${JSON.stringify(scenarioToJson(small), null, 2)}`,
+      );
+    }
+    expect(failures.join('\n\n')).toBe('');
+  });
+});
