@@ -3,7 +3,7 @@
 // time. Layers the registry has are skipped (HEAD), layers another repository of it has are
 // mounted (POST ?mount=&from=), both known from what earlier pushes and pulls recorded.
 import { Readable } from 'node:stream';
-import { createGzip, constants as zc } from 'node:zlib';
+import { createGzip, deflateRawSync, constants as zc } from 'node:zlib';
 import type { Engine } from '../engine/engine.js';
 import { counted, type ProgressOutput } from '../engine/progress.js';
 import { StrataError } from '../errors.js';
@@ -39,15 +39,45 @@ export interface PushResult {
   size: number;
 }
 
+/** An explicit gzip level for every layer (STRATA_PUSH_GZIP_LEVEL), or null for the adaptive choice. */
+const FORCED_LEVEL = process.env.STRATA_PUSH_GZIP_LEVEL === undefined ? null : Number(process.env.STRATA_PUSH_GZIP_LEVEL);
+const PROBE_BYTES = 1 << 20;
+
 /**
- * gzip level: docker uses the default (6); level 1 costs a third of the CPU for a few percent more
- * bytes, which on a fast link is the better trade. STRATA_PUSH_GZIP_LEVEL overrides.
+ * The gzip level for a layer whose first bytes are `probe`: docker's default (6), except that a
+ * layer deflate cannot shrink (random or already compressed data: the probe saves under 5%) is
+ * written as stored blocks (level 0). Deflating such data costs most of a push's CPU for nothing;
+ * the result is still a gzip stream, and the choice depends only on the content, so the same
+ * layer always gets the same digest.
  */
-const GZIP_LEVEL = Number(process.env.STRATA_PUSH_GZIP_LEVEL ?? zc.Z_DEFAULT_COMPRESSION);
+function levelFor(probe: Buffer): number {
+  if (FORCED_LEVEL !== null) return FORCED_LEVEL;
+  if (probe.length === 0) return zc.Z_DEFAULT_COMPRESSION;
+  return deflateRawSync(probe, { level: 1 }).length > probe.length * 0.95 ? 0 : zc.Z_DEFAULT_COMPRESSION;
+}
 
 async function* gzipped(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-  const input = Readable.from(source, { objectMode: false });
-  const z = createGzip({ level: GZIP_LEVEL, chunkSize: 1 << 20 });
+  const it = source[Symbol.asyncIterator]();
+  const head: Buffer[] = [];
+  let headBytes = 0;
+  let ended = false;
+  while (headBytes < PROBE_BYTES) {
+    const r = await it.next();
+    if (r.done) {
+      ended = true;
+      break;
+    }
+    head.push(Buffer.from(r.value.buffer, r.value.byteOffset, r.value.length));
+    headBytes += r.value.length;
+  }
+  const probe = Buffer.concat(head);
+  const replay = async function* () {
+    yield probe;
+    if (ended) return;
+    for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+  };
+  const input = Readable.from(replay(), { objectMode: false });
+  const z = createGzip({ level: levelFor(probe.subarray(0, PROBE_BYTES)), chunkSize: 1 << 20 });
   input.on('error', (e) => z.destroy(e));
   input.pipe(z);
   try {
