@@ -153,14 +153,10 @@ describe('web demo (chromium, offline)', () => {
     await expect.poll(() => page.evaluate(() => location.hash)).toBe('#layers');
     expect(await page.locator('[data-testid="lesson"]').getAttribute('data-lesson')).toBe('layers');
 
-    await runStep('stack');
-    const stack = page.locator('lesson-step[data-step="stack"] [data-testid="layer-stack"]');
+    // One step shows it all: the image's layers and c1-init from the start, c1's changes on top.
+    await runStep('cow');
+    const stack = page.locator('lesson-step[data-step="cow"] [data-testid="layer-stack"]');
     const origin = (p: string) => stack.locator(`tr[data-path="${p}"] [data-testid="origin"]`).innerText();
-    expect(await origin('etc/issue')).toBe('deleted by var (and a delete)');
-    expect(await origin('var/lib/demo/data')).toBe('from var (and a delete)');
-    expect(await origin('etc/motd')).toBe('from etc usr var');
-    expect(await origin('etc/hostname')).toBe('from c1-init');
-    expect(await origin('bin/busybox')).toBe('from base (busybox rootfs)');
     expect(await stack.locator('thead th').allInnerTexts()).toEqual([
       'path',
       'c1 (read-write)',
@@ -170,13 +166,17 @@ describe('web demo (chromium, offline)', () => {
       'base (busybox rootfs)',
       'merged view',
     ]);
-
-    await runStep('cow');
-    const cow = page.locator('lesson-step[data-step="cow"] [data-testid="layer-stack"]');
-    const cowOrigin = (p: string) => cow.locator(`tr[data-path="${p}"] [data-testid="origin"]`).innerText();
-    expect(await cowOrigin('etc/motd')).toBe('from c1 (read-write)');
-    expect(await cowOrigin('etc/os-release')).toBe('deleted by c1 (read-write)');
-    expect(await cowOrigin('root/new.txt')).toBe('from c1 (read-write)');
+    expect(await origin('etc/issue')).toBe('deleted by var (and a delete)');
+    expect(await origin('var/lib/demo/data')).toBe('from var (and a delete)');
+    expect(await origin('usr/share/demo/readme.txt')).toBe('from etc usr var');
+    expect(await origin('etc/hostname')).toBe('from c1-init');
+    expect(await origin('bin/busybox')).toBe('from base (busybox rootfs)');
+    // Copy-on-write: the changes, the whiteout included, are all in c1's read-write layer.
+    expect(await origin('etc/motd')).toBe('from c1 (read-write)');
+    expect(await origin('etc/os-release')).toBe('deleted by c1 (read-write)');
+    expect(await origin('root/new.txt')).toBe('from c1 (read-write)');
+    // The lower copy of etc/motd is still there, shadowed.
+    expect(await stack.locator('tr[data-path="etc/motd"] td.shadowed').count()).toBe(1);
     await shot('04-layers-lesson');
   }, 90_000);
 

@@ -196,12 +196,12 @@ echo 'NAME="Demo rootfs (not the host)"' > $X/etc/os-release`;
 export const PIVOT_RULES = `${PIVOT_PREP}
 unshare -m sh -c '
 cd /containers/demo-root
-echo "$ pivot_root . old-root        (/ still shared? new_root not a mount point)"
+echo "$ pivot_root . old-root        (new_root is not a mount point: it is on the root mount)"
 pivot_root . old-root 2>&1 || true
 mount --make-rprivate /
 mount --bind /containers/demo-root /containers/demo-root
 cd /containers/demo-root
-echo "$ mount --bind X X; pivot_root /tmp X/old-root   (put_old not under new_root)"
+echo "$ mount --bind X X; pivot_root . /tmp   (put_old /tmp is not under new_root)"
 pivot_root . /tmp 2>&1 || true'`;
 
 export const PIVOT_DO = `${PIVOT_PREP}

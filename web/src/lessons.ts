@@ -154,7 +154,7 @@ export const LESSONS: Lesson[] = [
         id: 'rules',
         title: 'The rules',
         explain:
-          'new_root must be a mount point, not on a shared mount, and put_old must be under it: each broken rule is an error.',
+          'new_root must be a mount point that is not on the current root mount, nothing involved may be shared, and put_old must be under new_root. Each broken rule is an error (here EBUSY twice: both paths are on the root mount).',
         script: guest.PIVOT_RULES,
         container: false,
         model: model.pivotRules,

@@ -219,7 +219,8 @@ export function layersCow(): string {
 }
 
 function pivotPrep(): { host: Process; c: Process } {
-  const k = new Kernel({ sharedRoot: true, hostname: 'strata-guest' });
+  // Not sharedRoot: the guest's / (a tmpfs it switch_root'ed into) is private, and the model follows it.
+  const k = new Kernel({ hostname: 'strata-guest' });
   const host = k.init;
   const x = '/containers/demo-root';
   for (const d of ['bin', 'etc', 'proc', 'old-root']) host.mkdirp(`${x}/${d}`);
@@ -239,9 +240,9 @@ export function pivotRules(): string {
   c.chdir(x);
   const second = errno(() => c.pivotRoot('.', '/tmp'));
   return [
-    '$ pivot_root . old-root        (/ still shared? new_root not a mount point)',
+    '$ pivot_root . old-root        (new_root is not a mount point: it is on the root mount)',
     `pivot_root: ${first ?? 'ok'}`,
-    '$ mount --bind X X; pivot_root /tmp X/old-root   (put_old not under new_root)',
+    '$ mount --bind X X; pivot_root . /tmp   (put_old /tmp is not under new_root)',
     `pivot_root: ${second ?? 'ok'}`,
   ].join('\n');
 }

@@ -71,7 +71,7 @@ export class LayerStackView extends LitElement {
         <span class="shadowed">grey</span
         >: shadowed by a higher layer;
         <span class="whiteout">red</span
-        >: a whiteout.busybox's applet links in bin/ are not listed.
+        >: a whiteout. busybox's applet links in bin/ are not listed.
       </caption>
       <thead>
         <tr>

@@ -16,6 +16,12 @@ interface Answer {
 
 export const BACKEND_LABEL = { model: 'model', guest: 'guest: real Linux in v86' } as const;
 
+/**
+ * The guest's answers by step id, kept for the page's life: a lesson's step elements are made anew
+ * each time the lesson is shown, and a guest answer took seconds to get.
+ */
+const guestAnswers = new Map<string, Answer>();
+
 export class LessonStep extends LitElement {
   static override properties = {
     step: { attribute: false },
@@ -129,7 +135,9 @@ export class LessonStep extends LitElement {
 
   override willUpdate(): void {
     if (this.step && this.script === '') this.script = this.step.script;
-    if (this.step && this.answer === null) this.answer = this.modelAnswer(this.step);
+    if (this.step && this.answer === null) {
+      this.answer = guestAnswers.get(this.step.id) ?? this.modelAnswer(this.step);
+    }
   }
 
   private modelAnswer(step: Step): Answer {
@@ -149,6 +157,7 @@ export class LessonStep extends LitElement {
     try {
       const r = await this.guest.run(guestScript(this.step, this.script), 60_000);
       this.answer = { backend: 'guest', text: r.stdout, stderr: r.stderr, exitCode: r.exitCode, ms: r.ms };
+      guestAnswers.set(this.step.id, this.answer);
     } catch (err) {
       this.error = err instanceof Error ? err.message : String(err);
     } finally {
