@@ -4,6 +4,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { CgroupLimits } from '../../shared/src/spec.js';
 import { sleepSync } from '../../shared/src/store/fsutil.js';
+import { StrataError } from '../../shared/src/errors.js';
+import { isRootless } from './rootless.js';
 
 const CGROUP_ROOT = '/sys/fs/cgroup';
 // The controllers Strata sets limits with (or will: devices, freezer). Each extra hierarchy costs a
@@ -23,6 +25,7 @@ export function hierarchies(): string[] {
 }
 
 export function cgroupDirs(relPath: string): string[] {
+  if (isRootless()) return [];
   return hierarchies().map((h) => path.join(h, relPath));
 }
 
@@ -102,6 +105,11 @@ export interface ContainerCgroups {
 }
 
 export function createCgroups(relPath: string, limits: CgroupLimits): ContainerCgroups {
+  if (isRootless()) {
+    // cgroup v1 is never delegated to unprivileged users; v2 delegation is not wired up yet.
+    if (Object.keys(limits).length > 0) throw new StrataError('resource limits (--memory, --pids-limit, --cpus, ...) need root: rootless mode has no delegated cgroups here');
+    return { dirs: [], procsFds: [], oomFd: null };
+  }
   const version = cgroupVersion();
   const dirs: string[] = [];
   const procsFds: number[] = [];

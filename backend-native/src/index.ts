@@ -5,11 +5,14 @@ import type { Backend } from '../../shared/src/backend.js';
 import { StrataError } from '../../shared/src/errors.js';
 import { NativeRuntime, shimPath } from './runtime.js';
 import { Overlay2Snapshotter } from './snapshotter.js';
+import { isRootless } from './rootless.js';
 
 export class NativeBackend implements Backend {
   readonly kind = 'native' as const;
   readonly snapshots: Overlay2Snapshotter;
   readonly runtime = new NativeRuntime();
+  // A user namespace cannot plumb veth pairs into the host's bridge: loopback only there.
+  readonly defaultNetwork = isRootless() ? 'none' : 'bridge';
 
   constructor(root: string) {
     this.snapshots = new Overlay2Snapshotter(path.join(root, 'overlay2'));

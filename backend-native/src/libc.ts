@@ -72,6 +72,7 @@ const c = {
   socket: lib.func('int socket(int domain, int type, int protocol)'),
   ioctl: lib.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)'),
   close: lib.func('int close(int fd)'),
+  pipe2: lib.func('int pipe2(_Out_ int *fds, int flags)'),
   strerror: lib.func('const char *strerror(int errnum)'),
 };
 
@@ -147,6 +148,14 @@ function makedev(major: number, minor: number): bigint {
 export function mknodChar(path: string, mode: number, major: number, minor: number): void {
   const dev = makedev(major, minor);
   check(c.mknod(path, S_IFCHR | mode, dev), () => `mknod(${path}, ${major}:${minor})`);
+}
+
+/** A close-on-exec pipe: [read end, write end]. Node itself has no API for one. */
+export function pipe(): [number, number] {
+  // A typed array is passed as the memory itself: no marshalling of a JS array.
+  const fds = new Int32Array(2);
+  check(c.pipe2(fds, 0o2000000 /* O_CLOEXEC */), () => 'pipe2');
+  return [fds[0]!, fds[1]!];
 }
 
 export function chdir(path: string): void {

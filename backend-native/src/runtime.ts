@@ -8,7 +8,13 @@ import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { ExitStatus, Runtime, RuntimeStatus, StartedProcess, StdioSpec } from '../../shared/src/backend.js';
+import type {
+  ExitStatus,
+  Runtime,
+  RuntimeStatus,
+  StartedProcess,
+  StdioSpec,
+} from '../../shared/src/backend.js';
 import type { ContainerSpec, MountSpec, ProcessSpec } from '../../shared/src/spec.js';
 import { DEV_SYMLINKS } from '../../shared/src/spec.js';
 import { EXIT, StrataError } from '../../shared/src/errors.js';
@@ -28,24 +34,24 @@ import {
   setns,
   setWindowSize,
   umount2,
+  pipe,
   unlockPty,
   unshare,
 } from './libc.js';
 import { mkdirInside, secureJoin } from './secure-join.js';
 import { resolveUser } from './users.js';
+import { findUp } from '../../shared/src/find-up.js';
+import { isRootless } from './rootless.js';
 import { confinement, makeHostDevices } from './security.js';
+import { trace } from '../../shared/src/trace.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
 /** The shim binary built by `npm run build` (scripts/build.mjs). */
 export function shimPath(): string {
-  const candidates = [
-    process.env.STRATA_SHIM,
-    path.resolve(here, '..', '..', 'build', 'strata-shim'),
-    path.resolve(here, '..', 'build', 'strata-shim'),
-  ];
-  for (const c of candidates) if (c && fs.existsSync(c)) return c;
-  throw new StrataError(`strata-shim is not built (looked in ${candidates.filter(Boolean).join(', ')}): run 'npm run build'`);
+  const found = process.env.STRATA_SHIM ?? findUp(here, 'build/strata-shim');
+  if (found && fs.existsSync(found)) return found;
+  throw new StrataError(`strata-shim is not built (looked for build/strata-shim above ${here}): run 'npm run build'`);
 }
 
 const FLAG_OPTIONS: Record<string, number> = {
@@ -109,6 +115,12 @@ function applyMount(rootfs: string, m: MountSpec): void {
 function makeDevices(rootfs: string, spec: ContainerSpec): void {
   for (const d of spec.devices) {
     const target = secureJoin(rootfs, d.path);
+    if (isRootless()) {
+      // A user namespace may not mknod devices: bind the host's nodes instead, as runc rootless.
+      fs.writeFileSync(target, '');
+      mount(d.path, target, null, MS.BIND, null);
+      continue;
+    }
     mknodChar(target, d.mode, d.major, d.minor);
     fs.chmodSync(target, d.mode); // mknod is subject to the umask
   }
@@ -172,7 +184,13 @@ function envObject(env: string[]): Record<string, string> {
 }
 
 function userArgs(u: { uid: number; gid: number; additionalGids: number[] }): string[] {
-  return ['--uid', String(u.uid), '--gid', String(u.gid), ...u.additionalGids.flatMap((g) => ['--group', String(g)])];
+  return [
+    '--uid',
+    String(u.uid),
+    '--gid',
+    String(u.gid),
+    ...u.additionalGids.flatMap((g) => ['--group', String(g)]),
+  ];
 }
 
 /** Read "key value" lines from the shim's control socket. */
@@ -201,7 +219,12 @@ function lineReader(sock: Socket): () => Promise<string | null> {
 }
 
 function parseExitFile(text: string): ExitStatus {
-  const kv = new Map(text.split('\n').filter(Boolean).map((l) => l.split('=', 2) as [string, string]));
+  const kv = new Map(
+    text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.split('=', 2) as [string, string]),
+  );
   const secs = Number(kv.get('finished') ?? '0');
   const signal = Number(kv.get('signal') ?? '0');
   return {
@@ -217,10 +240,15 @@ function execFailure(detail: string, argv0: string, cwd: string): StrataError {
   const [kind, errnoText] = detail.split(' ');
   const errno = Number(errnoText);
   if (kind === 'cwd') {
-    return new StrataError(`failed to start container: chdir to cwd ("${cwd}") set in config.json failed: ${errnoName(errno)}`, EXIT.CANNOT_INVOKE);
+    return new StrataError(
+      `failed to start container: chdir to cwd ("${cwd}") set in config.json failed: ${errnoName(errno)}`,
+      EXIT.CANNOT_INVOKE,
+    );
   }
   if (errno === 2 || errno === 20) {
-    const what = argv0.includes('/') ? `stat ${argv0}: no such file or directory` : `exec: "${argv0}": executable file not found in $PATH`;
+    const what = argv0.includes('/')
+      ? `stat ${argv0}: no such file or directory`
+      : `exec: "${argv0}": executable file not found in $PATH`;
     return new StrataError(`failed to start container: ${what}`, EXIT.NOT_FOUND);
   }
   return new StrataError(`failed to start container: exec ${argv0}: ${errnoName(errno)}`, EXIT.CANNOT_INVOKE);
@@ -266,14 +294,21 @@ function relayTerminal(master: number, stdin: boolean): () => void {
 }
 
 export class NativeRuntime implements Runtime {
-  async start(spec: ContainerSpec, stdio: StdioSpec, stateDir: string, onExit: string[] = []): Promise<StartedProcess> {
+  async start(
+    spec: ContainerSpec,
+    stdio: StdioSpec,
+    stateDir: string,
+    onExit: string[] = [],
+  ): Promise<StartedProcess> {
     const shim = shimPath();
     const merged = spec.rootfs.mergedDir;
     const r = spec.rootfs;
-    const overlayData = `lowerdir=${r.lowerDirs.join(':')},upperdir=${r.upperDir},workdir=${r.workDir}`;
+    // In a user namespace overlayfs keeps its whiteout/opaque marks in user.* xattrs (userxattr).
+    const overlayData = `lowerdir=${r.lowerDirs.join(':')},upperdir=${r.upperDir},workdir=${r.workDir}${isRootless() ? ',userxattr' : ''}`;
     // Read-write at first even with --read-only: mount points (--tmpfs, -v) may still need creating;
     // the container's view is made read-only once they are mounted, as runc does.
     mount('overlay', merged, 'overlay', 0, overlayData);
+    trace('runtime: overlay mounted');
 
     // Resolve the user and create the workdir while the rootfs is visible from the host.
     const user = resolveUser(merged, spec.process.user);
@@ -283,6 +318,7 @@ export class NativeRuntime implements Runtime {
 
     const netPlan = await prepareNetwork(spec);
     const cg = createCgroups(spec.cgroup.path, spec.cgroup.limits);
+    trace('runtime: cgroups created');
     const hostNs = openNs('thread-self', ['mnt', 'uts', 'ipc', 'net', 'pid', 'cgroup']);
     const stateFd = fs.openSync(stateDir, 'r');
     const owned: number[] = [stateFd, ...cg.procsFds, ...(cg.oomFd !== null ? [cg.oomFd] : [])];
@@ -304,7 +340,8 @@ export class NativeRuntime implements Runtime {
       // are still in the host's namespaces.
       mount(null, '/', null, MS.REC | MS.PRIVATE, null);
       for (const m of spec.mounts) {
-        if (m.type === 'proc') mkdirInside(merged, m.destination); // mounted by PID 1 itself
+        if (m.type === 'proc')
+          mkdirInside(merged, m.destination); // mounted by PID 1 itself
         else applyMount(merged, m);
       }
       makeDevices(merged, spec);
@@ -315,7 +352,10 @@ export class NativeRuntime implements Runtime {
 
       let slave: number | null = null;
       if (spec.process.terminal) {
-        master = fs.openSync(secureJoin(merged, '/dev/pts/ptmx'), fs.constants.O_RDWR | fs.constants.O_NOCTTY);
+        master = fs.openSync(
+          secureJoin(merged, '/dev/pts/ptmx'),
+          fs.constants.O_RDWR | fs.constants.O_NOCTTY,
+        );
         const n = unlockPty(master);
         slave = fs.openSync(secureJoin(merged, `/dev/pts/${n}`), fs.constants.O_RDWR | fs.constants.O_NOCTTY);
         owned.push(slave);
@@ -325,6 +365,10 @@ export class NativeRuntime implements Runtime {
       const nextFd = () => 4 + extra.length; // 0-2 stdio, 3 control socket
       fdArgs.push('--state-fd', String(nextFd()));
       extra.push(stateFd);
+      const [readyRead, readyWrite] = pipe();
+      owned.push(readyRead, readyWrite);
+      fdArgs.push('--ready-fd', String(nextFd()));
+      extra.push(readyWrite);
       for (const fd of hostNs.values()) {
         fdArgs.push('--host-ns-fd', String(nextFd()));
         extra.push(fd);
@@ -354,6 +398,7 @@ export class NativeRuntime implements Runtime {
         merged,
         ...cg.dirs.flatMap((d) => ['--cgroup-dir', d]),
         '--mount-proc',
+        secureJoin(merged, '/proc'),
         ...(spec.namespaces.includes('cgroup') ? ['--cgroupns'] : []),
         ...(spec.init ? ['--init'] : []),
         ...(spec.process.terminal ? ['--tty'] : []),
@@ -378,6 +423,15 @@ export class NativeRuntime implements Runtime {
         detached: true,
       });
       if (child.pid === undefined) throw new StrataError(`could not start ${shim}`);
+      trace('runtime: mounts done, shim spawned');
+      // Wait (blocking: we must stay on this thread) until PID 1 has mounted /proc at merged/proc:
+      // in a user namespace the kernel allows that only while the host's /proc is still visible.
+      fs.closeSync(readyWrite);
+      owned.splice(owned.indexOf(readyWrite), 1);
+      if (fs.readSync(readyRead, Buffer.alloc(1)) !== 1) {
+        child.kill('SIGKILL');
+        throw new StrataError('failed to start container: PID 1 could not mount /proc in its new PID namespace');
+      }
 
       // Both this thread and the shim move into the rootfs; the host's root is then detached.
       chdir(merged);
@@ -385,7 +439,10 @@ export class NativeRuntime implements Runtime {
       umount2('.', MNT_DETACH);
       chdir('/');
     } finally {
-      for (const kind of ['mnt', 'uts', 'ipc', 'net']) setns(hostNs.get(kind)!, NS_FLAG[kind]!, `host ${kind}`);
+      // Rootless: the namespaces we came from belong to the initial user namespace, which we may not
+      // enter again; only the mount namespace (the pause process's own) matters for what follows.
+      for (const kind of isRootless() ? ['mnt'] : ['mnt', 'uts', 'ipc', 'net'])
+        setns(hostNs.get(kind)!, NS_FLAG[kind]!, `host ${kind}`);
       process.chdir(savedCwd);
     }
     closeAll(owned);
@@ -398,9 +455,12 @@ export class NativeRuntime implements Runtime {
       throw e;
     }
 
+    trace('runtime: pivoted, back in host namespaces');
     const ctl = child.stdio[3] as Socket;
     const readLine = lineReader(ctl);
-    const exited = new Promise<number>((resolve) => child!.on('exit', (code, sig) => resolve(code ?? 128 + (sig ? 15 : 0))));
+    const exited = new Promise<number>((resolve) =>
+      child!.on('exit', (code, sig) => resolve(code ?? 128 + (sig ? 15 : 0))),
+    );
     ctl.write('g');
     let pid = 0;
     let failure: StrataError | null = null;
@@ -420,7 +480,9 @@ export class NativeRuntime implements Runtime {
     ctl.destroy();
     if (pid === 0 && failure === null) {
       const code = await exited;
-      failure = new StrataError(`failed to start container: strata-shim exited with status ${code} before starting it`);
+      failure = new StrataError(
+        `failed to start container: strata-shim exited with status ${code} before starting it`,
+      );
     }
     if (failure) {
       if (master !== null) fs.closeSync(master);
@@ -435,6 +497,7 @@ export class NativeRuntime implements Runtime {
     }
     const stopRelay = master !== null ? relayTerminal(master, stdio.stdin) : () => undefined;
     const exit = exited.then(() => {
+      trace('runtime: monitor exited');
       stopRelay();
       if (master !== null) closeQuietly(master);
       const text = readTextIfExists(path.join(stateDir, 'exit'));
@@ -500,7 +563,9 @@ export class NativeRuntime implements Runtime {
         detached: true,
       });
     } finally {
-      for (const k of kinds) setns(host.get(k)!, NS_FLAG[k]!, `host ${k}`);
+      // Rootless: the host's namespaces belong to the initial user namespace and cannot be
+      // re-entered; this thread only waits for the command from here on, so it may stay.
+      if (!isRootless()) for (const k of kinds) setns(host.get(k)!, NS_FLAG[k]!, `host ${k}`);
       closeAll([...target.values(), ...host.values(), ...procsFds, ...(slave !== null ? [slave] : [])]);
       if (conf.fd !== null) closeAll([conf.fd]);
     }
@@ -521,7 +586,10 @@ export class NativeRuntime implements Runtime {
     if (text !== null) return { status: 'exited', exit: parseExitFile(text) };
     if (pid && pidAlive(pid)) return { status: 'running', pid };
     if (monitorPid && pidAlive(monitorPid)) return { status: 'running', pid: pid ?? 0 };
-    return { status: 'unknown', reason: 'the container process and its monitor are gone without an exit status' };
+    return {
+      status: 'unknown',
+      reason: 'the container process and its monitor are gone without an exit status',
+    };
   }
 
   async kill(pid: number, signal: NodeJS.Signals | number): Promise<void> {

@@ -63,6 +63,8 @@ struct opts {
   int tty;             // stdin is a pty slave: make it the controlling terminal
   int relay_fd;        // detached tty: copy the pty master to stdout (the log)
   int mount_proc;
+  const char *proc_path;  // where /proc is before pivot_root (PID 1 mounts it there)
+  int ready_fd;           // PID 1 writes 'p' here once /proc is mounted: the CLI may pivot then
   int cgroupns;
   int oom_fd;          // memory.oom_control (v1) or memory.events (v2): its oom_kill counter
   const char *cwd;
@@ -115,7 +117,7 @@ static int parse_int(const char *s) { return (int)strtol(s, NULL, 10); }
 
 static void parse(int argc, char **argv, struct opts *o) {
   memset(o, 0, sizeof *o);
-  o->ctl_fd = o->state_fd = o->mntns_fd = o->relay_fd = o->oom_fd = o->seccomp_fd = -1;
+  o->ctl_fd = o->state_fd = o->mntns_fd = o->relay_fd = o->oom_fd = o->seccomp_fd = o->ready_fd = -1;
   o->cwd = "/";
   if (argc < 2) { fprintf(stderr, "usage: strata-shim run|exec [flags] -- cmd...\n"); _exit(125); }
   o->run_mode = strcmp(argv[1], "run") == 0;
@@ -145,7 +147,8 @@ static void parse(int argc, char **argv, struct opts *o) {
     else if (strcmp(a, "--no-new-privs") == 0) o->nnp = 1;
     else if (strcmp(a, "--init") == 0) o->init = 1;
     else if (strcmp(a, "--tty") == 0) o->tty = 1;
-    else if (strcmp(a, "--mount-proc") == 0) o->mount_proc = 1;
+    else if (strcmp(a, "--mount-proc") == 0) { o->mount_proc = 1; o->proc_path = v; i++; }
+    else if (strcmp(a, "--ready-fd") == 0) { o->ready_fd = parse_int(v); i++; }
     else if (strcmp(a, "--cgroupns") == 0) o->cgroupns = 1;
     else { fprintf(stderr, "strata-shim: unknown flag %s\n", a); _exit(125); }
   }
@@ -271,9 +274,8 @@ static void build_seccomp(int fd) {
       if (r < 0 && r != -EEXIST) seccomp_fail(r, "seccomp_arch_add");
     } else if (strcmp(kind, "rule") == 0) {
       uint32_t act = seccomp_action(strtok_r(NULL, " ", &ws));
-      const char *name = strtok_r(NULL, " ", &ws);
       const char *count = strtok_r(NULL, " ", &ws);
-      if (name == NULL || count == NULL) { errno = EINVAL; die("seccomp rule"); }
+      if (count == NULL) { errno = EINVAL; die("seccomp rule"); }
       unsigned n = (unsigned)atoi(count);
       struct scmp_arg_cmp cmp[6];
       if (n > 6) { errno = EINVAL; die("seccomp rule"); }
@@ -286,11 +288,14 @@ static void build_seccomp(int fd) {
         cmp[k].datum_a = strtoull(a, NULL, 10);
         cmp[k].datum_b = strtoull(b, NULL, 10);
       }
-      int nr = seccomp_syscall_resolve_name(name);
-      // A syscall this libseccomp does not know stays at the default action (as with runc).
-      if (nr == __NR_SCMP_ERROR) continue;
-      int r = seccomp_rule_add_array(seccomp_ctx, act, nr, n, cmp);
-      if (r < 0 && r != -EEXIST) seccomp_fail(r, name);
+      // The same action and conditions for every syscall named after them.
+      for (const char *name = strtok_r(NULL, " ", &ws); name; name = strtok_r(NULL, " ", &ws)) {
+        int nr = seccomp_syscall_resolve_name(name);
+        // A syscall this libseccomp does not know stays at the default action (as with runc).
+        if (nr == __NR_SCMP_ERROR) continue;
+        int r = seccomp_rule_add_array(seccomp_ctx, act, nr, n, cmp);
+        if (r < 0 && r != -EEXIST) seccomp_fail(r, name);
+      }
     }
   }
   free(text);
@@ -463,10 +468,10 @@ static void relay_tty(int master, int out) {
 
 static void cleanup_host(const struct opts *o) {
   if (o->n_host_ns == 0) return;
-  // Back to the host's mount, network, ... namespaces, and the host's PID namespace for children:
-  // the container's is dead, and a process whose children would land there cannot even make threads.
+  // Back to the host's mount, network, ... namespaces. In rootless mode only the mount namespace
+  // (the pause process's) may be re-entered: the others belong to the initial user namespace.
   for (int i = 0; i < o->n_host_ns; i++) {
-    if (setns(o->host_ns_fds[i], 0) < 0) return;
+    setns(o->host_ns_fds[i], 0);
     close(o->host_ns_fds[i]);
   }
   if (o->cleanup_mount) umount2(o->cleanup_mount, MNT_DETACH);
@@ -477,13 +482,12 @@ static void cleanup_host(const struct opts *o) {
 }
 
 static int do_run(struct opts *o) {
-  char go = 0;
-  if (read(o->ctl_fd, &go, 1) != 1 || go != 'g') _exit(125);  // the CLI gave up before start
-  if (unshare(CLONE_NEWPID) < 0) die("unshare(CLONE_NEWPID)");
   int release[2], errp[2];
   if (pipe2(release, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) die("pipe");
-  pid_t child = fork();
-  if (child < 0) die("fork");
+  // clone(CLONE_NEWPID) rather than unshare: only the child enters the new PID namespace, so this
+  // monitor's own children (the --then command) are born in a live one.
+  pid_t child = (pid_t)syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, 0, 0, 0, 0);
+  if (child < 0) die("clone(CLONE_NEWPID)");
   if (child == 0) {
     close(release[1]);
     close(errp[0]);
@@ -493,14 +497,20 @@ static int do_run(struct opts *o) {
     if (o->oom_fd >= 0) close(o->oom_fd);
     for (int i = 0; i < o->n_host_ns; i++) close(o->host_ns_fds[i]);
     close_cgroup_fds(o);
+    ctl = -1;  // closed above: a failure goes to errp from here on
+    child_errfd = errp[1];
+    // /proc is mounted before the CLI's pivot_root, while the host's /proc is still visible in this
+    // mount namespace: in a user namespace the kernel allows a new proc mount only then.
+    if (o->mount_proc && mount("proc", o->proc_path, "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL) < 0)
+      die("mount /proc");
+    if (o->ready_fd >= 0) {
+      if (write(o->ready_fd, "p", 1) != 1) _exit(125);
+      close(o->ready_fd);
+    }
     char c;
     if (read(release[0], &c, 1) != 1) _exit(125);
     close(release[0]);
     if (o->cgroupns && unshare(CLONE_NEWCGROUP) < 0) die("unshare(CLONE_NEWCGROUP)");
-    ctl = -1;  // closed above: a failure goes to errp from here on
-    child_errfd = errp[1];
-    if (o->mount_proc && mount("proc", "/proc", "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL) < 0)
-      die("mount /proc");
     // Over the fresh /proc (and /sys), while PID 1 still has CAP_SYS_ADMIN.
     mask_paths(o);
     readonly_paths(o);
@@ -510,6 +520,12 @@ static int do_run(struct opts *o) {
   payload_pid = child;
   close(release[0]);
   close(errp[1]);
+  if (o->ready_fd >= 0) close(o->ready_fd);
+  char go = 0;
+  if (read(o->ctl_fd, &go, 1) != 1 || go != 'g') {  // the CLI gave up before start
+    kill(child, SIGKILL);
+    _exit(125);
+  }
   join_cgroups(o, child);
   close_cgroup_fds(o);
   say("pid %d\n", (int)child);

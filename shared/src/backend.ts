@@ -129,6 +129,8 @@ export interface Backend {
   readonly kind: BackendKind;
   readonly snapshots: Snapshotter;
   readonly runtime: Runtime;
+  /** The network mode when the user names none (Docker: bridge; rootless or emulated: none). */
+  readonly defaultNetwork?: string;
   /** Fails with a clear StrataError when the backend cannot run here (not root, no overlayfs...). */
   checkPrerequisites(): Promise<void>;
 }

@@ -16,6 +16,7 @@ import { commandLine, mergeEnv, type RunOptions } from './run-options.js';
 import { initLayerEntries, hostsFile, resolvConf } from './init-layer.js';
 import { parseTmpfsSpec, securitySpec, tmpfsMountOptions } from '../security.js';
 import { networkConfig, networkSettings, networkSpec } from './network-config.js';
+import { trace } from '../trace.js';
 
 function limitsOf(h: ContainerRecord['HostConfig']): ContainerSpec['cgroup']['limits'] {
   return {
@@ -90,6 +91,7 @@ export class Engine {
         );
       }
     }
+    trace('create: begin');
     // Bad capability names or profiles fail the create, as in Docker (not the later start).
     const security = {
       CapAdd: opts.capAdd && opts.capAdd.length > 0 ? opts.capAdd : null,
@@ -100,15 +102,21 @@ export class Engine {
     };
     securitySpec(security);
     const image = await this.resolveImage(opts.image);
+    trace('create: image resolved');
     const argv = commandLine(opts, image.config);
     const id = newId();
     const name = opts.name ?? randomName() + '_' + id.slice(0, 4);
     const hostname = opts.hostname ?? id.slice(0, 12);
     const cfg = image.config.config ?? {};
     const env = mergeEnv(cfg.Env ?? [], opts.env, hostname, opts.tty, process.env);
-    const net = networkConfig(opts, cfg.ExposedPorts, (ref) => this.store.containers.find(ref).Id);
+    const withDefault =
+      opts.network === undefined && this.backend.defaultNetwork
+        ? { ...opts, network: this.backend.defaultNetwork }
+        : opts;
+    const net = networkConfig(withDefault, cfg.ExposedPorts, (ref) => this.store.containers.find(ref).Id);
     const top = await this.materialise(image);
 
+    trace('create: layers materialised');
     this.store.containers.reserveName(name, id);
     const layerId = id;
     const initLayerId = `${id}-init`;
@@ -188,6 +196,7 @@ export class Engine {
       };
       rec.Mounts = this.mountPoints(rec, opts);
       this.store.containers.save(rec);
+      trace('create: snapshots prepared, record saved');
     } catch (e) {
       await this.removeArtifacts(rec);
       throw e;
@@ -296,8 +305,10 @@ export class Engine {
       throw new StrataError(`cannot join network of a non running container: ${target}`);
     }
     let started;
+    trace('start: spec ready');
     try {
       started = await this.backend.runtime.start(spec, stdio, dir, onExit);
+      trace('start: payload running');
     } catch (e) {
       await this.backend.runtime.cleanup(spec);
       rec.State = {
@@ -438,7 +449,9 @@ export class Engine {
         /* cleaned up below regardless */
       }
     }
+    trace('remove: begin');
     await this.removeArtifacts(rec);
+    trace('remove: done');
     if (opts.volumes) {
       for (const m of rec.Mounts) {
         if (m.Type === 'volume' && m.Anonymous && m.Name)

@@ -62,7 +62,8 @@ export function parsePublishSpec(spec: string): PublishOption {
   if (protocol !== 'tcp' && protocol !== 'udp') throw new UsageError(`invalid proto: ${protocol}`);
   const parts = (slash >= 0 ? spec.slice(0, slash) : spec).split(':');
   if (parts.length > 3) throw new UsageError(`invalid port format for --publish: ${spec}`);
-  const [hostIp, hostText, ctrText] = parts.length === 3 ? parts : parts.length === 2 ? ['', ...parts] : ['', '', ...parts];
+  const [hostIp, hostText, ctrText] =
+    parts.length === 3 ? parts : parts.length === 2 ? ['', ...parts] : ['', '', ...parts];
   const port = (text: string, what: string, optional: boolean): number => {
     if (optional && text === '') return 0;
     if (/^\d+-\d+$/.test(text)) throw new UsageError(`port ranges are not supported yet: ${text}`);
@@ -70,8 +71,14 @@ export function parsePublishSpec(spec: string): PublishOption {
     if (!/^\d+$/.test(text) || n < 1 || n > 65535) throw new UsageError(`invalid ${what}: ${text}`);
     return n;
   };
-  if (hostIp !== '' && !/^(\d{1,3})(\.\d{1,3}){3}$/.test(hostIp!)) throw new UsageError(`invalid IP address: ${hostIp}`);
-  return { hostIp: hostIp!, hostPort: port(hostText!, 'hostPort', true), containerPort: port(ctrText!, 'containerPort', false), protocol };
+  if (hostIp !== '' && !/^(\d{1,3})(\.\d{1,3}){3}$/.test(hostIp!))
+    throw new UsageError(`invalid IP address: ${hostIp}`);
+  return {
+    hostIp: hostIp!,
+    hostPort: port(hostText!, 'hostPort', true),
+    containerPort: port(ctrText!, 'containerPort', false),
+    protocol,
+  };
 }
 
 /** Validate --network; returns the mode as Docker records it ('default' is 'bridge'). */
