@@ -8,9 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-// @ts-expect-error: plain .mjs build scripts without type declarations
 import { buildWeb } from '../../scripts/build-web.mjs';
-// @ts-expect-error: plain .mjs build scripts without type declarations
 import { serveStatic } from '../../scripts/serve-web.mjs';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -43,13 +41,13 @@ describe('web demo (chromium, offline)', () => {
     if (!existsSync(CHROMIUM))
       throw new Error(`${CHROMIUM} missing: apt-get install -y chromium (scripts/setup.mjs)`);
     // Its own output dir: the CLI build empties dist/ whenever another test run rebuilds it.
-    const dir = (await buildWeb({
+    // buildWeb throws, naming the build command, when the guest image is missing.
+    outDir = await buildWeb({
       quiet: true,
       force: true,
       outDir: mkdtempSync(path.join(tmpdir(), 'strata-web-')),
-    })) as string; // throws when the guest image is missing
-    outDir = dir;
-    const served = (await serveStatic(dir)) as { server: Server; url: string };
+    });
+    const served = await serveStatic(outDir);
     server = served.server;
     origin = served.url.replace(/\/$/, '');
     rmSync(SHOTS, { recursive: true, force: true });
