@@ -50,6 +50,19 @@ describe('generated scenarios: model vs real kernel', () => {
     expect(layers).toBeLessThanOrEqual(4);
   });
 
+  it('the shrinker keeps only the steps a failure needs', async () => {
+    const s = generateScenario(4);
+    const culprit = s.steps.length - 3;
+    const op = s.steps[culprit];
+    let rounds = 0;
+    const small = await shrinkScenario(s, async (cands) => {
+      rounds++;
+      return cands.map((c) => c.steps.includes(op as (typeof c.steps)[number]));
+    });
+    expect(small.steps).toEqual([op]);
+    expect(rounds).toBe(s.steps.length);
+  });
+
   it(`${COUNT} seeds from ${FIRST}: zero disagreements`, { timeout: 600_000 }, async () => {
     const scenarios = Array.from({ length: COUNT }, (_, i) => generateScenario(FIRST + i));
     const started = Date.now();

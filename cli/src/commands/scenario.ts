@@ -93,7 +93,7 @@ export const scenarioCommand: Command = {
           bool(p, 'json') ? JSON.stringify(r, null, 2) + '\n' : renderResult(r, s.steps.map(describeStep)),
         );
         const bad = unmet(s, r, backend);
-        for (const m of bad) ctx.err(`${m}\n`);
+        for (const m of bad) ctx.err(`${s.name}: ${m}\n`);
         return bad.length > 0 ? 1 : 0;
       }
       case 'compare': {
