@@ -8,8 +8,9 @@ import { RegistryError } from './client.js';
 import { TransientError, discard, withRetry, type HttpResponse } from './http.js';
 import { type Digest, DigestMismatchError } from '../store/digest.js';
 import { StrataError } from '../errors.js';
+import { trace } from '../trace.js';
 
-export const DEFAULT_CHUNK_SIZE = Number(process.env.STRATA_REGISTRY_CHUNK_SIZE ?? 32 * 1024 * 1024);
+export const DEFAULT_CHUNK_SIZE = Number(process.env.STRATA_REGISTRY_CHUNK_SIZE ?? 8 * 1024 * 1024);
 
 const blobPath = (repo: string, digest: string): string => `/v2/${repo}/blobs/${digest}`;
 
@@ -142,16 +143,27 @@ export async function uploadStream(
   const hash = createHash('sha256');
   let size = 0;
   let pending: Buffer | null = null;
+  trace(`registry: upload to ${repo} started`);
+  // One PATCH in flight while the next chunk is read and compressed: the two overlap.
+  let inflight: Promise<void> = Promise.resolve();
   for await (const chunk of chunks(source, opts.chunkSize ?? DEFAULT_CHUNK_SIZE)) {
     // Hold each chunk back by one: the last one may go with the PUT (monolithic when it is the only one).
     if (pending) {
-      location = await patchChunk(c, location, pending, size - pending.length);
-      opts.onBytes?.(pending.length);
+      const body = pending;
+      const at = size - pending.length;
+      await inflight;
+      inflight = patchChunk(c, location, body, at).then((loc) => {
+        location = loc;
+        opts.onBytes?.(body.length);
+      });
+      // Observed at the next await; this only keeps a failure from counting as unhandled meanwhile.
+      inflight.catch(() => undefined);
     }
     hash.update(chunk);
     size += chunk.length;
     pending = chunk;
   }
+  await inflight;
   const digest = `sha256:${hash.digest('hex')}` as Digest;
   const body = pending ?? Buffer.alloc(0);
   const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream' };
