@@ -137,7 +137,13 @@ async function runExecutor(scenarios: readonly Scenario[]): Promise<Array<RawRes
       }
     };
     await new Promise<void>((resolve, reject) => {
-      child.on('error', reject);
+      child.on('error', (err) =>
+        reject(
+          new KernelRunError(
+            `cannot start ${PYTHON} (the native scenario runner needs python3): ${err.message}`,
+          ),
+        ),
+      );
       child.stdout.setEncoding('utf8');
       child.stdout.on('data', (chunk: string) => {
         buf += chunk;
