@@ -18,10 +18,22 @@ export type Errno =
   | 'ENAMETOOLONG'
   | 'ENODEV';
 
+// The model throws errno errors as ordinary control flow (an overlay lookup probes every layer and
+// most probes say ENOENT). Capturing a stack trace for each one dominated the model's run time, so
+// ModelError captures none: the errno and message say what happened.
+type ErrorCtorWithLimit = ErrorConstructor & { stackTraceLimit?: number };
+
 export class ModelError extends Error {
   readonly code: Errno;
   constructor(code: Errno, message: string) {
-    super(`${code}: ${message}`);
+    const ctor = Error as ErrorCtorWithLimit;
+    const limit = ctor.stackTraceLimit;
+    ctor.stackTraceLimit = 0;
+    try {
+      super(`${code}: ${message}`);
+    } finally {
+      ctor.stackTraceLimit = limit;
+    }
     this.name = 'ModelError';
     this.code = code;
   }
