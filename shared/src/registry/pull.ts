@@ -9,6 +9,7 @@ import type { Engine } from '../engine/engine.js';
 import { loadArchive } from '../engine/archive-load.js';
 import { goArch } from '../engine/archive-plan.js';
 import { StrataError } from '../errors.js';
+import { trace } from '../trace.js';
 import { type Digest, hexOf, isDigest } from '../store/digest.js';
 import { removeTree } from '../store/fsutil.js';
 import { Annotation, MediaType, layerCompression } from '../oci/mediatypes.js';
@@ -101,6 +102,7 @@ export async function pullImage(engine: Engine, name: string, opts: TransferOpti
       },
     );
 
+    trace('registry: layers downloaded and verified');
     // Our own manifest over the blobs we hold (local layers uncompressed, new ones as downloaded);
     // the config keeps its exact bytes, so the image ID is the registry's config digest.
     const localManifest = Buffer.from(
@@ -126,6 +128,7 @@ export async function pullImage(engine: Engine, name: string, opts: TransferOpti
     const before = ref.digest === null ? store.images.resolve(shown) : null;
     const [loaded] = await loadArchive(engine, layout);
     if (!loaded) throw new StrataError(`${name}: nothing was loaded`);
+    trace('registry: loaded (diff IDs verified, layers unpacked)');
     for (const [diffId, digest] of downloaded) remember(store, diffId, digest, `${ref.domain}/${repo}`);
     for (const [i, l] of manifest.layers.entries())
       if (downloaded.some(([, d]) => d === l.digest)) lines[i]!.status('Pull complete');
