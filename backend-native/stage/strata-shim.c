@@ -29,6 +29,8 @@
 #include <string.h>
 #include <linux/capability.h>
 #include <linux/close_range.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <seccomp.h>
 #include <stdint.h>
 #include <sys/statvfs.h>
@@ -77,6 +79,7 @@ struct opts {
   uint64_t caps;
   int nnp;             // --no-new-privs
   int seccomp_fd;      // --seccomp-fd: the profile compiled by the CLI (shared/src/security.ts)
+  int export_fd;       // --export-bpf-fd: only write the profile's BPF program there and exit
   const char *masked[MAX_PATHS];    // --mask: /dev/null or an empty read-only tmpfs over it
   int n_masked;
   const char *ro_paths[MAX_PATHS];  // --ro-path: bind-remounted read-only
@@ -117,7 +120,7 @@ static int parse_int(const char *s) { return (int)strtol(s, NULL, 10); }
 
 static void parse(int argc, char **argv, struct opts *o) {
   memset(o, 0, sizeof *o);
-  o->ctl_fd = o->state_fd = o->mntns_fd = o->relay_fd = o->oom_fd = o->seccomp_fd = o->ready_fd = -1;
+  o->ctl_fd = o->state_fd = o->mntns_fd = o->relay_fd = o->oom_fd = o->seccomp_fd = o->export_fd = o->ready_fd = -1;
   o->cwd = "/";
   if (argc < 2) { fprintf(stderr, "usage: strata-shim run|exec [flags] -- cmd...\n"); _exit(125); }
   o->run_mode = strcmp(argv[1], "run") == 0;
@@ -142,6 +145,7 @@ static void parse(int argc, char **argv, struct opts *o) {
     else if (strcmp(a, "--then") == 0) { if (o->n_then < 63) o->then[o->n_then++] = argv[i + 1]; i++; }
     else if (strcmp(a, "--caps") == 0) { o->have_caps = 1; o->caps = strtoull(v, NULL, 16); i++; }
     else if (strcmp(a, "--seccomp-fd") == 0) { o->seccomp_fd = parse_int(v); i++; }
+    else if (strcmp(a, "--export-bpf-fd") == 0) { o->export_fd = parse_int(v); i++; }
     else if (strcmp(a, "--mask") == 0) { if (o->n_masked < MAX_PATHS) o->masked[o->n_masked++] = v; i++; }
     else if (strcmp(a, "--ro-path") == 0) { if (o->n_ro < MAX_PATHS) o->ro_paths[o->n_ro++] = v; i++; }
     else if (strcmp(a, "--no-new-privs") == 0) o->nnp = 1;
@@ -210,6 +214,10 @@ static void readonly_paths(const struct opts *o) {
 }
 
 static scmp_filter_ctx seccomp_ctx = NULL;
+// A program libseccomp compiled earlier (the CLI caches it, docs/security.md): building the filter
+// costs milliseconds per start, loading a ready one microseconds.
+static struct sock_filter *seccomp_bpf = NULL;
+static unsigned short seccomp_bpf_len = 0;
 
 static uint32_t seccomp_action(const char *t) {
   if (t == NULL) return SCMP_ACT_KILL_PROCESS;
@@ -252,6 +260,17 @@ static void build_seccomp(int fd) {
   }
   text[len] = 0;
   close(fd);
+  if (len >= 4 && memcmp(text, "bpf\n", 4) == 0) {
+    // "bpf\n" and a program from --export-bpf-fd: struct sock_filter[] as the kernel takes it.
+    size_t n = (len - 4) / sizeof(struct sock_filter);
+    if ((len - 4) % sizeof(struct sock_filter) != 0 || n == 0 || n > BPF_MAXINSNS) { errno = EINVAL; die("seccomp program"); }
+    seccomp_bpf = malloc(len - 4);
+    if (!seccomp_bpf) die("seccomp program");
+    memcpy(seccomp_bpf, text + 4, len - 4);
+    seccomp_bpf_len = (unsigned short)n;
+    free(text);
+    return;
+  }
   char *save = NULL;
   for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
     char *ws = NULL;
@@ -302,6 +321,12 @@ static void build_seccomp(int fd) {
 }
 
 static void load_seccomp(void) {
+  if (seccomp_bpf != NULL) {
+    struct sock_fprog prog = {seccomp_bpf_len, seccomp_bpf};
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) die("seccomp filter");
+    seccomp_bpf = NULL;
+    return;
+  }
   if (seccomp_ctx == NULL) return;
   int r = seccomp_load(seccomp_ctx);
   if (r < 0) seccomp_fail(r, "seccomp_load");
@@ -581,6 +606,11 @@ int main(int argc, char **argv) {
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) die("PR_SET_DUMPABLE");
   signal(SIGPIPE, SIG_IGN);
   if (o.seccomp_fd >= 0) build_seccomp(o.seccomp_fd);
+  if (o.export_fd >= 0) {
+    int r = seccomp_ctx ? seccomp_export_bpf(seccomp_ctx, o.export_fd) : -EINVAL;
+    if (r < 0) seccomp_fail(r, "seccomp_export_bpf");
+    return 0;
+  }
   if (!o.run_mode) return do_exec(&o);
   // The monitor stays outside the container; it forwards what it is sent to the payload.
   int fwd[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};

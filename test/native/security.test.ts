@@ -14,6 +14,7 @@ import {
   strataAsync,
   tempRoot,
 } from '../helpers/strata.js';
+import { compileSeccomp, effectiveCapabilities, parseSeccompProfile } from '../../shared/src/security.js';
 
 /** Docker's default capability set (the 14 it keeps) as /proc/PID/status prints it. */
 const DOCKER_DEFAULT_CAPS = '00000000a80425fb';
@@ -193,12 +194,21 @@ describe('seccomp', () => {
         ],
       }),
     );
+    // Compiled to BPF once, kept by the hash of the compiled text (docs/security.md).
+    const compiled = compileSeccomp(
+      parseSeccompProfile(fs.readFileSync(file, 'utf8')),
+      effectiveCapabilities([], [], false),
+    );
+    const bpf = `/run/strata/seccomp/${createHash('sha256').update(compiled).digest('hex')}.bpf`;
+    fs.rmSync(bpf, { force: true });
     const r = sh(
       ['--security-opt', `seccomp=${file}`],
       'mkdir /d; chmod 700 /tmp; echo chmod700=$?; chmod 755 /tmp; echo chmod755=$?; touch /f; rm /f; echo rm=$?',
     );
     expect(r.stderr).toContain("mkdir: can't create directory '/d': Permission denied");
     expect(r.stdout).toContain('chmod700=1\nchmod755=0\nrm=0\n');
+    expect(fs.readFileSync(bpf).subarray(0, 4).toString()).toBe('bpf\n');
+    expect((fs.statSync(bpf).size - 4) % 8).toBe(0); // struct sock_filter[]
     // The profile is stored with the container (as Docker does): the file is not needed at start.
     const id = ok(root, ['create', '--security-opt', `seccomp=${file}`, 'busybox', 'mkdir', '/d']).trim();
     fs.rmSync(file);
