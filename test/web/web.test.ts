@@ -197,4 +197,32 @@ describe('web demo (chromium, offline)', () => {
     expect(offOrigin).toEqual([]);
     expect(pageErrors).toEqual([]);
   }, 60_000);
+
+  it('error panel when the guest cannot start; the model still answers', async () => {
+    const broken = await context.newPage();
+    try {
+      // The saved machine is "missing": the worker's fetch gets a 404.
+      await broken.route('**/guest/state.bin.gz', (route) => route.fulfill({ status: 404, body: 'gone' }));
+      await broken.goto(`${origin}/`);
+      const panel = broken.locator('[data-testid="error-panel"]');
+      await panel.waitFor({ timeout: 20_000 });
+      expect(await panel.getAttribute('role')).toBe('alert');
+      expect(await panel.innerText()).toMatch(
+        /The guest \(real Linux in v86\) failed: cannot load .*state\.bin\.gz: HTTP 404/,
+      );
+      expect(await broken.locator('[data-testid="guest-status"]').getAttribute('data-state')).toBe('failed');
+      const live = broken.locator('[data-testid="live-mounts"]');
+      expect(await live.getAttribute('data-backend')).toBe('model');
+      expect(await live.innerText()).toContain("This is the model's table: the guest did not start.");
+      expect(
+        await broken.locator('lesson-step[data-step="tmpfs"] button[data-testid="run"]').innerText(),
+      ).toBe('guest unavailable');
+      expect(
+        await broken.locator('lesson-step[data-step="tmpfs"] [data-testid="output"]').innerText(),
+      ).toContain('none on /tmp type tmpfs (rw,relatime)');
+      await broken.screenshot({ path: path.join(SHOTS, '06-guest-failed.png'), fullPage: true });
+    } finally {
+      await broken.close();
+    }
+  }, 30_000);
 });

@@ -27,6 +27,7 @@ export class LessonStep extends LitElement {
     step: { attribute: false },
     guest: { attribute: false },
     guestReady: { type: Boolean },
+    guestFailed: { type: Boolean },
     answer: { state: true },
     running: { state: true },
     error: { state: true },
@@ -37,6 +38,7 @@ export class LessonStep extends LitElement {
   declare step: Step | null;
   declare guest: GuestClient | null;
   declare guestReady: boolean;
+  declare guestFailed: boolean;
   declare answer: Answer | null;
   declare running: boolean;
   declare error: string;
@@ -47,6 +49,7 @@ export class LessonStep extends LitElement {
     this.step = null;
     this.guest = null;
     this.guestReady = false;
+    this.guestFailed = false;
     this.answer = null;
     this.running = false;
     this.error = '';
@@ -213,7 +216,15 @@ export class LessonStep extends LitElement {
           ?disabled=${!this.guestReady || this.running}
           @click=${() => void this.run()}
         >
-          ${this.running ? 'running in the guest…' : this.guestReady ? 'Run in the guest' : 'guest restoring…'}
+          ${
+            this.running
+              ? 'running in the guest…'
+              : this.guestReady
+                ? 'Run in the guest'
+                : this.guestFailed
+                  ? 'guest unavailable'
+                  : 'guest restoring…'
+          }
         </button>
         ${
           this.answer?.backend === 'guest'

@@ -291,7 +291,13 @@ export class StrataApp extends LitElement {
       <p>
         /proc/self/mountinfo inside a running container: its root (first line, highlighted) is the overlay of
         the image's layers (lowerdir=…), its read-write layer (upperdir) and workdir.
-        ${this.live.backend === 'model' ? 'This is the model until the guest is up; then the real one replaces it.' : ''}
+        ${
+          this.live.backend === 'guest'
+            ? ''
+            : this.guestState.kind === 'failed'
+              ? "This is the model's table: the guest did not start."
+              : 'This is the model until the guest is up; then the real one replaces it.'
+        }
       </p>
       <pre data-testid="live-output">
 ${lines.map((l) => html`<span class=${/ \/ .* - overlay /.test(l) ? 'root' : ''}>${l}</span>${'\n'}`)}</pre>
@@ -312,6 +318,7 @@ ${lines.map((l) => html`<span class=${/ \/ .* - overlay /.test(l) ? 'root' : ''}
             .step=${step}
             .guest=${this.guest}
             ?guestReady=${ready}
+            ?guestFailed=${this.guestState.kind === 'failed'}
           ></lesson-step>`,
       )}
     </article>`;
