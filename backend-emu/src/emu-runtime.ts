@@ -323,6 +323,13 @@ export class EmuRuntime implements Runtime {
     const t = this.containers.get(spec.id);
     if (t?.timer) clearTimeout(t.timer);
     if (!this.session.restored) return;
+    if (t?.exit) {
+      // The share is v86's memory: drop what the finished container left there (a detached log has
+      // been copied to the host by poll()).
+      const names = ['out', 'err', 'log', 'exit', 'stdin', 'monitor.sh', 'inner.sh', 'tree-root.tar'];
+      for (let i = 0; i < spec.mounts.length; i++) names.push(`tree-${i}.tar`);
+      for (const n of names) await this.session.removeFile(`${t.share}/${n}`);
+    }
     await this.session.run(
       `cleaning up ${spec.id.slice(0, 12)}`,
       [

@@ -236,7 +236,7 @@ export function innerScript(spec: ContainerSpec, p: StartPaths): string {
     `X=${q(p.share)}`,
     // Setup errors go to a file of their own, not into the container's output.
     `exec 4>&2 2>${q(`${GUEST_RUN}/${spec.id}.setup`)}`,
-    `fail() { echo "error $1 $2: $(tail -n 3 ${GUEST_RUN}/${spec.id}.setup 2>/dev/null | tr '\\n' ' ')" >&3; exit $1; }`,
+    `fail() { e=$(tail -n 3 ${GUEST_RUN}/${spec.id}.setup 2>/dev/null | tr '\\n' ' '); echo "error $1 $2\${e:+: $e}" >&3; exit $1; }`,
     RESOLVE_FN,
     // /proc is still the guest's here: /proc/self/stat's first field is our PID in the guest.
     'read gp _ < /proc/self/stat',
