@@ -183,8 +183,8 @@ describe('emu backend (Engine + EmuBackend, in the guest)', () => {
           .catch((e: unknown) => e);
         expect(err).toBeInstanceOf(StrataError);
         expect((err as StrataError).exitCode).toBe(127);
-        expect((err as Error).message).toContain(
-          'exec: "no-such-command": executable file not found in $PATH',
+        expect((err as Error).message).toBe(
+          'failed to start container: exec: "no-such-command": executable file not found in $PATH',
         );
       } finally {
         await engine.remove(rec, { force: true, volumes: true });
@@ -202,6 +202,7 @@ describe('emu backend (Engine + EmuBackend, in the guest)', () => {
         opts(['sh', '-c', 'echo started; exec sleep 1000'], {
           detach: true,
           pidsLimit: 8,
+          memory: 64 * 1024 * 1024,
           volumes: [
             { kind: 'bind', source: hostDir, destination: '/data', readonly: false },
             { kind: 'volume', source: 'emuvol', destination: '/vol', readonly: false },
@@ -262,9 +263,11 @@ describe('emu backend (Engine + EmuBackend, in the guest)', () => {
         ]);
         expect(vol).toEqual({ code: 0, out: 'from the host\nkept\n' });
 
-        // pids.max from --pids-limit, enforced by the guest's cgroup v2.
+        // pids.max from --pids-limit (enforced by the guest's cgroup v2) and memory.max from -m.
         const cg = `/sys/fs/cgroup/strata/${rec.Id}`;
-        expect(await inGuest(`cat ${cg}/pids.max; grep -c . ${cg}/cgroup.procs`)).toBe('8\n1\n');
+        expect(await inGuest(`cat ${cg}/pids.max ${cg}/memory.max; grep -c . ${cg}/cgroup.procs`)).toBe(
+          `8\n${64 * 1024 * 1024}\n1\n`,
+        );
         const forks = await execOut(rec, [
           'sh',
           '-c',
