@@ -47,12 +47,33 @@ if (stale('build/strata-shim', ['backend-native/stage'])) {
 }
 // Rootless mode's stage (docs/rootless.md): makes or joins the user namespace, static as the shim.
 if (stale('build/strata-userns', ['backend-native/stage/strata-userns.c'])) {
-  execFileSync('cc', ['-O2', '-static', '-Wall', '-Wextra', '-Werror', '-o', rel(`build/strata-userns.${process.pid}`), rel('backend-native/stage/strata-userns.c')], { stdio: 'inherit' });
+  execFileSync(
+    'cc',
+    [
+      '-O2',
+      '-static',
+      '-Wall',
+      '-Wextra',
+      '-Werror',
+      '-o',
+      rel(`build/strata-userns.${process.pid}`),
+      rel('backend-native/stage/strata-userns.c'),
+    ],
+    { stdio: 'inherit' },
+  );
   fs.renameSync(rel(`build/strata-userns.${process.pid}`), rel('build/strata-userns'));
   console.log('built build/strata-userns');
 }
 
-if (stale('dist/strata.mjs', ['cli/src', 'shared/src', 'backend-native/src', 'images/busybox'])) {
+if (
+  stale('dist/strata.mjs', [
+    'cli/src',
+    'shared/src',
+    'backend-native/src',
+    'backend-emu/src',
+    'images/busybox',
+  ])
+) {
   const esbuild = await import('esbuild');
   // Build into a fresh versioned directory, then switch dist/strata.mjs to it with one rename: a
   // test or command running meanwhile keeps loading a complete older build.
@@ -81,7 +102,8 @@ if (stale('dist/strata.mjs', ['cli/src', 'shared/src', 'backend-native/src', 'im
   // Older builds go once nothing can still be starting from them.
   for (const d of fs.readdirSync(rel('dist'))) {
     const p = rel(`dist/${d}`);
-    if (d.startsWith('v') && d !== version && Date.now() - fs.statSync(p).mtimeMs > 10 * 60_000) fs.rmSync(p, { recursive: true, force: true });
+    if (d.startsWith('v') && d !== version && Date.now() - fs.statSync(p).mtimeMs > 10 * 60_000)
+      fs.rmSync(p, { recursive: true, force: true });
   }
   console.log('built dist/strata.mjs');
 }

@@ -21,7 +21,9 @@ export function cgroupVersion(): CgroupVersion {
 /** The hierarchies a container joins: one dir per v1 controller, or the v2 root. */
 export function hierarchies(): string[] {
   if (cgroupVersion() === 2) return [CGROUP_ROOT];
-  return V1_CONTROLLERS.map((c) => path.join(CGROUP_ROOT, c)).filter((d) => fs.existsSync(path.join(d, 'cgroup.procs')));
+  return V1_CONTROLLERS.map((c) => path.join(CGROUP_ROOT, c)).filter((d) =>
+    fs.existsSync(path.join(d, 'cgroup.procs')),
+  );
 }
 
 export function cgroupDirs(relPath: string): string[] {
@@ -46,9 +48,13 @@ function inheritCpuset(dir: string): void {
 function applyLimitsV1(hier: string, dir: string, l: CgroupLimits): void {
   const ctrl = path.basename(hier);
   if (ctrl === 'memory') {
-    if (l.memoryBytes !== undefined) writeIfPresent(path.join(dir, 'memory.limit_in_bytes'), String(l.memoryBytes));
+    if (l.memoryBytes !== undefined)
+      writeIfPresent(path.join(dir, 'memory.limit_in_bytes'), String(l.memoryBytes));
     if (l.memorySwapBytes !== undefined) {
-      writeIfPresent(path.join(dir, 'memory.memsw.limit_in_bytes'), String(l.memorySwapBytes < 0 ? -1 : l.memorySwapBytes));
+      writeIfPresent(
+        path.join(dir, 'memory.memsw.limit_in_bytes'),
+        String(l.memorySwapBytes < 0 ? -1 : l.memorySwapBytes),
+      );
     }
   } else if (ctrl === 'pids' && l.pidsLimit !== undefined) {
     fs.writeFileSync(path.join(dir, 'pids.max'), l.pidsLimit > 0 ? String(l.pidsLimit) : 'max');
@@ -67,7 +73,8 @@ function applyLimitsV2(dir: string, l: CgroupLimits): void {
     const swap = l.memorySwapBytes < 0 ? 'max' : String(Math.max(0, l.memorySwapBytes - l.memoryBytes));
     writeIfPresent(path.join(dir, 'memory.swap.max'), swap);
   }
-  if (l.pidsLimit !== undefined) fs.writeFileSync(path.join(dir, 'pids.max'), l.pidsLimit > 0 ? String(l.pidsLimit) : 'max');
+  if (l.pidsLimit !== undefined)
+    fs.writeFileSync(path.join(dir, 'pids.max'), l.pidsLimit > 0 ? String(l.pidsLimit) : 'max');
   if (l.cpuQuotaMicros !== undefined) {
     fs.writeFileSync(path.join(dir, 'cpu.max'), `${l.cpuQuotaMicros} ${l.cpuPeriodMicros ?? 100000}`);
   }
@@ -107,7 +114,10 @@ export interface ContainerCgroups {
 export function createCgroups(relPath: string, limits: CgroupLimits): ContainerCgroups {
   if (isRootless()) {
     // cgroup v1 is never delegated to unprivileged users; v2 delegation is not wired up yet.
-    if (Object.keys(limits).length > 0) throw new StrataError('resource limits (--memory, --pids-limit, --cpus, ...) need root: rootless mode has no delegated cgroups here');
+    if (Object.keys(limits).length > 0)
+      throw new StrataError(
+        'resource limits (--memory, --pids-limit, --cpus, ...) need root: rootless mode has no delegated cgroups here',
+      );
     return { dirs: [], procsFds: [], oomFd: null };
   }
   const version = cgroupVersion();
@@ -135,7 +145,10 @@ export function createCgroups(relPath: string, limits: CgroupLimits): ContainerC
 /** memory.oom_control (v1) or memory.events (v2): both carry an "oom_kill N" line. */
 function openOomCounter(dirs: string[], version: CgroupVersion): number | null {
   const memory = path.join(CGROUP_ROOT, 'memory') + path.sep;
-  const file = version === 2 ? path.join(dirs[0] ?? CGROUP_ROOT, 'memory.events') : path.join(dirs.find((d) => d.startsWith(memory)) ?? '', 'memory.oom_control');
+  const file =
+    version === 2
+      ? path.join(dirs[0] ?? CGROUP_ROOT, 'memory.events')
+      : path.join(dirs.find((d) => d.startsWith(memory)) ?? '', 'memory.oom_control');
   try {
     return fs.openSync(file, 'r');
   } catch {
@@ -155,7 +168,10 @@ export function removeCgroups(relPath: string): void {
         const code = (e as NodeJS.ErrnoException).code;
         if (code === 'ENOENT') break;
         if (code !== 'EBUSY' || tries > 200) throw e;
-        for (const pid of fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean)) {
+        for (const pid of fs
+          .readFileSync(path.join(dir, 'cgroup.procs'), 'utf8')
+          .split('\n')
+          .filter(Boolean)) {
           try {
             process.kill(Number(pid), 'SIGKILL');
           } catch {
@@ -171,9 +187,5 @@ export function removeCgroups(relPath: string): void {
 export function cgroupPids(relPath: string): number[] {
   const dir = cgroupDirs(relPath)[0];
   if (!dir || !fs.existsSync(dir)) return [];
-  return fs
-    .readFileSync(path.join(dir, 'cgroup.procs'), 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map(Number);
+  return fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
 }

@@ -43,7 +43,8 @@ export function subordinateRange(file: string, name: string, id: number): Subord
   }
   for (const line of text.split('\n')) {
     const [who, start, count] = line.trim().split(':');
-    if ((who === name || who === String(id)) && Number(count) >= RANGE) return { start: Number(start), count: Number(count) };
+    if ((who === name || who === String(id)) && Number(count) >= RANGE)
+      return { start: Number(start), count: Number(count) };
   }
   return null;
 }
@@ -57,8 +58,13 @@ function stagePath(): string {
 function writeMap(tool: string, pid: number, range: SubordinateRange, own: number): void {
   // Container IDs 0..65535 -> the subordinate range; the user's own ID appears as 65536, so the
   // store it created stays writable for the namespace's root.
-  const r = spawnSync(tool, [String(pid), '0', String(range.start), String(RANGE), String(RANGE), String(own), '1'], { encoding: 'utf8' });
-  if (r.error) throw new StrataError(`rootless mode needs ${tool} (Debian package uidmap): ${r.error.message}`);
+  const r = spawnSync(
+    tool,
+    [String(pid), '0', String(range.start), String(RANGE), String(RANGE), String(own), '1'],
+    { encoding: 'utf8' },
+  );
+  if (r.error)
+    throw new StrataError(`rootless mode needs ${tool} (Debian package uidmap): ${r.error.message}`);
   if (r.status !== 0) throw new StrataError(`${tool} failed: ${r.stderr.trim()}`);
 }
 
@@ -80,12 +86,30 @@ export async function runRootless(argv: string[], root: string, passGlobals: str
   }
   fs.mkdirSync(root, { recursive: true, mode: 0o700 });
   const script = process.argv[1] ? path.resolve(process.argv[1]) : '';
-  const child = spawn(stagePath(), ['--sync-fd', '3', '--pidfile', path.join(root, 'rootless-pause.pid'), '--', process.execPath, script, '--root', root, ...passGlobals, ...argv], {
-    stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
-    env: { ...process.env, [ROOTLESS_ENV]: '1' },
-  });
+  const child = spawn(
+    stagePath(),
+    [
+      '--sync-fd',
+      '3',
+      '--pidfile',
+      path.join(root, 'rootless-pause.pid'),
+      '--',
+      process.execPath,
+      script,
+      '--root',
+      root,
+      ...passGlobals,
+      ...argv,
+    ],
+    {
+      stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
+      env: { ...process.env, [ROOTLESS_ENV]: '1' },
+    },
+  );
   const sync = child.stdio[3] as Socket;
-  const exited = new Promise<number>((resolve) => child.on('exit', (code, sig) => resolve(code ?? (sig ? 128 + (os.constants.signals[sig] ?? 15) : 125))));
+  const exited = new Promise<number>((resolve) =>
+    child.on('exit', (code, sig) => resolve(code ?? (sig ? 128 + (os.constants.signals[sig] ?? 15) : 125))),
+  );
   const first = await new Promise<string>((resolve) => {
     let buf = '';
     sync.on('data', (d: Buffer) => {

@@ -51,7 +51,9 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export function shimPath(): string {
   const found = process.env.STRATA_SHIM ?? findUp(here, 'build/strata-shim');
   if (found && fs.existsSync(found)) return found;
-  throw new StrataError(`strata-shim is not built (looked for build/strata-shim above ${here}): run 'npm run build'`);
+  throw new StrataError(
+    `strata-shim is not built (looked for build/strata-shim above ${here}): run 'npm run build'`,
+  );
 }
 
 const FLAG_OPTIONS: Record<string, number> = {
@@ -430,7 +432,9 @@ export class NativeRuntime implements Runtime {
       owned.splice(owned.indexOf(readyWrite), 1);
       if (fs.readSync(readyRead, Buffer.alloc(1)) !== 1) {
         child.kill('SIGKILL');
-        throw new StrataError('failed to start container: PID 1 could not mount /proc in its new PID namespace');
+        throw new StrataError(
+          'failed to start container: PID 1 could not mount /proc in its new PID namespace',
+        );
       }
 
       // Both this thread and the shim move into the rootfs; the host's root is then detached.

@@ -181,14 +181,22 @@ def main():
     jobs = json.load(open(sys.argv[1]))
     world = sys.argv[2]
     for i, j in enumerate(jobs):
+        # The child waits until the parent has announced its pid: "P" must reach the reader first.
+        gate_r, gate_w = os.pipe()
         pid = os.fork()
         if pid == 0:
+            os.close(gate_w)
+            os.read(gate_r, 1)
+            os.close(gate_r)
             try:
                 job(i, j, world)
             except BaseException as e:
                 out('J %d %s' % (i, json.dumps({'error': 'executor: %r' % (e,)})))
             os._exit(1)
+        os.close(gate_r)
         out('P %d %d' % (i, pid))
+        os.write(gate_w, b'g')
+        os.close(gate_w)
         _, status = os.waitpid(pid, 0)
         out('D %d %d' % (i, status))
 

@@ -31,7 +31,11 @@ function isCommand(v: unknown): v is Command {
 async function loadCommand(name: string): Promise<Command | null> {
   const entry = MODULES.find(([names]) => names.includes(name));
   if (!entry) return null;
-  return Object.values(await entry[1]()).filter(isCommand).find((c) => c.name === name) ?? null;
+  return (
+    Object.values(await entry[1]())
+      .filter(isCommand)
+      .find((c) => c.name === name) ?? null
+  );
 }
 
 async function allCommands(): Promise<Command[]> {
@@ -71,7 +75,8 @@ function selfScript(): string {
 async function makeBackend(name: string, root: string): Promise<Backend> {
   if (name === 'native') return new (await import('../../backend-native/src/index.js')).NativeBackend(root);
   // The emu guest lives as long as this process: single-command flows only (docs/emulator.md).
-  if (name === 'emu') return new (await import('../../backend-emu/src/backend.js')).EmuBackend({ ephemeral: true });
+  if (name === 'emu')
+    return new (await import('../../backend-emu/src/backend.js')).EmuBackend({ ephemeral: true });
   throw new UsageError(`unknown backend '${name}': expected native or emu`);
 }
 
@@ -92,9 +97,12 @@ export async function main(argv: string[]): Promise<number> {
   const debug = globals.flags.get('debug') === true;
   const unprivileged = process.getuid?.() !== 0 && !isRootless();
   const root = path.resolve(
-    (globals.flags.get('root') as string | undefined) ?? process.env.STRATA_ROOT ?? (unprivileged ? defaultRootlessRoot() : DEFAULT_ROOT),
+    (globals.flags.get('root') as string | undefined) ??
+      process.env.STRATA_ROOT ??
+      (unprivileged ? defaultRootlessRoot() : DEFAULT_ROOT),
   );
-  const backendName = (globals.flags.get('backend') as string | undefined) ?? process.env.STRATA_BACKEND ?? 'native';
+  const backendName =
+    (globals.flags.get('backend') as string | undefined) ?? process.env.STRATA_BACKEND ?? 'native';
   const [name, ...rest] = globals.args;
   if (globals.flags.get('version') === true || name === 'version') {
     process.stdout.write(`strata version ${VERSION}\n`);
@@ -164,11 +172,13 @@ export async function cli(argv: string[]): Promise<void> {
   } catch (e) {
     if (e instanceof StrataError) {
       process.stderr.write(`strata: ${e.message}\n`);
-      if (process.argv.includes('--debug') || process.argv.includes('-D')) process.stderr.write(`${e.stack}\n`);
+      if (process.argv.includes('--debug') || process.argv.includes('-D'))
+        process.stderr.write(`${e.stack}\n`);
       code = e.exitCode;
     } else {
       process.stderr.write(`strata: ${(e as Error).message ?? String(e)}\n`);
-      if (process.argv.includes('--debug') || process.argv.includes('-D')) process.stderr.write(`${(e as Error).stack}\n`);
+      if (process.argv.includes('--debug') || process.argv.includes('-D'))
+        process.stderr.write(`${(e as Error).stack}\n`);
       code = 125;
     }
   }

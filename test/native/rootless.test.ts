@@ -12,7 +12,24 @@ let root: string;
 let subuidStart: number;
 
 function asUser(args: string[]): Result {
-  const r = spawnSync('setpriv', ['--reuid', USER, '--regid', USER, '--init-groups', 'env', `HOME=/home/${USER}`, process.execPath, BIN, '--root', root, ...args], { encoding: 'utf8', timeout: 60_000, cwd: os.tmpdir() });
+  const r = spawnSync(
+    'setpriv',
+    [
+      '--reuid',
+      USER,
+      '--regid',
+      USER,
+      '--init-groups',
+      'env',
+      `HOME=/home/${USER}`,
+      process.execPath,
+      BIN,
+      '--root',
+      root,
+      ...args,
+    ],
+    { encoding: 'utf8', timeout: 60_000, cwd: os.tmpdir() },
+  );
   return { code: r.status ?? 1, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -25,18 +42,32 @@ function okAsUser(args: string[]): string {
 beforeAll(() => {
   requireNativePrerequisites();
   for (const tool of ['newuidmap', 'newgidmap', 'setpriv']) {
-    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) throw new Error(`${tool} is missing: run 'npm run setup' (Debian packages uidmap, util-linux)`);
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0)
+      throw new Error(`${tool} is missing: run 'npm run setup' (Debian packages uidmap, util-linux)`);
   }
   if (spawnSync('id', [USER]).status !== 0) {
     const r = spawnSync('useradd', ['-m', '-s', '/bin/sh', USER], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`useradd ${USER}: ${r.stderr}`);
   }
-  const line = fs.readFileSync('/etc/subuid', 'utf8').split('\n').find((l) => l.startsWith(`${USER}:`));
+  const line = fs
+    .readFileSync('/etc/subuid', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${USER}:`));
   if (!line) {
-    const r = spawnSync('usermod', ['--add-subuids', '300000-365535', '--add-subgids', '300000-365535', USER], { encoding: 'utf8' });
+    const r = spawnSync(
+      'usermod',
+      ['--add-subuids', '300000-365535', '--add-subgids', '300000-365535', USER],
+      { encoding: 'utf8' },
+    );
     if (r.status !== 0) throw new Error(`usermod: ${r.stderr}`);
   }
-  subuidStart = Number(fs.readFileSync('/etc/subuid', 'utf8').split('\n').find((l) => l.startsWith(`${USER}:`))!.split(':')[1]);
+  subuidStart = Number(
+    fs
+      .readFileSync('/etc/subuid', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`${USER}:`))!
+      .split(':')[1],
+  );
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-rootless-'));
   const idOf = (flag: string) => Number(spawnSync('id', [flag, USER], { encoding: 'utf8' }).stdout);
   fs.chownSync(root, idOf('-u'), idOf('-g'));
@@ -53,8 +84,13 @@ afterAll(() => {
 
 describe('rootless mode', () => {
   it('runs busybox as root of a user namespace: uid 0 inside', () => {
-    expect(okAsUser(['run', '--rm', 'busybox', 'id'])).toBe('uid=0(root) gid=0(root) groups=0(root),10(wheel)\n');
-    const map = okAsUser(['run', '--rm', 'busybox', 'cat', '/proc/self/uid_map']).trim().split(/\s+/).map(Number);
+    expect(okAsUser(['run', '--rm', 'busybox', 'id'])).toBe(
+      'uid=0(root) gid=0(root) groups=0(root),10(wheel)\n',
+    );
+    const map = okAsUser(['run', '--rm', 'busybox', 'cat', '/proc/self/uid_map'])
+      .trim()
+      .split(/\s+/)
+      .map(Number);
     expect(map.slice(0, 3)).toEqual([0, subuidStart, 65536]);
   });
 

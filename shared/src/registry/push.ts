@@ -40,7 +40,8 @@ export interface PushResult {
 }
 
 /** An explicit gzip level for every layer (STRATA_PUSH_GZIP_LEVEL), or null for the adaptive choice. */
-const FORCED_LEVEL = process.env.STRATA_PUSH_GZIP_LEVEL === undefined ? null : Number(process.env.STRATA_PUSH_GZIP_LEVEL);
+const FORCED_LEVEL =
+  process.env.STRATA_PUSH_GZIP_LEVEL === undefined ? null : Number(process.env.STRATA_PUSH_GZIP_LEVEL);
 const PROBE_BYTES = 1 << 20;
 
 /**
