@@ -109,7 +109,7 @@ try {
     '',
     '| command | median ms | ratio to baseline |',
     '|---|---:|---:|',
-    `| ${tar.name} (baseline) | ${tar.median.toFixed(0)} | 1.00 |`,
+    `| ${tar.name.replace('|', '\\|')} (baseline) | ${tar.median.toFixed(0)} | 1.00 |`,
     `| ${commit.name} | ${commit.median.toFixed(0)} | ${(commit.median / tar.median).toFixed(2)} |`,
     '',
     `Fully cached rebuild of a 10-step Dockerfile: ${cached.toFixed(0)} ms (goal: under 300 ms).`,
