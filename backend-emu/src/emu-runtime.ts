@@ -22,6 +22,7 @@ import { TarWriter } from '../../shared/src/tar/index.js';
 import { shellQuote as q } from './protocol.ts';
 import { GUEST_HOST_MOUNT as GUEST_MOUNT_ROOT } from './guest.ts';
 import { EmuSession, GUEST_RUN, GUEST_SHARE, SHARE_DIR, TIMEOUTS } from './emu-session.ts';
+import { parseExitFile } from '../../shared/src/exit-file.js';
 import {
   execScript,
   guestCgroup,
@@ -40,19 +41,7 @@ export function hostToShare(hostPath: string): string {
 
 function parseExit(text: string): ExitStatus | null {
   if (!/^end=1$/m.test(text)) return null; // still being written
-  const kv = new Map(
-    text
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => l.split('=', 2) as [string, string]),
-  );
-  const signal = Number(kv.get('signal') ?? '0');
-  return {
-    exitCode: Number(kv.get('code') ?? '255'),
-    signal: signal > 0 ? signal : null,
-    finishedAt: new Date(Number(kv.get('finished') ?? '0') * 1000).toISOString(),
-    oomKilled: kv.get('oom') === '1',
-  };
+  return parseExitFile(text);
 }
 
 async function tarBytes(inputs: Parameters<TarWriter['write']>[0]): Promise<Uint8Array> {

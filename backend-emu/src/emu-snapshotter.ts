@@ -10,7 +10,6 @@
 //          directory: a directory of the layer is opaque exactly when its probe file is hidden.
 // Snapshot metadata (link, lower chain) is also kept in memory: the guest starts empty with every
 // restore and this object is its only writer.
-import { randomInt } from 'node:crypto';
 import type {
   Change,
   LayerStream,
@@ -22,14 +21,7 @@ import { StrataError } from '../../shared/src/errors.js';
 import { readTar, TarWriter } from '../../shared/src/tar/index.js';
 import { shellQuote as q } from './protocol.ts';
 import { EmuSession, GUEST_OVERLAY2, GUEST_RUN, GUEST_SHARE, SHARE_DIR, TIMEOUTS } from './emu-session.ts';
-
-const LINK_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
-
-function shortLinkName(): string {
-  let s = '';
-  for (let i = 0; i < 26; i++) s += LINK_CHARS[randomInt(LINK_CHARS.length)];
-  return s;
-}
+import { shortLinkName } from '../../shared/src/overlay2.js';
 
 interface SnapshotInfo {
   link: string;

@@ -8,13 +8,7 @@ import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type {
-  ExitStatus,
-  Runtime,
-  RuntimeStatus,
-  StartedProcess,
-  StdioSpec,
-} from '../../shared/src/backend.js';
+import type { Runtime, RuntimeStatus, StartedProcess, StdioSpec } from '../../shared/src/backend.js';
 import type { ContainerSpec, MountSpec, ProcessSpec } from '../../shared/src/spec.js';
 import { DEV_SYMLINKS } from '../../shared/src/spec.js';
 import { EXIT, StrataError } from '../../shared/src/errors.js';
@@ -40,6 +34,7 @@ import {
 } from './libc.js';
 import { mkdirInside, secureJoin } from './secure-join.js';
 import { resolveUser } from './users.js';
+import { parseExitFile } from '../../shared/src/exit-file.js';
 import { findUp } from '../../shared/src/find-up.js';
 import { isRootless } from './rootless.js';
 import { confinement, makeHostDevices } from './security.js';
@@ -217,23 +212,6 @@ function lineReader(sock: Socket): () => Promise<string | null> {
       if (ended) return null;
       await new Promise<void>((r) => waiters.push(r));
     }
-  };
-}
-
-function parseExitFile(text: string): ExitStatus {
-  const kv = new Map(
-    text
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => l.split('=', 2) as [string, string]),
-  );
-  const secs = Number(kv.get('finished') ?? '0');
-  const signal = Number(kv.get('signal') ?? '0');
-  return {
-    exitCode: Number(kv.get('code') ?? '255'),
-    signal: signal > 0 ? signal : null,
-    finishedAt: new Date(secs * 1000).toISOString(),
-    oomKilled: kv.get('oom') === '1',
   };
 }
 

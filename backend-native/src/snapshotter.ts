@@ -2,7 +2,6 @@
 //   overlay2/<id>/{diff,link,lower,work,merged,committed}   overlay2/l/<SHORT> -> ../<id>/diff
 import fs from 'node:fs';
 import path from 'node:path';
-import { randomInt } from 'node:crypto';
 import type {
   Change,
   LayerStream,
@@ -13,14 +12,7 @@ import type {
 import { StrataError } from '../../shared/src/errors.js';
 import { MNT_DETACH, SyscallError, lgetxattr, lsetxattr, mknodTyped, umount2 } from './libc.js';
 import { isRootless } from './rootless.js';
-
-const LINK_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
-
-function shortLinkName(): string {
-  let s = '';
-  for (let i = 0; i < 26; i++) s += LINK_CHARS[randomInt(LINK_CHARS.length)];
-  return s;
-}
+import { shortLinkName } from '../../shared/src/overlay2.js';
 
 // Rootless overlayfs (userxattr) keeps the mark in the user.* namespace.
 const OPAQUE_XATTR = isRootless() ? 'user.overlay.opaque' : 'trusted.overlay.opaque';
