@@ -24,45 +24,24 @@ function stale(output, inputs) {
   return !fs.existsSync(rel(output)) || fs.statSync(rel(output)).mtimeMs < newestMtime(inputs);
 }
 
+/** A static C stage, compiled under a temporary name and renamed: never a half-written binary. */
+function compileStatic(source, output, libs = []) {
+  const tmp = rel(`${output}.${process.pid}`);
+  execFileSync('cc', ['-O2', '-static', '-Wall', '-Wextra', '-Werror', '-o', tmp, rel(source), ...libs], {
+    stdio: 'inherit',
+  });
+  fs.renameSync(tmp, rel(output));
+  console.log(`built ${output}`);
+}
+
 fs.mkdirSync(rel('build'), { recursive: true });
-if (stale('build/strata-shim', ['backend-native/stage'])) {
-  execFileSync(
-    'cc',
-    [
-      '-O2',
-      '-static',
-      '-Wall',
-      '-Wextra',
-      '-Werror',
-      '-o',
-      rel(`build/strata-shim.${process.pid}`),
-      rel('backend-native/stage/strata-shim.c'),
-      // Debian's libseccomp.a (libseccomp-dev): the seccomp profile is compiled in the shim.
-      '-lseccomp',
-    ],
-    { stdio: 'inherit' },
-  );
-  fs.renameSync(rel(`build/strata-shim.${process.pid}`), rel('build/strata-shim')); // never a half-written binary
-  console.log('built build/strata-shim');
+if (stale('build/strata-shim', ['backend-native/stage/strata-shim.c'])) {
+  // Debian's libseccomp.a (libseccomp-dev): the seccomp profile is compiled in the shim.
+  compileStatic('backend-native/stage/strata-shim.c', 'build/strata-shim', ['-lseccomp']);
 }
 // Rootless mode's stage (docs/rootless.md): makes or joins the user namespace, static as the shim.
 if (stale('build/strata-userns', ['backend-native/stage/strata-userns.c'])) {
-  execFileSync(
-    'cc',
-    [
-      '-O2',
-      '-static',
-      '-Wall',
-      '-Wextra',
-      '-Werror',
-      '-o',
-      rel(`build/strata-userns.${process.pid}`),
-      rel('backend-native/stage/strata-userns.c'),
-    ],
-    { stdio: 'inherit' },
-  );
-  fs.renameSync(rel(`build/strata-userns.${process.pid}`), rel('build/strata-userns'));
-  console.log('built build/strata-userns');
+  compileStatic('backend-native/stage/strata-userns.c', 'build/strata-userns');
 }
 
 if (

@@ -22,6 +22,7 @@ import { readTar, TarWriter } from '../../shared/src/tar/index.js';
 import { shellQuote as q } from './protocol.ts';
 import { EmuSession, GUEST_OVERLAY2, GUEST_RUN, GUEST_SHARE, SHARE_DIR, TIMEOUTS } from './emu-session.ts';
 import { shortLinkName } from '../../shared/src/overlay2.js';
+import { sortedUniqueChanges } from '../../shared/src/changes.js';
 
 interface SnapshotInfo {
   link: string;
@@ -363,10 +364,7 @@ done`;
         }
       }
     }
-    const seen = new Set<string>();
-    return out
-      .filter((c) => !seen.has(`${c.kind}${c.path}`) && seen.add(`${c.kind}${c.path}`))
-      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return sortedUniqueChanges(out);
   }
 
   async remove(id: string): Promise<void> {

@@ -13,6 +13,7 @@ import { StrataError } from '../../shared/src/errors.js';
 import { MNT_DETACH, SyscallError, lgetxattr, lsetxattr, mknodTyped, umount2 } from './libc.js';
 import { isRootless } from './rootless.js';
 import { shortLinkName } from '../../shared/src/overlay2.js';
+import { sortedUniqueChanges } from '../../shared/src/changes.js';
 
 // Rootless overlayfs (userxattr) keeps the mark in the user.* namespace.
 const OPAQUE_XATTR = isRootless() ? 'user.overlay.opaque' : 'trusted.overlay.opaque';
@@ -197,10 +198,7 @@ export class Overlay2Snapshotter implements Snapshotter {
       }
     };
     walk('');
-    const seen = new Set<string>();
-    return out
-      .filter((c) => !seen.has(`${c.kind}${c.path}`) && seen.add(`${c.kind}${c.path}`))
-      .sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+    return sortedUniqueChanges(out);
   }
 
   async remove(id: string): Promise<void> {

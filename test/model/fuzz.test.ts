@@ -6,17 +6,7 @@ import type { Propagation } from '../../shared/src/model/index.js';
 import { OPAQUE_XATTR, snapshotTree } from '../../shared/src/model/index.js';
 import type { Step } from './real-kernel.js';
 import { comparableMounts, hostTree, requireRealKernel, runModel, runReal } from './real-kernel.js';
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { rng } from '../../shared/src/scenario/random.js';
 
 const PATHS = ['@/d0', '@/d1', '@/d2', '@/d0/s0', '@/d0/s1', '@/d1/s0', '@/d2/s0', '@/d0/s0/t', '@/d1/s0/t'];
 const TYPES: Propagation[] = ['shared', 'slave', 'private', 'unbindable'];
