@@ -11,6 +11,7 @@
 // Both report on a fifo the start request reads: "monitor N", "pid N", then "ok" or "error CODE MSG".
 import type { ContainerSpec, MountSpec, ProcessSpec } from '../../shared/src/spec.js';
 import { DEV_SYMLINKS } from '../../shared/src/spec.js';
+import { cgroupV2Writes } from '../../shared/src/cgroup-limits.js';
 import type { TarInput } from '../../shared/src/tar/index.js';
 import { shellQuote as q } from './protocol.ts';
 import { GUEST_CGROUP_PARENT, GUEST_RUN } from './emu-session.ts';
@@ -162,29 +163,12 @@ function mountLines(m: MountSpec, i: number, p: StartPaths): string[] {
   return lines;
 }
 
-/** The cgroup v2 files for the spec's limits (Docker's mapping to v2, as runc does it). */
+/** The cgroup v2 files for the spec's limits: the core's mapping (runc's), as shell lines. */
 export function cgroupLines(spec: ContainerSpec, cg: string): string[] {
-  const l = spec.cgroup.limits;
-  const out: string[] = [];
-  if (l.pidsLimit !== undefined) out.push(`echo ${l.pidsLimit > 0 ? l.pidsLimit : 'max'} > ${cg}/pids.max`);
-  if (l.memoryBytes !== undefined) {
-    out.push(`echo ${l.memoryBytes} > ${cg}/memory.max`);
-    // Docker's --memory-swap is memory+swap; v2's memory.swap.max is the swap alone (-1: unlimited).
-    const swap =
-      l.memorySwapBytes === undefined
-        ? null
-        : l.memorySwapBytes < 0
-          ? 'max'
-          : String(Math.max(0, l.memorySwapBytes - l.memoryBytes));
-    if (swap !== null) out.push(`[ ! -e ${cg}/memory.swap.max ] || echo ${swap} > ${cg}/memory.swap.max`);
-  }
-  if (l.cpuQuotaMicros !== undefined)
-    out.push(`echo '${l.cpuQuotaMicros} ${l.cpuPeriodMicros ?? 100000}' > ${cg}/cpu.max`);
-  if (l.cpuShares !== undefined) {
-    const weight = Math.min(10000, Math.max(1, 1 + Math.round(((l.cpuShares - 2) * 9999) / 262142)));
-    out.push(`echo ${weight} > ${cg}/cpu.weight`);
-  }
-  return out;
+  return cgroupV2Writes(spec.cgroup.limits).map((w) => {
+    const line = `echo ${q(w.value)} > ${cg}/${w.file}`;
+    return w.optional ? `[ ! -e ${cg}/${w.file} ] || ${line}` : line;
+  });
 }
 
 /**

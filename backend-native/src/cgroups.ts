@@ -3,6 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { CgroupLimits } from '../../shared/src/spec.js';
+import { cgroupV1Writes, cgroupV2Writes, type CgroupWrite } from '../../shared/src/cgroup-limits.js';
 import { sleepSync } from '../../shared/src/store/fsutil.js';
 import { StrataError } from '../../shared/src/errors.js';
 import { isRootless } from './rootless.js';
@@ -45,43 +46,12 @@ function inheritCpuset(dir: string): void {
   }
 }
 
-function applyLimitsV1(hier: string, dir: string, l: CgroupLimits): void {
-  const ctrl = path.basename(hier);
-  if (ctrl === 'memory') {
-    if (l.memoryBytes !== undefined)
-      writeIfPresent(path.join(dir, 'memory.limit_in_bytes'), String(l.memoryBytes));
-    if (l.memorySwapBytes !== undefined) {
-      writeIfPresent(
-        path.join(dir, 'memory.memsw.limit_in_bytes'),
-        String(l.memorySwapBytes < 0 ? -1 : l.memorySwapBytes),
-      );
-    }
-  } else if (ctrl === 'pids' && l.pidsLimit !== undefined) {
-    fs.writeFileSync(path.join(dir, 'pids.max'), l.pidsLimit > 0 ? String(l.pidsLimit) : 'max');
-  } else if (ctrl === 'cpu') {
-    if (l.cpuShares !== undefined) fs.writeFileSync(path.join(dir, 'cpu.shares'), String(l.cpuShares));
-    if (l.cpuQuotaMicros !== undefined) {
-      fs.writeFileSync(path.join(dir, 'cpu.cfs_period_us'), String(l.cpuPeriodMicros ?? 100000));
-      fs.writeFileSync(path.join(dir, 'cpu.cfs_quota_us'), String(l.cpuQuotaMicros));
-    }
-  }
-}
-
-function applyLimitsV2(dir: string, l: CgroupLimits): void {
-  if (l.memoryBytes !== undefined) fs.writeFileSync(path.join(dir, 'memory.max'), String(l.memoryBytes));
-  if (l.memorySwapBytes !== undefined && l.memoryBytes !== undefined) {
-    const swap = l.memorySwapBytes < 0 ? 'max' : String(Math.max(0, l.memorySwapBytes - l.memoryBytes));
-    writeIfPresent(path.join(dir, 'memory.swap.max'), swap);
-  }
-  if (l.pidsLimit !== undefined)
-    fs.writeFileSync(path.join(dir, 'pids.max'), l.pidsLimit > 0 ? String(l.pidsLimit) : 'max');
-  if (l.cpuQuotaMicros !== undefined) {
-    fs.writeFileSync(path.join(dir, 'cpu.max'), `${l.cpuQuotaMicros} ${l.cpuPeriodMicros ?? 100000}`);
-  }
-  // cpu.shares 2..262144 maps onto cpu.weight 1..10000 (the conversion runc and crun use).
-  if (l.cpuShares !== undefined) {
-    const weight = Math.round(1 + ((l.cpuShares - 2) * 9999) / 262142);
-    fs.writeFileSync(path.join(dir, 'cpu.weight'), String(Math.min(10000, Math.max(1, weight))));
+/** Executes the core's mapping (shared/src/cgroup-limits.ts) in one v1 hierarchy or the v2 dir. */
+function applyWrites(dir: string, writes: CgroupWrite[]): void {
+  for (const w of writes) {
+    const file = path.join(dir, w.file);
+    if (w.optional) writeIfPresent(file, w.value);
+    else fs.writeFileSync(file, w.value);
   }
 }
 
@@ -132,10 +102,14 @@ export function createCgroups(relPath: string, limits: CgroupLimits): ContainerC
         inheritCpuset(path.dirname(dir));
         inheritCpuset(dir);
       }
-      applyLimitsV1(hier, dir, limits);
+      const ctrl = path.basename(hier);
+      applyWrites(
+        dir,
+        cgroupV1Writes(limits).filter((w) => w.controller === ctrl),
+      );
     } else {
       enableV2Controllers(dir);
-      applyLimitsV2(dir, limits);
+      applyWrites(dir, cgroupV2Writes(limits));
     }
     procsFds.push(fs.openSync(path.join(dir, 'cgroup.procs'), 'w'));
   }
