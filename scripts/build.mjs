@@ -25,9 +25,10 @@ function stale(output, inputs) {
 }
 
 /** A static C stage, compiled under a temporary name and renamed: never a half-written binary. */
-function compileStatic(source, output, libs = []) {
+function compileStatic(sources, output, libs = []) {
   const tmp = rel(`${output}.${process.pid}`);
-  execFileSync('cc', ['-O2', '-static', '-Wall', '-Wextra', '-Werror', '-o', tmp, rel(source), ...libs], {
+  const files = [sources].flat().map(rel);
+  execFileSync('cc', ['-O2', '-static', '-Wall', '-Wextra', '-Werror', '-o', tmp, ...files, ...libs], {
     stdio: 'inherit',
   });
   fs.renameSync(tmp, rel(output));
@@ -35,9 +36,10 @@ function compileStatic(source, output, libs = []) {
 }
 
 fs.mkdirSync(rel('build'), { recursive: true });
-if (stale('build/strata-shim', ['backend-native/stage/strata-shim.c'])) {
+const shimSources = ['backend-native/stage/strata-shim.c', 'backend-native/stage/confine.c'];
+if (stale('build/strata-shim', [...shimSources, 'backend-native/stage/confine.h'])) {
   // Debian's libseccomp.a (libseccomp-dev): the seccomp profile is compiled in the shim.
-  compileStatic('backend-native/stage/strata-shim.c', 'build/strata-shim', ['-lseccomp']);
+  compileStatic(shimSources, 'build/strata-shim', ['-lseccomp']);
 }
 // Rootless mode's stage (docs/rootless.md): makes or joins the user namespace, static as the shim.
 if (stale('build/strata-userns', ['backend-native/stage/strata-userns.c'])) {

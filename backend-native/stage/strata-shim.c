@@ -36,6 +36,7 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -46,8 +47,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "confine.h"
+
 #define MAX_FDS 32
-#define MAX_PATHS 32
 
 struct opts {
   int run_mode;
@@ -70,20 +72,10 @@ struct opts {
   int cgroupns;
   int oom_fd;          // memory.oom_control (v1) or memory.events (v2): its oom_kill counter
   const char *cwd;
-  uid_t uid;
-  gid_t gid;
-  gid_t groups[64];
-  int n_groups;
   char **argv;
-  int have_caps;       // --caps HEX: keep only these capabilities (bit numbers as in CapEff)
-  uint64_t caps;
-  int nnp;             // --no-new-privs
+  struct confine conf; // caps, no_new_privs, masked/read-only paths, user, seccomp (confine.h)
   int seccomp_fd;      // --seccomp-fd: the profile compiled by the CLI (shared/src/security.ts)
   int export_fd;       // --export-bpf-fd: only write the profile's BPF program there and exit
-  const char *masked[MAX_PATHS];    // --mask: /dev/null or an empty read-only tmpfs over it
-  int n_masked;
-  const char *ro_paths[MAX_PATHS];  // --ro-path: bind-remounted read-only
-  int n_ro;
   char *then[64];      // run on the host after cleanup (detached --rm)
   int n_then;
 };
@@ -129,6 +121,7 @@ static void parse(int argc, char **argv, struct opts *o) {
     const char *a = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : "";
     if (strcmp(a, "--") == 0) { i++; break; }
+    else if (confine_flag(&o->conf, argc, argv, &i)) continue;
     else if (strcmp(a, "--ctl-fd") == 0) { o->ctl_fd = parse_int(v); i++; }
     else if (strcmp(a, "--state-fd") == 0) { o->state_fd = parse_int(v); i++; }
     else if (strcmp(a, "--host-ns-fd") == 0) { if (o->n_host_ns < 8) o->host_ns_fds[o->n_host_ns++] = parse_int(v); i++; }
@@ -139,16 +132,9 @@ static void parse(int argc, char **argv, struct opts *o) {
     else if (strcmp(a, "--relay-fd") == 0) { o->relay_fd = parse_int(v); i++; }
     else if (strcmp(a, "--oom-fd") == 0) { o->oom_fd = parse_int(v); i++; }
     else if (strcmp(a, "--cwd") == 0) { o->cwd = v; i++; }
-    else if (strcmp(a, "--uid") == 0) { o->uid = (uid_t)parse_int(v); i++; }
-    else if (strcmp(a, "--gid") == 0) { o->gid = (gid_t)parse_int(v); i++; }
-    else if (strcmp(a, "--group") == 0) { if (o->n_groups < 64) o->groups[o->n_groups++] = (gid_t)parse_int(v); i++; }
     else if (strcmp(a, "--then") == 0) { if (o->n_then < 63) o->then[o->n_then++] = argv[i + 1]; i++; }
-    else if (strcmp(a, "--caps") == 0) { o->have_caps = 1; o->caps = strtoull(v, NULL, 16); i++; }
     else if (strcmp(a, "--seccomp-fd") == 0) { o->seccomp_fd = parse_int(v); i++; }
     else if (strcmp(a, "--export-bpf-fd") == 0) { o->export_fd = parse_int(v); i++; }
-    else if (strcmp(a, "--mask") == 0) { if (o->n_masked < MAX_PATHS) o->masked[o->n_masked++] = v; i++; }
-    else if (strcmp(a, "--ro-path") == 0) { if (o->n_ro < MAX_PATHS) o->ro_paths[o->n_ro++] = v; i++; }
-    else if (strcmp(a, "--no-new-privs") == 0) o->nnp = 1;
     else if (strcmp(a, "--init") == 0) o->init = 1;
     else if (strcmp(a, "--tty") == 0) o->tty = 1;
     else if (strcmp(a, "--mount-proc") == 0) { o->mount_proc = 1; o->proc_path = v; i++; }
@@ -181,43 +167,10 @@ static void close_cgroup_fds(const struct opts *o) {
 
 // --- confinement -----------------------------------------------------------------------------
 
-// Docker's masked paths: a file gets /dev/null bound over it; binding a file onto a directory fails
-// with ENOTDIR, and a directory gets an empty read-only tmpfs instead (as runc). Paths the kernel
-// does not have are skipped.
-static void mask_paths(const struct opts *o) {
-  for (int i = 0; i < o->n_masked; i++) {
-    const char *p = o->masked[i];
-    if (mount("/dev/null", p, NULL, MS_BIND, NULL) == 0) continue;
-    if (errno == ENOENT) continue;
-    if (errno != ENOTDIR || mount("tmpfs", p, "tmpfs", MS_RDONLY, "size=0,mode=0755") < 0) die(p);
-  }
-}
-
-// Docker's read-only paths: bind each onto itself, then remount the bind read-only, keeping the
-// flags the mount under it has (a bind remount replaces nosuid/nodev/noexec too).
-static void readonly_paths(const struct opts *o) {
-  for (int i = 0; i < o->n_ro; i++) {
-    const char *p = o->ro_paths[i];
-    if (mount(p, p, NULL, MS_BIND | MS_REC, NULL) < 0) {
-      if (errno == ENOENT) continue;
-      die(p);
-    }
-    struct statvfs sv;
-    unsigned long keep = 0;
-    if (statvfs(p, &sv) == 0) {
-      if (sv.f_flag & ST_NOSUID) keep |= MS_NOSUID;
-      if (sv.f_flag & ST_NODEV) keep |= MS_NODEV;
-      if (sv.f_flag & ST_NOEXEC) keep |= MS_NOEXEC;
-    }
-    if (mount(p, p, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | keep, NULL) < 0) die(p);
-  }
-}
-
+// The seccomp filter: libseccomp builds it here (the profile's line format) or the CLI hands over a
+// program libseccomp compiled earlier (cached, docs/security.md): building costs milliseconds per
+// start, loading a ready one microseconds. confine.c loads it either way.
 static scmp_filter_ctx seccomp_ctx = NULL;
-// A program libseccomp compiled earlier (the CLI caches it, docs/security.md): building the filter
-// costs milliseconds per start, loading a ready one microseconds.
-static struct sock_filter *seccomp_bpf = NULL;
-static unsigned short seccomp_bpf_len = 0;
 
 static uint32_t seccomp_action(const char *t) {
   if (t == NULL) return SCMP_ACT_KILL_PROCESS;
@@ -241,7 +194,7 @@ static void seccomp_fail(int r, const char *what) {
 // Build the filter from the line format compileSeccomp() writes (shared/src/security.ts). It is
 // built at start-up, while the monitor still reports errors to the CLI, and loaded just before
 // execve.
-static void build_seccomp(int fd) {
+static void build_seccomp(int fd, struct confine *c) {
   size_t cap = 65536, len = 0;
   char *text = malloc(cap);
   if (!text) die("seccomp profile");
@@ -262,12 +215,7 @@ static void build_seccomp(int fd) {
   close(fd);
   if (len >= 4 && memcmp(text, "bpf\n", 4) == 0) {
     // "bpf\n" and a program from --export-bpf-fd: struct sock_filter[] as the kernel takes it.
-    size_t n = (len - 4) / sizeof(struct sock_filter);
-    if ((len - 4) % sizeof(struct sock_filter) != 0 || n == 0 || n > BPF_MAXINSNS) { errno = EINVAL; die("seccomp program"); }
-    seccomp_bpf = malloc(len - 4);
-    if (!seccomp_bpf) die("seccomp program");
-    memcpy(seccomp_bpf, text + 4, len - 4);
-    seccomp_bpf_len = (unsigned short)n;
+    if (confine_set_bpf(c, text + 4, len - 4) < 0) die(confine_error);
     free(text);
     return;
   }
@@ -320,72 +268,31 @@ static void build_seccomp(int fd) {
   free(text);
 }
 
-static void load_seccomp(void) {
-  if (seccomp_bpf != NULL) {
-    struct sock_fprog prog = {seccomp_bpf_len, seccomp_bpf};
-    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0) die("seccomp filter");
-    seccomp_bpf = NULL;
-    return;
-  }
+// The built filter as a BPF program for confine.c (seccomp_export_bpf writes to an fd only).
+static void export_seccomp(struct confine *c) {
   if (seccomp_ctx == NULL) return;
-  int r = seccomp_load(seccomp_ctx);
-  if (r < 0) seccomp_fail(r, "seccomp_load");
+  int fd = memfd_create("seccomp", MFD_CLOEXEC);
+  if (fd < 0) die("memfd_create");
+  int r = seccomp_export_bpf(seccomp_ctx, fd);
+  if (r < 0) seccomp_fail(r, "seccomp_export_bpf");
+  off_t len = lseek(fd, 0, SEEK_CUR);
+  char *prog = malloc(len > 0 ? (size_t)len : 1);
+  if (len <= 0 || prog == NULL || pread(fd, prog, (size_t)len, 0) != len) die("seccomp program");
+  if (confine_set_bpf(c, prog, (size_t)len) < 0) die(confine_error);
+  free(prog);
+  close(fd);
   seccomp_release(seccomp_ctx);
   seccomp_ctx = NULL;
-}
-
-// Keep only `keep` in the bounding set. PR_CAPBSET_DROP needs CAP_SETPCAP, so this runs while the
-// process still has every capability (before setuid and capset).
-static void drop_bounding(uint64_t keep) {
-  for (int c = 0; c < 64; c++) {
-    int r = prctl(PR_CAPBSET_READ, c, 0, 0, 0);
-    if (r < 0) break;  // EINVAL past the kernel's last capability
-    if (r == 1 && !(keep & (1ULL << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0) die("drop capability");
-  }
-}
-
-// Effective and permitted become what is kept of the permitted set, inheritable empty (as Docker
-// since 2022: an inheritable set would hand capabilities to file-capability binaries).
-static void set_caps(uint64_t keep) {
-  struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
-  struct __user_cap_data_struct d[2];
-  if (syscall(SYS_capget, &h, d) < 0) die("capget");
-  uint64_t perm = (((uint64_t)d[1].permitted << 32) | d[0].permitted) & keep;
-  for (int i = 0; i < 2; i++) {
-    d[i].permitted = d[i].effective = (uint32_t)(perm >> (32 * i));
-    d[i].inheritable = 0;
-  }
-  if (syscall(SYS_capset, &h, d) < 0) die("capset");
-}
-
-// Credentials and capabilities, in the order that works: the bounding set first (needs
-// CAP_SETPCAP), then groups, gid, uid (need CAP_SETGID/SETUID), then the other sets. setuid to a
-// non-root uid without PR_SET_KEEPCAPS empties permitted and effective, and execve gives a non-root
-// process no capabilities from the bounding set: a non-root --user ends with CapEff 0, as in Docker.
-static void enter_user_and_caps(const struct opts *o) {
-  if (o->have_caps) {
-    drop_bounding(o->caps);
-    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) die("clear ambient");
-    if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0) die("PR_SET_KEEPCAPS");
-  }
-  // Without no_new_privs only CAP_SYS_ADMIN may install a filter, and setuid may take it away: load
-  // it now (Docker's profile allows what follows: setgroups, setuid, capset, chdir, execve).
-  if (!o->nnp) load_seccomp();
-  if (setgroups((size_t)o->n_groups, o->groups) < 0) die("setgroups");
-  if (setgid(o->gid) < 0) die("setgid");
-  if (setuid(o->uid) < 0) die("setuid");
-  if (o->have_caps) set_caps(o->caps);
-  if (o->nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) die("PR_SET_NO_NEW_PRIVS");
 }
 
 // Become the payload: credentials, cwd, terminal, signals, execve. Reports execve failure through
 // errfd (close-on-exec, so a successful execve closes it silently).
 // `confined`: PID 1 with --init has already taken the payload's user and confinement itself.
-static void become_payload(const struct opts *o, int errfd, int confined) {
+static void become_payload(struct opts *o, int errfd, int confined) {
   child_errfd = errfd;
   if (setsid() < 0 && errno != EPERM) die("setsid");
   if (o->tty && ioctl(0, TIOCSCTTY, 0) < 0) die("TIOCSCTTY");
-  if (!confined) enter_user_and_caps(o);
+  if (!confined && confine_credentials(&o->conf) < 0) die(confine_error);
   if (chdir(o->cwd) < 0) {
     int e = errno;
     if (errfd >= 0) { char m[300]; int n = snprintf(m, sizeof m, "cwd %d %s", e, o->cwd); if (write(errfd, m, (size_t)n) < 0) {} }
@@ -396,7 +303,7 @@ static void become_payload(const struct opts *o, int errfd, int confined) {
   // Nothing the shim inherited may reach the payload (leaked host fds are an escape route).
   close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
   // Last, so nothing above depends on what the profile allows.
-  load_seccomp();
+  if (confine_seccomp(&o->conf) < 0) die(confine_error);
   child_errfd = -1;
   execvp(o->argv[0], o->argv);
   int e = errno;
@@ -411,14 +318,13 @@ static int status_code(int st) {
 }
 
 // PID 1 with --init: forward signals to the payload, reap everything, exit as the payload did.
-static void run_as_init(const struct opts *o, int errfd) {
+static void run_as_init(struct opts *o, int errfd) {
   sigset_t all;
   sigfillset(&all);
   sigprocmask(SIG_BLOCK, &all, NULL);
   // The init runs confined as the payload's user, as Docker's docker-init does.
   child_errfd = errfd;
-  enter_user_and_caps(o);
-  load_seccomp();
+  if (confine_credentials(&o->conf) < 0 || confine_seccomp(&o->conf) < 0) die(confine_error);
   pid_t child = fork();
   if (child < 0) die("fork payload");
   if (child == 0) become_payload(o, errfd, 1);
@@ -537,8 +443,7 @@ static int do_run(struct opts *o) {
     close(release[0]);
     if (o->cgroupns && unshare(CLONE_NEWCGROUP) < 0) die("unshare(CLONE_NEWCGROUP)");
     // Over the fresh /proc (and /sys), while PID 1 still has CAP_SYS_ADMIN.
-    mask_paths(o);
-    readonly_paths(o);
+    if (confine_paths(&o->conf) < 0) die(confine_error);
     if (o->init) run_as_init(o, errp[1]);
     become_payload(o, errp[1], 0);
   }
@@ -605,12 +510,13 @@ int main(int argc, char **argv) {
   // entries need CAP_SYS_PTRACE in the host's user namespace; execve makes the payload dumpable again.
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) die("PR_SET_DUMPABLE");
   signal(SIGPIPE, SIG_IGN);
-  if (o.seccomp_fd >= 0) build_seccomp(o.seccomp_fd);
+  if (o.seccomp_fd >= 0) build_seccomp(o.seccomp_fd, &o.conf);
   if (o.export_fd >= 0) {
     int r = seccomp_ctx ? seccomp_export_bpf(seccomp_ctx, o.export_fd) : -EINVAL;
     if (r < 0) seccomp_fail(r, "seccomp_export_bpf");
     return 0;
   }
+  export_seccomp(&o.conf);
   if (!o.run_mode) return do_exec(&o);
   // The monitor stays outside the container; it forwards what it is sent to the payload.
   int fwd[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH};
