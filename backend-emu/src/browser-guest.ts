@@ -5,6 +5,7 @@
 
 import { V86 } from 'v86';
 import { CANCEL, encodePayload, FrameParser, requestLine, shellQuote, type AgentEvent } from './protocol.ts';
+import { onceEvent } from './v86-events.ts';
 
 export interface BrowserGuestAssets {
   /** SeaBIOS image the snapshot was taken with. */
@@ -98,19 +99,11 @@ export class BrowserGuest {
       disable_mouse: true,
       disable_speaker: true,
     });
-    const once = (event: 'emulator-loaded' | 'emulator-started'): Promise<void> =>
-      new Promise<void>((resolve) => {
-        const listener = (): void => {
-          emulator.remove_listener(event, listener);
-          resolve();
-        };
-        emulator.add_listener(event, listener);
-      });
     try {
-      await once('emulator-loaded');
+      await onceEvent(emulator, 'emulator-loaded');
       onPhase('restoring the saved machine');
       await emulator.restore_state(await state);
-      const started = once('emulator-started');
+      const started = onceEvent(emulator, 'emulator-started');
       await emulator.run();
       await started;
     } catch (err) {

@@ -72,7 +72,14 @@ export class EmuRuntime implements Runtime {
   constructor(
     private readonly session: EmuSession,
     private readonly ephemeral = false,
-  ) {}
+  ) {
+    // A dead guest took its containers and the share's copies of host directories with it.
+    session.onReset(() => {
+      for (const t of this.containers.values()) if (t.timer) clearTimeout(t.timer);
+      this.containers.clear();
+      this.seeded.clear();
+    });
+  }
 
   /** Copy a host directory's files into the share once; files are copied on every start. */
   private async mapSource(hostPath: string): Promise<GuestSource> {
@@ -219,6 +226,7 @@ export class EmuRuntime implements Runtime {
     sep = '/',
   ): Promise<string> {
     const offsets = { out: 0, err: 0 };
+    const generation = this.session.generation;
     const flush = async () => {
       for (const [name, stream] of [
         ['out', out],
@@ -233,6 +241,11 @@ export class EmuRuntime implements Runtime {
     };
     for (let delay = 10; ; delay = Math.min(delay * 2, 100)) {
       const exit = await this.session.readFile(`${base}${sep}exit`);
+      if (this.session.generation !== generation) {
+        throw new StrataError(
+          `emu backend: the guest died while the container ran: ${this.session.lastDeath}`,
+        );
+      }
       const text = exit ? new TextDecoder().decode(exit) : '';
       await flush();
       if (sep === '.' ? /^code=/.test(text) : parseExit(text)) return text;
@@ -288,11 +301,13 @@ export class EmuRuntime implements Runtime {
     void monitorPid;
     const t = this.containers.get(path.resolve(stateDir));
     if (!t || !this.session.restored) {
+      const death = this.session.lastDeath;
       return {
         status: 'unknown',
-        reason:
-          'the emu guest that ran this container is gone (each strata command restores its own guest; ' +
-          'an emu container lives as long as the command that started it)',
+        reason: death
+          ? `the emu guest that ran this container died (${death}) and was replaced by a fresh one`
+          : 'the emu guest that ran this container is gone (each strata command restores its own guest; ' +
+            'an emu container lives as long as the command that started it)',
       };
     }
     const exit = await this.poll(t);

@@ -2,7 +2,13 @@
 // store's tmpfs, the strata cgroup), then reused for every request. Every request has a timeout and
 // fails with a StrataError that names what was asked of the guest.
 import { StrataError } from '../../shared/src/errors.js';
-import { GuestMachine, GuestTimeoutError, GUEST_HOST_MOUNT, type GuestImagePaths } from './guest.ts';
+import {
+  GuestDeadError,
+  GuestMachine,
+  GuestTimeoutError,
+  GUEST_HOST_MOUNT,
+  type GuestImagePaths,
+} from './guest.ts';
 
 /** Where the emu store lives inside the guest (a tmpfs: overlayfs upper/work need xattrs). */
 export const GUEST_ROOT = '/var/lib/strata';
@@ -24,14 +30,38 @@ export interface ScriptResult {
   stderr: string;
 }
 
+const DISCARDED =
+  'the guest was discarded, with the layers and containers in it; the next request restores a fresh one';
+
 export class EmuSession {
   private guest: GuestMachine | null = null;
   private starting: Promise<GuestMachine> | null = null;
+  private readonly resetListeners: (() => void)[] = [];
+  /** Bumped each time a dead guest is discarded: work tied to the old guest can tell it is gone. */
+  generation = 0;
+  /** Why the last guest was discarded (for status reasons), or null. */
+  lastDeath: string | null = null;
 
   constructor(private readonly imagePaths?: GuestImagePaths) {}
 
+  /** `fn` runs when a dead guest is discarded: what was known about its contents is void. */
+  onReset(fn: () => void): void {
+    this.resetListeners.push(fn);
+  }
+
+  /** Drops a dead guest (its emulator is already destroyed) so the next request restores afresh. */
+  private discard(g: GuestMachine): void {
+    if (this.guest !== g) return;
+    this.guest = null;
+    this.starting = null;
+    this.generation++;
+    this.lastDeath = g.deadReason;
+    for (const fn of this.resetListeners) fn();
+  }
+
   /** The guest, restored and prepared on first use. */
   machine(): Promise<GuestMachine> {
+    if (this.guest?.deadReason != null) this.discard(this.guest);
     if (this.guest) return Promise.resolve(this.guest);
     this.starting ??= this.boot().then(
       (g) => (this.guest = g),
@@ -68,14 +98,20 @@ export class EmuSession {
 
   /** Runs a script in the guest; a timeout or a dead guest becomes a StrataError naming `what`. */
   async run(what: string, script: string, timeoutMs: number = TIMEOUTS.short): Promise<ScriptResult> {
-    const g = await this.machine();
-    try {
-      return await g.run(script, { timeoutMs });
-    } catch (e) {
-      if (e instanceof GuestTimeoutError) {
-        throw new StrataError(`emu backend: ${what}: the guest did not answer within ${timeoutMs} ms`);
+    for (let attempt = 0; ; attempt++) {
+      const g = await this.machine();
+      try {
+        return await g.run(script, { timeoutMs });
+      } catch (e) {
+        if (g.deadReason !== null) this.discard(g);
+        // Queued behind a request that killed the guest, never sent: run it in a fresh guest.
+        if (e instanceof GuestDeadError && !e.sent && attempt === 0) continue;
+        if (e instanceof GuestTimeoutError) {
+          throw new StrataError(`emu backend: ${what}: the guest did not answer within ${timeoutMs} ms`);
+        }
+        const tail = e instanceof GuestDeadError ? `; ${DISCARDED}` : '';
+        throw new StrataError(`emu backend: ${what}: ${(e as Error).message}${tail}`);
       }
-      throw new StrataError(`emu backend: ${what}: ${(e as Error).message}`);
     }
   }
 
@@ -97,6 +133,11 @@ export class EmuSession {
 
   /** A file in the 9p share, or null when it does not exist (yet). */
   async readFile(path: string): Promise<Uint8Array | null> {
+    // A dead guest is not replaced for a read: its files went with it (pollers see `generation`).
+    if (this.guest?.deadReason != null) {
+      this.discard(this.guest);
+      return null;
+    }
     const g = await this.machine();
     try {
       return await g.readFile(path);

@@ -111,7 +111,9 @@ export class EmuSnapshotter implements Snapshotter {
   constructor(
     private readonly session: EmuSession,
     private readonly substitute: BinarySubstitute | null = null,
-  ) {}
+  ) {
+    session.onReset(() => this.info.clear());
+  }
 
   private dir(id: string): string {
     if (!/^[a-f0-9]{64}(-init)?$/.test(id)) throw new StrataError(`invalid snapshot id '${id}'`);

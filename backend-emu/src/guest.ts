@@ -67,6 +67,26 @@ export class GuestTimeoutError extends GuestError {
   }
 }
 
+/**
+ * The guest can no longer answer: its kernel panicked, its agent died mid-request, or it did not
+ * answer the cancel of a request that timed out (agent or emulated CPU stuck). The machine is
+ * destroyed; only a fresh restore helps. `sent` is false when the request never reached the guest
+ * (so it is safe to run it again elsewhere).
+ */
+export class GuestDeadError extends GuestError {
+  override name = 'GuestDeadError';
+  constructor(
+    message: string,
+    readonly sent: boolean,
+  ) {
+    super(message);
+  }
+}
+
+/** How long a cancelled request may take to send its frame before the guest is declared dead. */
+export const CANCEL_GRACE_MS = 5_000;
+const PANIC = /Kernel panic - not syncing/;
+
 interface StateMeta {
   memoryMiB: number;
   kernel: string;
@@ -145,6 +165,7 @@ export class GuestMachine {
    */
   private clockSet = false;
   private paused = false;
+  private dead: string | null = null;
 
   private readonly unsubscribe: () => void;
 
@@ -152,7 +173,14 @@ export class GuestMachine {
     this.emu = emu;
     this.kernelRelease = kernelRelease;
     this.restoreMs = restoreMs;
-    this.parser = new FrameParser((e) => this.onAgentEvent(e));
+    this.parser = new FrameParser(
+      (e) => this.onAgentEvent(e),
+      (line) => {
+        // The printk timestamp ('[   55.5]') is left out: the message is what says what happened.
+        if (PANIC.test(line))
+          this.die(`the guest kernel panicked (${line.replace(/^\[[\s\d.]*\]/, '').trim()})`);
+      },
+    );
     this.unsubscribe = emu.onSerialByte((b) => this.parser.push(b));
   }
 
@@ -246,6 +274,35 @@ export class GuestMachine {
     return this.paused;
   }
 
+  /** Why the guest is dead (then every request fails with GuestDeadError), or null while it is not. */
+  get deadReason(): string | null {
+    return this.dead;
+  }
+
+  /**
+   * Fault injection for tests: stops the emulated CPU behind this object's back, as a guest that
+   * hangs would (pause() instead is the orderly way, resumed by the next request).
+   */
+  async freezeCpu(): Promise<void> {
+    this.assertRunning();
+    await this.emu.pause();
+  }
+
+  /**
+   * The guest cannot answer any more: fail what is in flight and every later request, and free the
+   * emulator (its CPU loop and memory) right away.
+   */
+  private die(reason: string): void {
+    if (this.dead !== null || this.stopped) return;
+    this.dead = reason;
+    for (const p of this.pending.values()) {
+      p.reject(new GuestDeadError(`guest died while running '${p.label}': ${reason}`, true));
+      p.settled();
+    }
+    this.pending.clear();
+    void this.stop().catch(() => undefined);
+  }
+
   /** Stops the emulator. Pending requests fail. Idempotent. */
   async stop(): Promise<void> {
     if (this.stopped) return;
@@ -271,6 +328,10 @@ export class GuestMachine {
     resolveRun: (r: RunBytesResult) => void,
     rejectRun: (e: Error) => void,
   ): Promise<void> {
+    if (this.dead !== null) {
+      rejectRun(new GuestDeadError(`guest is dead (${this.dead}); cannot run '${label}'`, false));
+      return;
+    }
     if (this.stopped) {
       rejectRun(new GuestError(`guest machine is stopped; cannot run '${label}'`));
       return;
@@ -305,12 +366,14 @@ export class GuestMachine {
         done = true;
         rejectRun(new GuestTimeoutError(label, timeoutMs));
         // ^C: the agent kills the command's process group and still sends the frame; wait for it
-        // (bounded) so that the next request finds the agent reading again.
+        // (bounded) so that the next request finds the agent reading again. No frame at all means
+        // the agent or the emulated CPU is stuck: nothing more will come from this guest.
         this.emu.sendSerial(CANCEL);
         graceTimer = setTimeout(() => {
           this.pending.delete(id);
+          this.die(`no answer to the cancel of '${label}' within ${CANCEL_GRACE_MS} ms (agent or CPU stuck)`);
           agentFree();
-        }, 3_000);
+        }, CANCEL_GRACE_MS);
       }, timeoutMs);
       this.pending.set(id, {
         id,
@@ -341,12 +404,9 @@ export class GuestMachine {
 
   private onAgentEvent(event: AgentEvent): void {
     if (event.kind === 'ready') {
-      // The agent restarted (busybox init respawns it): whatever was in flight is lost.
-      for (const p of this.pending.values()) {
-        p.reject(new GuestError(`guest agent restarted while running '${p.label}'`));
-        p.settled();
-      }
-      this.pending.clear();
+      // The agent died and busybox init respawned it. Between requests that is harmless; during one,
+      // the request's processes may live on in the guest, untracked: only a fresh guest is clean.
+      if (this.pending.size > 0) this.die('the guest agent died and was restarted');
       return;
     }
     const p = this.pending.get(event.id);

@@ -3,6 +3,8 @@ export {
   GuestError,
   GuestImageMissingError,
   GuestTimeoutError,
+  GuestDeadError,
+  CANCEL_GRACE_MS,
   GUEST_HOST_MOUNT,
   DEFAULT_TIMEOUT_MS,
   guestCacheDir,
@@ -23,3 +25,4 @@ export {
   type AgentEvent,
 } from './protocol.ts';
 export { EmuBackend, type EmuBackendOptions } from './backend.ts';
+export { liveEmulators } from './v86-host.ts';

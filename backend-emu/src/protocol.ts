@@ -72,7 +72,11 @@ export class FrameParser {
   private frame: { id: number; lines: string[] } | null = null;
   private noise = '';
 
-  constructor(private readonly onEvent: (event: AgentEvent) => void) {}
+  constructor(
+    private readonly onEvent: (event: AgentEvent) => void,
+    /** Each line printed outside frames (kernel, init): lets the host notice a kernel panic. */
+    private readonly onConsoleLine?: (line: string) => void,
+  ) {}
 
   /** The last 4 KiB printed outside frames (kernel messages, init). */
   get console(): string {
@@ -112,6 +116,7 @@ export class FrameParser {
     const ready = READY.exec(line);
     if (ready) this.onEvent({ kind: 'ready', kernelRelease: ready[1] ?? '' });
     this.noise = (this.noise + line + '\n').slice(-4096);
+    this.onConsoleLine?.(line);
   }
 
   pushAll(bytes: Iterable<number>): void {

@@ -4,6 +4,7 @@
 
 import { createRequire } from 'node:module';
 import { V86 } from 'v86';
+import { onceEvent } from './v86-events.ts';
 
 export interface EmulatorOptions {
   bios: ArrayBuffer;
@@ -66,6 +67,13 @@ export function fsPath(path: string): string {
   return parts.join('/');
 }
 
+let live = 0;
+
+/** Emulators created and not yet destroyed in this process (the fault tests check for leaks). */
+export function liveEmulators(): number {
+  return live;
+}
+
 /** Creates the emulator and resolves once it runs (from `initialState` when given). */
 export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
   const emulator = new V86({
@@ -82,26 +90,18 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
     ...(opts.initrd ? { initrd: { buffer: opts.initrd } } : {}),
     ...(opts.cmdline !== undefined ? { cmdline: opts.cmdline } : {}),
   });
-  const once = (event: 'emulator-loaded' | 'emulator-started'): Promise<void> =>
-    new Promise<void>((resolve) => {
-      const listener = (): void => {
-        emulator.remove_listener(event, listener);
-        resolve();
-      };
-      emulator.add_listener(event, listener);
-    });
 
   try {
     if (opts.initialState !== undefined) {
       const state = opts.initialState;
       // Not the initial_state option: this way the state can still be decompressing meanwhile.
-      await once('emulator-loaded');
+      await onceEvent(emulator, 'emulator-loaded');
       await emulator.restore_state(await state);
-      const started = once('emulator-started');
+      const started = onceEvent(emulator, 'emulator-started');
       await emulator.run();
       await started;
     } else {
-      await once('emulator-started');
+      await onceEvent(emulator, 'emulator-started');
     }
   } catch (err) {
     await emulator.stop();
@@ -109,6 +109,7 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
     throw err;
   }
 
+  live++;
   let destroyed = false;
   const fs = (): V86Filesystem => {
     const candidate: unknown = (emulator as unknown as { fs9p?: unknown }).fs9p;
@@ -164,6 +165,7 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
     async destroy() {
       if (destroyed) return;
       destroyed = true;
+      live--;
       await emulator.stop();
       await emulator.destroy();
     },
