@@ -2,8 +2,8 @@
 // Paths given to a FileSystem are absolute paths inside that filesystem; the VFS (kernel.ts) has already
 // crossed mount points and followed symlinks, so filesystems never follow symlinks themselves.
 
-import { fail, isModelError } from './errors.js';
-import { basename, childPath, components, dirname, isUnder } from './path.js';
+import { fail } from './errors.js';
+import { basename, childPath, components, dirname, isClean, isUnder } from './path.js';
 
 export type FileKind = 'dir' | 'file' | 'symlink' | 'chardev';
 
@@ -30,6 +30,10 @@ export interface FileSystem {
   /** Filesystem type as shown in mountinfo ("tmpfs", "overlay", "proc", "ext4"). */
   readonly fsType: string;
   lstat(path: string): Stat;
+  /** lstat, or null for ENOENT/ENOTDIR (lookups probe mostly absent names; exceptions cost). */
+  lstatOrNull(path: string): Stat | null;
+  /** A number that changes whenever the filesystem does; absent when it cannot tell (nothing cached). */
+  generation?(): number;
   /** Entry names, sorted. */
   readdir(path: string): string[];
   readFile(path: string): string;
@@ -57,12 +61,7 @@ export function isWhiteout(st: Stat): boolean {
 
 /** lstat that returns null for ENOENT/ENOTDIR instead of throwing. */
 export function tryLstat(fs: FileSystem, path: string): Stat | null {
-  try {
-    return fs.lstat(path);
-  } catch (err) {
-    if (isModelError(err, 'ENOENT') || isModelError(err, 'ENOTDIR')) return null;
-    throw err;
-  }
+  return fs.lstatOrNull(path);
 }
 
 interface MemNode {
@@ -79,12 +78,28 @@ interface MemNode {
   xattrs: Map<string, string>;
 }
 
+function statOf(n: MemNode): Stat {
+  const size = n.kind === 'file' ? n.content.length : n.kind === 'symlink' ? n.target.length : 0;
+  return {
+    kind: n.kind,
+    mode: n.mode,
+    uid: n.uid,
+    gid: n.gid,
+    size,
+    ino: n.ino,
+    rdevMajor: n.rdevMajor,
+    rdevMinor: n.rdevMinor,
+  };
+}
+
 const DEFAULT_MODE: Record<FileKind, number> = { dir: 0o755, file: 0o644, symlink: 0o777, chardev: 0o644 };
 
 /** An in-memory filesystem: directories, regular files, symlinks, character devices, xattrs. */
 export class MemFs implements FileSystem {
   readonly fsType: string;
   private nextIno = 2;
+  /** Bumped by every change, so that views over this filesystem (overlay lookups) can cache. */
+  private gen = 0;
   private readonly root: MemNode;
 
   constructor(fsType = 'tmpfs', rootMode = 0o1777) {
@@ -108,19 +123,35 @@ export class MemFs implements FileSystem {
     };
   }
 
-  private find(path: string): MemNode {
+  /** The node at `path`, or the errno of the walk (lookups mostly probe absent names: no throwing). */
+  private walk(path: string): MemNode | 'ENOENT' | 'ENOTDIR' {
     let n = this.root;
-    for (const c of components(path)) {
-      if (n.kind !== 'dir') fail('ENOTDIR', `${path}: not a directory`);
-      const next = n.children.get(c);
-      if (!next) fail('ENOENT', `${path}: no such file or directory`);
-      n = next;
+    const len = path.length;
+    let start = 0;
+    while (start < len) {
+      let end = path.indexOf('/', start);
+      if (end < 0) end = len;
+      if (end > start && !(end === start + 1 && path.charCodeAt(start) === 46)) {
+        if (n.kind !== 'dir') return 'ENOTDIR';
+        const next = n.children.get(path.slice(start, end));
+        if (!next) return 'ENOENT';
+        n = next;
+      }
+      start = end + 1;
     }
     return n;
   }
 
+  private find(path: string): MemNode {
+    const n = this.walk(path);
+    if (n === 'ENOENT') fail('ENOENT', `${path}: no such file or directory`);
+    if (n === 'ENOTDIR') fail('ENOTDIR', `${path}: not a directory`);
+    return n;
+  }
+
   private parentOf(path: string): [MemNode, string] {
-    if (components(path).length === 0) fail('EBUSY', 'cannot replace the root directory');
+    if (isClean(path) ? path === '/' : components(path).length === 0)
+      fail('EBUSY', 'cannot replace the root directory');
     const dir = this.find(dirname(path));
     if (dir.kind !== 'dir') fail('ENOTDIR', `${dirname(path)}: not a directory`);
     return [dir, basename(path)];
@@ -132,19 +163,17 @@ export class MemFs implements FileSystem {
     dir.children.set(name, n);
   }
 
+  generation(): number {
+    return this.gen;
+  }
+
+  lstatOrNull(path: string): Stat | null {
+    const n = this.walk(path);
+    return typeof n === 'string' ? null : statOf(n);
+  }
+
   lstat(path: string): Stat {
-    const n = this.find(path);
-    const size = n.kind === 'file' ? n.content.length : n.kind === 'symlink' ? n.target.length : 0;
-    return {
-      kind: n.kind,
-      mode: n.mode,
-      uid: n.uid,
-      gid: n.gid,
-      size,
-      ino: n.ino,
-      rdevMajor: n.rdevMajor,
-      rdevMinor: n.rdevMinor,
-    };
+    return statOf(this.find(path));
   }
 
   readdir(path: string): string[] {
@@ -167,10 +196,12 @@ export class MemFs implements FileSystem {
   }
 
   mkdir(path: string, opts?: CreateOptions): void {
+    this.gen++;
     this.add(path, this.node('dir', opts));
   }
 
   writeFile(path: string, content: string, opts: CreateOptions & { append?: boolean } = {}): void {
+    this.gen++;
     const [dir, name] = this.parentOf(path);
     const existing = dir.children.get(name);
     if (existing) {
@@ -185,6 +216,7 @@ export class MemFs implements FileSystem {
   }
 
   mknod(path: string, major: number, minor: number, opts?: CreateOptions): void {
+    this.gen++;
     const n = this.node('chardev', opts);
     n.rdevMajor = major;
     n.rdevMinor = minor;
@@ -192,12 +224,14 @@ export class MemFs implements FileSystem {
   }
 
   symlink(target: string, path: string, opts?: CreateOptions): void {
+    this.gen++;
     const n = this.node('symlink', opts);
     n.target = target;
     this.add(path, n);
   }
 
   unlink(path: string): void {
+    this.gen++;
     const [dir, name] = this.parentOf(path);
     const n = dir.children.get(name);
     if (!n) fail('ENOENT', `${path}: no such file or directory`);
@@ -206,6 +240,7 @@ export class MemFs implements FileSystem {
   }
 
   rmdir(path: string): void {
+    this.gen++;
     const [dir, name] = this.parentOf(path);
     const n = dir.children.get(name);
     if (!n) fail('ENOENT', `${path}: no such file or directory`);
@@ -215,6 +250,7 @@ export class MemFs implements FileSystem {
   }
 
   rename(from: string, to: string): void {
+    this.gen++;
     const [fromDir, fromName] = this.parentOf(from);
     const n = fromDir.children.get(fromName);
     if (!n) fail('ENOENT', `${from}: no such file or directory`);
@@ -232,10 +268,12 @@ export class MemFs implements FileSystem {
   }
 
   chmod(path: string, mode: number): void {
+    this.gen++;
     this.find(path).mode = mode & 0o7777;
   }
 
   chown(path: string, uid: number, gid: number): void {
+    this.gen++;
     const n = this.find(path);
     n.uid = uid;
     n.gid = gid;
@@ -246,10 +284,12 @@ export class MemFs implements FileSystem {
   }
 
   setxattr(path: string, name: string, value: string): void {
+    this.gen++;
     this.find(path).xattrs.set(name, value);
   }
 
   removexattr(path: string, name: string): void {
+    this.gen++;
     const n = this.find(path);
     if (!n.xattrs.delete(name)) fail('ENODATA', `${path}: no xattr ${name}`);
   }

@@ -29,15 +29,20 @@ type MntOption = (typeof MNT_OPTION_ORDER)[number];
 /** Lowest-free ID allocator, like the kernel's IDA (mount IDs, peer group IDs, anonymous devices). */
 class Ida {
   private readonly used = new Set<number>();
-  constructor(private readonly first: number) {}
+  /** Every number below this one is in use (so a scan for the lowest free one starts here). */
+  private lowest: number;
+  constructor(first: number) {
+    this.lowest = first;
+  }
   alloc(): number {
-    let n = this.first;
+    let n = this.lowest;
     while (this.used.has(n)) n++;
     this.used.add(n);
+    this.lowest = n + 1;
     return n;
   }
   free(n: number): void {
-    this.used.delete(n);
+    if (this.used.delete(n) && n < this.lowest) this.lowest = n;
   }
 }
 
@@ -603,31 +608,39 @@ export class Kernel {
     const follow = opts.follow ?? true;
     if (path === '') fail('ENOENT', 'empty path');
     let cur: PathRef = path.startsWith('/') ? p.root : p.cwd;
-    const todo = path.split('/').filter((c) => c !== '' && c !== '.');
+    const todo = components(path);
     let links = 0;
+    // Whether cur is a directory, once known (each component's stat is taken once: for overlays a stat
+    // is a lookup through every layer).
+    let curIsDir: boolean | null = null;
     while (todo.length > 0) {
       const name = todo.shift() as string;
       const last = todo.length === 0;
-      const st = cur.mount.sb.fs.lstat(cur.path);
-      if (st.kind !== 'dir') fail('ENOTDIR', `${path}: not a directory`);
+      curIsDir ??= cur.mount.sb.fs.lstat(cur.path).kind === 'dir';
+      if (!curIsDir) fail('ENOTDIR', `${path}: not a directory`);
       if (name === '..') {
         cur = this.parentOf(p, cur);
+        curIsDir = null;
         continue;
       }
       let next: PathRef = { mount: cur.mount, path: childPath(cur.path, name) };
       const nst = next.mount.sb.fs.lstat(next.path);
       next = this.followDown(next);
-      if (nst.kind === 'symlink' && next.mount === cur.mount && (!last || follow)) {
+      const crossed = next.mount !== cur.mount;
+      if (nst.kind === 'symlink' && !crossed && (!last || follow)) {
         if (++links > MAX_SYMLINKS) fail('ELOOP', `${path}: too many levels of symbolic links`);
         const target = cur.mount.sb.fs.readlink(next.path);
         todo.unshift(...target.split('/').filter((c) => c !== '' && c !== '.'));
-        if (target.startsWith('/')) cur = p.root;
+        if (target.startsWith('/')) {
+          cur = p.root;
+          curIsDir = null;
+        }
         continue;
       }
-      if (!last && next.mount.sb.fs.lstat(next.path).kind !== 'dir') {
-        fail('ENOTDIR', `${path}: not a directory`);
-      }
+      const kind = crossed ? next.mount.sb.fs.lstat(next.path).kind : nst.kind;
+      if (!last && kind !== 'dir') fail('ENOTDIR', `${path}: not a directory`);
       cur = next;
+      curIsDir = kind === 'dir';
     }
     return opts.mountpoint ? this.followDown(cur) : cur;
   }

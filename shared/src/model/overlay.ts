@@ -5,10 +5,10 @@
 // layer still has the name; mkdir over a whiteout makes an opaque directory; renaming a directory that
 // is not purely in the upper layer fails with EXDEV (redirect_dir=off, the default).
 
-import { fail } from './errors.js';
+import { fail, isModelError } from './errors.js';
 import type { CreateOptions, FileSystem, Stat } from './fs.js';
 import { isWhiteout, removeTree, tryLstat } from './fs.js';
-import { childPath, components, dirname, joinPath } from './path.js';
+import { childPath, components, dirname, joinUnder } from './path.js';
 
 /** A directory inside some filesystem, used as an overlay layer. */
 export interface Layer {
@@ -28,8 +28,7 @@ export const OPAQUE_XATTR = 'trusted.overlay.opaque';
 const PRIVATE_XATTR_PREFIX = 'trusted.overlay.';
 
 function layerPath(layer: Layer, path: string): string {
-  const parts = components(path);
-  return parts.length === 0 ? layer.path : joinPath([...components(layer.path), ...parts]);
+  return joinUnder(layer.path, path);
 }
 
 /** Where a merged path lives: the layers (indices, 0 = upper when present) holding it, topmost first. */
@@ -66,6 +65,23 @@ export class OverlayFs implements FileSystem {
       const work = layerPath(layers.work, '/work');
       if (tryLstat(layers.work.fs, work) === null) layers.work.fs.mkdir(work, { mode: 0 });
     }
+    this.layerFs = [...new Set(this.stack.map((l) => l.fs))];
+  }
+
+  /** The distinct filesystems of the layers (their generations stamp the lookup cache). */
+  private readonly layerFs: FileSystem[];
+  /** Lookups since the layers last changed (a dentry cache): each operation resolves a path repeatedly. */
+  private readonly cache = new Map<string, Resolved | null>();
+  private cacheStamp = -1;
+
+  /** Sum of the layers' generations (each only grows, so the sum changes with any of them), or -1. */
+  private stamp(): number {
+    let sum = 0;
+    for (const fs of this.layerFs) {
+      if (!fs.generation) return -1;
+      sum += fs.generation();
+    }
+    return sum;
   }
 
   private layer(i: number): Layer {
@@ -86,6 +102,21 @@ export class OverlayFs implements FileSystem {
 
   /** Look a merged path up; null when it does not exist. */
   private resolve(path: string): Resolved | null {
+    const stamp = this.stamp();
+    if (stamp < 0) return this.lookup(path);
+    if (stamp !== this.cacheStamp) {
+      this.cache.clear();
+      this.cacheStamp = stamp;
+    }
+    const hit = this.cache.get(path);
+    if (hit !== undefined) return hit;
+    const r = this.lookup(path);
+    if (this.cache.size >= 4096) this.cache.clear();
+    this.cache.set(path, r);
+    return r;
+  }
+
+  private lookup(path: string): Resolved | null {
     let chain: number[] = [];
     for (let i = 0; i < this.stack.length; i++) {
       chain.push(i);
@@ -152,7 +183,7 @@ export class OverlayFs implements FileSystem {
     const up = this.upper();
     const r = this.mustResolve(path);
     if (r.chain[0] === 0) return;
-    if (components(path).length > 0) this.copyUp(dirname(path));
+    if (dirname(path) !== path) this.copyUp(dirname(path));
     const src = this.layer(r.chain[0] as number);
     const from = layerPath(src, path);
     const to = this.upperPath(path);
@@ -192,6 +223,15 @@ export class OverlayFs implements FileSystem {
 
   lstat(path: string): Stat {
     return this.mustResolve(path).stat;
+  }
+
+  lstatOrNull(path: string): Stat | null {
+    try {
+      return this.resolve(path)?.stat ?? null;
+    } catch (err) {
+      if (isModelError(err, 'ENOTDIR')) return null;
+      throw err;
+    }
   }
 
   readdir(path: string): string[] {

@@ -2,7 +2,7 @@
 // Like the kernel, "self" means the process making the current system call (Kernel.current).
 
 import { mountinfoToMounts, renderMounts } from '../mount/mountinfo.js';
-import { fail } from './errors.js';
+import { fail, isModelError } from './errors.js';
 import type { FileSystem, Stat } from './fs.js';
 import type { Kernel, NsKind, PidNamespace, Process } from './kernel.js';
 import { components } from './path.js';
@@ -80,6 +80,15 @@ export class ProcFs implements FileSystem {
     const n = this.node(path);
     const mode = n.kind === 'dir' ? 0o555 : n.kind === 'file' ? 0o444 : 0o777;
     return { kind: n.kind, mode, uid: 0, gid: 0, size: 0, ino: 0, rdevMajor: 0, rdevMinor: 0 };
+  }
+
+  lstatOrNull(path: string): Stat | null {
+    try {
+      return this.lstat(path);
+    } catch (err) {
+      if (isModelError(err, 'ENOENT')) return null;
+      throw err;
+    }
   }
 
   readdir(path: string): string[] {
