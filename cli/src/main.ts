@@ -74,10 +74,16 @@ function selfScript(): string {
 /** Backends load on demand too (the native one brings koffi). */
 async function makeBackend(name: string, root: string): Promise<Backend> {
   if (name === 'native') return new (await import('../../backend-native/src/index.js')).NativeBackend(root);
-  // The emu guest lives as long as this process: single-command flows only (docs/emulator.md).
-  if (name === 'emu')
+  if (name === 'emu') {
+    // In the per-store daemon, every command shares its guest; otherwise (STRATA_EMU_DAEMON=0) the
+    // guest lives as long as this process: single-command flows only (docs/emulator.md).
+    const shared = (await import('./emu-daemon.js')).daemonBackend();
+    if (shared) return shared;
     return new (await import('../../backend-emu/src/backend.js')).EmuBackend({ ephemeral: true });
-  throw new UsageError(`unknown backend '${name}': expected native or emu`);
+  }
+  // The kernel model keeps its layers in this process's memory, as emu: single-command flows only.
+  if (name === 'model') return (await import('../../shared/src/model-backend/node.js')).nodeModelBackend();
+  throw new UsageError(`unknown backend '${name}': expected native, emu or model`);
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -111,6 +117,15 @@ export async function main(argv: string[]): Promise<number> {
   if (name === undefined || name === 'help' || globals.flags.get('help') === true) {
     process.stdout.write(await usage());
     return name === undefined && globals.flags.get('help') !== true ? 0 : 0;
+  }
+  if (backendName === 'emu' && name !== 'scenario' && process.env.STRATA_EMU_DAEMON !== '0') {
+    const daemon = await import('./emu-daemon.js');
+    const start = [process.execPath, selfScript(), '--root', root, '--backend', 'emu', 'emu-daemon', 'serve'];
+    if (name === 'emu-daemon') return daemon.daemonCommand(root, rest, start, runCli);
+    if (!daemon.daemonBackend()) {
+      const globalsOut = ['--root', root, '--backend', 'emu', ...(debug ? ['--debug'] : [])];
+      return daemon.forward(root, [...globalsOut, ...globals.args], start);
+    }
   }
   const command = await loadCommand(name);
   if (!command) throw new UsageError(`'${name}' is not a strata command.\nSee 'strata --help'`);
@@ -166,6 +181,13 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 export async function cli(argv: string[]): Promise<void> {
+  const code = await runCli(argv);
+  // Flush before exiting: stdout may be a pipe.
+  process.stdout.write('', () => process.exit(code));
+}
+
+/** main() with errors printed as the CLI prints them; resolves the exit code (the emu daemon's entry). */
+export async function runCli(argv: string[]): Promise<number> {
   let code: number;
   try {
     code = await main(argv);
@@ -182,6 +204,5 @@ export async function cli(argv: string[]): Promise<void> {
       code = 125;
     }
   }
-  // Flush before exiting: stdout may be a pipe.
-  process.stdout.write('', () => process.exit(code));
+  return code;
 }
