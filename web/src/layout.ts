@@ -17,7 +17,7 @@ export interface LayerDef {
 export const OVERLAY2 = '/var/lib/strata/overlay2';
 export const CONTAINER = 'c1';
 
-function hex(seed: string): string {
+export function hex(seed: string): string {
   // Stable fake IDs, 64 hex digits like Docker's: the seed repeated and hex-encoded.
   let out = '';
   for (let i = 0; out.length < 64; i++) out += seed.charCodeAt(i % seed.length).toString(16);

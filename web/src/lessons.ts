@@ -2,20 +2,34 @@
 // answer to the same question, and says how to show the answer.
 import * as guest from './guest-scripts.ts';
 import * as model from './model-lessons.ts';
+import * as docker from './docker-scripts.ts';
+import * as modelDocker from './model-docker.ts';
+import { runtimePrelude } from './guest-runtime.ts';
+import { buildPlanText, buildScript, DEMO_DOCKERFILE } from './dockerfile-build.ts';
 
-/** How a step's output is shown: as text, as the layer-stack picture, or as the namespace table. */
-export type Display = 'text' | 'layers' | 'namespaces';
+/**
+ * How a step's output is shown: as text, or as one of the pictures (layer stack, namespace table,
+ * namespace graph, host-vs-container mount tables, animated copy-up).
+ */
+export type Display = 'text' | 'layers' | 'namespaces' | 'nsgraph' | 'mountdiff' | 'copyup';
 
 export interface Step {
   id: string;
   title: string;
   /** What to look for, in one or two sentences. */
   explain: string;
-  /** The sh script the guest runs (shown, editable). */
+  /** What the user edits: the sh script the guest runs, or (with `compile`) a Dockerfile. */
   script: string;
+  /** What the editable text is, for its label. */
+  source?: 'script' | 'Dockerfile';
+  /** Turns the edited text into the guest's script (throws, naming the line, on what it cannot run). */
+  compile?: (source: string) => string;
   /** Needs container c1 (started first, once; the start is idempotent). */
   container: boolean;
-  model: () => string;
+  /** Needs the small container runtime's shell functions (guest-runtime.ts). */
+  runtime?: boolean;
+  /** The kernel model's answer; absent where it has none (it has no shell to run a command). */
+  model?: (source: string) => string;
   display: Display;
 }
 
@@ -87,6 +101,17 @@ export const LESSONS: Lesson[] = [
         container: false,
         model: model.unionWritable,
         display: 'text',
+      },
+      {
+        id: 'copyup',
+        title: 'Watch a copy-up happen',
+        explain:
+          'Before the write, t1.txt is only in A. Appending to C/t1.txt copies it up: it appears in upper, which the ' +
+          'merged view reads from then on; rm C/t3.txt leaves a whiteout in upper.',
+        script: docker.COPY_UP,
+        container: false,
+        model: modelDocker.copyUpModel,
+        display: 'copyup',
       },
     ],
   },
@@ -201,9 +226,153 @@ export const LESSONS: Lesson[] = [
       },
     ],
   },
+  {
+    id: 'build',
+    title: 'Dockerfile build, run, exec, commit',
+    seed: 'experiments 9, 10 and 11',
+    summary:
+      'Each RUN of a Dockerfile runs in a container on the layers so far and keeps its changes as a new layer. ' +
+      "docker run stacks the image's layers under a read-write layer; docker exec joins the namespaces of the " +
+      "container's first process; docker commit turns the read-write layer into a new image's top layer.",
+    steps: [
+      {
+        id: 'build',
+        title: 'docker build -t demo-app (the Dockerfile is editable)',
+        explain:
+          'One new layer per RUN, holding only what that RUN changed (rm /etc/motd leaves a whiteout: D). ' +
+          'ENV, WORKDIR and CMD only change the image config. The demo knows FROM strata-demo, RUN, ENV, WORKDIR, CMD.',
+        script: DEMO_DOCKERFILE,
+        source: 'Dockerfile',
+        compile: buildScript,
+        container: true,
+        runtime: true,
+        model: buildPlanText,
+        display: 'text',
+      },
+      {
+        id: 'run',
+        title: 'docker run',
+        explain:
+          'The CMD runs in a new container from the built image; a second one keeps running as app. Its root is an ' +
+          'overlay whose lowerdir starts with the two RUN layers (l/BLD...), and /etc/motd is gone.',
+        script: docker.RUN,
+        container: true,
+        runtime: true,
+        display: 'text',
+      },
+      {
+        id: 'exec',
+        title: "docker exec: namespaces of app's PID 1 and of the exec'd process",
+        explain:
+          'nsenter (setns, then fork and exec) puts the new process in every namespace of the container: its ' +
+          "namespace nodes are the container's. cgroup is shared with the host (no cgroup namespace here).",
+        script: docker.EXEC,
+        container: true,
+        runtime: true,
+        model: modelDocker.execGraph,
+        display: 'nsgraph',
+      },
+      {
+        id: 'commit',
+        title: 'docker commit',
+        explain:
+          "The read-write layer's changes (docker diff) become the top layer of demo-app:v2; a container of " +
+          'demo-app:v2 sees the state file and no build-info.',
+        script: docker.COMMIT,
+        container: true,
+        runtime: true,
+        display: 'text',
+      },
+    ],
+  },
+  {
+    id: 'volumes',
+    title: 'Volumes: bind mounts into the container',
+    seed: 'experiment 12',
+    summary:
+      "A volume is a bind mount made inside the container's mount namespace after its rootfs is ready and " +
+      "before pivot_root: the container writes through it to the host's directory, the host's mount table never " +
+      'shows it, and docker commit does not take its content.',
+    steps: [
+      {
+        id: 'bind',
+        title: '-v /srv/data:/data',
+        explain:
+          "The container sees the host's file, and its write is on the host after it is gone. Its mountinfo line " +
+          "for /data names the source directory (/srv/data) as the mount's root; the host has no /data mount.",
+        script: docker.VOLUME_BIND,
+        container: true,
+        runtime: true,
+        display: 'text',
+      },
+      {
+        id: 'named',
+        title: 'A named volume, and commit',
+        explain:
+          "The volume's directory lives under /var/lib/strata/volumes; a file touched in /test is there. The " +
+          'committed layer holds only the empty mount point.',
+        script: docker.VOLUME_NAMED,
+        container: true,
+        runtime: true,
+        display: 'text',
+      },
+      {
+        id: 'mounts',
+        title: "The host's mount table next to the container's",
+        explain:
+          "/ is another mount (the overlay), /test exists only in the container, and the host's own mounts " +
+          '(the overlay on merged/, /mnt/host, /run) are not in the container at all.',
+        script: docker.VOLUME_MOUNTS,
+        container: true,
+        runtime: true,
+        model: modelDocker.volumeMounts,
+        display: 'mountdiff',
+      },
+    ],
+  },
+  {
+    id: 'net-container',
+    title: '--net container: one network namespace, two containers',
+    seed: 'experiment 10',
+    summary:
+      "--net container:web starts a container in web's network namespace (setns on /proc/PID/ns/net) and new " +
+      'namespaces for the rest: the two share interfaces and loopback, but not hostname, processes or files.',
+    steps: [
+      {
+        id: 'join',
+        title: 'The namespace graph of web and side',
+        explain: 'One net node with two edges (web and side); every other namespace of side is its own.',
+        script: docker.NET_JOIN,
+        container: true,
+        runtime: true,
+        model: modelDocker.netGraph,
+        display: 'nsgraph',
+      },
+      {
+        id: 'talk',
+        title: "side reaches web's server on 127.0.0.1",
+        explain:
+          "web's httpd listens on 127.0.0.1:8080 in their shared namespace: side gets the page; the host, in " +
+          'another network namespace, cannot connect.',
+        script: docker.NET_TALK,
+        container: true,
+        runtime: true,
+        display: 'text',
+      },
+    ],
+  },
 ];
 
-/** The full script the guest runs for a step: the container start first when the step needs it. */
-export function guestScript(step: Pick<Step, 'container'>, script: string): string {
-  return step.container ? `${guest.startContainerScript()}\n${script}` : script;
+/**
+ * The full script the guest runs for a step: c1's start first when the step needs it, the runtime's
+ * functions, then the step's script (compiled from the edited text when it is a Dockerfile).
+ */
+export function guestScript(
+  step: Pick<Step, 'container'> & Partial<Pick<Step, 'runtime' | 'compile'>>,
+  script: string,
+): string {
+  const body = step.compile ? step.compile(script) : script;
+  return [step.container ? guest.startContainerScript() : '', step.runtime ? runtimePrelude() : '', body]
+    .filter((s) => s !== '')
+    .join('\n');
 }

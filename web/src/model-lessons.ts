@@ -48,8 +48,11 @@ export interface ModelWorld {
   container: Process;
 }
 
-/** The demo image and container c1, built and started as guest-scripts.ts does it in the guest. */
-export function containerWorld(): ModelWorld {
+/**
+ * The demo image and container c1, built and started as guest-scripts.ts does it in the guest;
+ * `volumes` ([host dir, container path]) are bound in before the pivot, as guest-runtime.ts does.
+ */
+export function containerWorld(volumes: Array<[string, string]> = []): ModelWorld {
   const k = new Kernel({ sharedRoot: true, hostname: 'strata-guest' });
   const host = k.init;
   host.mkdirp('/tmp');
@@ -62,6 +65,11 @@ export function containerWorld(): ModelWorld {
   const ctr = host.clone({ namespaces: ['mnt', 'uts', 'ipc', 'net', 'pid'] });
   ctr.mount('', '/', null, { flags: ['MS_PRIVATE', 'MS_REC'] });
   ctr.sethostname(CONTAINER);
+  for (const [src, dst] of volumes) {
+    ctr.mkdirp(src); // one filesystem: the host's directory
+    ctr.mkdirp(`${c.merged}${dst}`);
+    ctr.mount(src, `${c.merged}${dst}`, null, { flags: ['MS_BIND'] });
+  }
   ctr.mount('proc', `${c.merged}/proc`, 'proc');
   ctr.mount('tmpfs', `${c.merged}/dev`, 'tmpfs', { data: 'mode=755,size=64k' });
   ctr.chdir(c.merged);

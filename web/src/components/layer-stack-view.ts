@@ -2,6 +2,7 @@
 // row per path, and where the merged view takes each file from.
 import { css, html, LitElement } from 'lit';
 import { layerStack } from '../layer-stack.ts';
+import { tableStyles } from './shared-styles.ts';
 
 const SYMBOL = { f: 'file', l: 'link', w: 'whiteout', d: 'dir' } as const;
 
@@ -14,51 +15,36 @@ export class LayerStackView extends LitElement {
     this.listing = '';
   }
 
-  static override styles = css`
-    :host {
-      display: block;
-      overflow-x: auto;
-    }
-    table {
-      border-collapse: collapse;
-      font:
-        13px/1.4 ui-monospace,
-        monospace;
-    }
-    th,
-    td {
-      border: 1px solid #ccd;
-      padding: 2px 6px;
-      text-align: center;
-    }
-    th {
-      background: #eef;
-      font-weight: 600;
-      max-width: 9em;
-    }
-    td.path {
-      text-align: left;
-      white-space: nowrap;
-    }
-    .visible {
-      background: #c8f0c8;
-    }
-    .shadowed {
-      background: #f3f3f3;
-      color: #888;
-    }
-    .whiteout {
-      background: #f8c8c8;
-    }
-    .gone {
-      text-decoration: line-through;
-      color: #a33;
-    }
-    caption {
-      text-align: left;
-      padding: 4px 0;
-    }
-  `;
+  static override styles = [
+    tableStyles,
+    css`
+      th,
+      td {
+        text-align: center;
+      }
+      th {
+        max-width: 9em;
+      }
+      td.path {
+        text-align: left;
+        white-space: nowrap;
+      }
+      .visible {
+        background: #c8f0c8;
+      }
+      .shadowed {
+        background: #f3f3f3;
+        color: #888;
+      }
+      .whiteout {
+        background: #f8c8c8;
+      }
+      .gone {
+        text-decoration: line-through;
+        color: #a33;
+      }
+    `,
+  ];
 
   override render() {
     const stack = layerStack(this.listing);

@@ -3,8 +3,12 @@
 import { css, html, LitElement, nothing } from 'lit';
 import type { GuestClient } from '../guest-client.ts';
 import { guestScript, type Step } from '../lessons.ts';
+import { badgeStyles, buttonStyles, outputStyles } from './shared-styles.ts';
 import './layer-stack-view.ts';
 import './ns-table.ts';
+import './ns-graph-view.ts';
+import './mount-diff-view.ts';
+import './copy-up-view.ts';
 
 interface Answer {
   backend: 'model' | 'guest';
@@ -56,85 +60,55 @@ export class LessonStep extends LitElement {
     this.script = '';
   }
 
-  static override styles = css`
-    :host {
-      display: block;
-      border: 1px solid #ccd;
-      border-radius: 6px;
-      padding: 0.75rem;
-      margin: 0 0 1rem;
-      background: #fff;
-    }
-    h3 {
-      margin: 0 0 0.25rem;
-      font-size: 1.05rem;
-    }
-    p {
-      margin: 0.25rem 0 0.5rem;
-    }
-    pre {
-      background: #11151c;
-      color: #e6e6e6;
-      padding: 0.5rem;
-      overflow-x: auto;
-      font-size: 12.5px;
-      margin: 0.5rem 0;
-      white-space: pre;
-    }
-    pre.stderr {
-      color: #ffb4a8;
-    }
-    textarea {
-      width: 100%;
-      box-sizing: border-box;
-      min-height: 8em;
-      font:
-        12.5px ui-monospace,
-        monospace;
-    }
-    .badge {
-      display: inline-block;
-      padding: 1px 8px;
-      border-radius: 10px;
-      font-size: 12px;
-      font-weight: 600;
-    }
-    .badge.model {
-      background: #e6e0ff;
-      color: #3a2a8a;
-    }
-    .badge.guest {
-      background: #d4f5d4;
-      color: #145214;
-    }
-    .row {
-      display: flex;
-      gap: 0.5rem;
-      align-items: center;
-      flex-wrap: wrap;
-    }
-    button {
-      font: inherit;
-      padding: 0.35rem 0.9rem;
-      border-radius: 4px;
-      border: 1px solid #447;
-      background: #2b4a8a;
-      color: #fff;
-      cursor: pointer;
-    }
-    button:disabled {
-      background: #99a;
-      border-color: #99a;
-      cursor: default;
-    }
-    button:focus-visible {
-      outline: 3px solid #f9a825;
-      outline-offset: 2px;
-    }
-    .error {
-      color: #a00;
-    }
-  `;
+  static override styles = [
+    badgeStyles,
+    outputStyles,
+    buttonStyles,
+    css`
+      :host {
+        display: block;
+        border: 1px solid #ccd;
+        border-radius: 6px;
+        padding: 0.75rem;
+        margin: 0 0 1rem;
+        background: #fff;
+      }
+      h3 {
+        margin: 0 0 0.25rem;
+        font-size: 1.05rem;
+      }
+      p {
+        margin: 0.25rem 0 0.5rem;
+      }
+      pre {
+        margin: 0.5rem 0;
+      }
+      pre.stderr {
+        color: #ffb4a8;
+      }
+      textarea {
+        width: 100%;
+        box-sizing: border-box;
+        min-height: 8em;
+        font:
+          12.5px ui-monospace,
+          monospace;
+      }
+      .row {
+        display: flex;
+        gap: 0.5rem;
+        align-items: center;
+        flex-wrap: wrap;
+      }
+      .error {
+        color: #a00;
+      }
+      .no-model {
+        color: #555;
+        font-style: italic;
+      }
+    `,
+  ];
 
   override willUpdate(): void {
     if (this.step && this.script === '') this.script = this.step.script;
@@ -143,10 +117,13 @@ export class LessonStep extends LitElement {
     }
   }
 
-  private modelAnswer(step: Step): Answer {
+  /** null when the model has no answer for this step (it cannot run a command). */
+  private modelAnswer(step: Step): Answer | null {
+    if (!step.model) return null;
     const t0 = performance.now();
     try {
-      return { backend: 'model', text: step.model(), stderr: '', exitCode: 0, ms: performance.now() - t0 };
+      const text = step.model(this.script || step.script);
+      return { backend: 'model', text, stderr: '', exitCode: 0, ms: performance.now() - t0 };
     } catch (err) {
       return { backend: 'model', text: '', stderr: String(err), exitCode: 1, ms: 0 };
     }
@@ -170,12 +147,15 @@ export class LessonStep extends LitElement {
 
   private renderAnswer(a: Answer) {
     const display = this.step?.display ?? 'text';
-    const picture =
-      display === 'layers'
-        ? html`<layer-stack-view .listing=${a.text}></layer-stack-view>`
-        : display === 'namespaces'
-          ? html`<ns-table .rows=${a.text}></ns-table>`
-          : nothing;
+    const pictures = {
+      text: nothing,
+      layers: html`<layer-stack-view .listing=${a.text}></layer-stack-view>`,
+      namespaces: html`<ns-table .rows=${a.text}></ns-table>`,
+      nsgraph: html`<ns-graph-view .table=${a.text}></ns-graph-view>`,
+      mountdiff: html`<mount-diff-view .text=${a.text}></mount-diff-view>`,
+      copyup: html`<copy-up-view .listing=${a.text}></copy-up-view>`,
+    };
+    const picture = a.exitCode === 0 ? pictures[display] : nothing;
     return html`<div data-testid="answer" data-backend=${a.backend}>
       <div class="row">
         <span class="badge ${a.backend}" data-testid="backend">${BACKEND_LABEL[a.backend]}</span>
@@ -186,7 +166,7 @@ export class LessonStep extends LitElement {
       </div>
       ${picture}
       ${
-        display === 'text'
+        display === 'text' || a.exitCode !== 0
           ? html`<pre data-testid="output">${a.text}</pre>`
           : html`<details>
               <summary>raw listing</summary>
@@ -202,10 +182,14 @@ export class LessonStep extends LitElement {
     if (!step) return nothing;
     return html`<h3>${step.title}</h3>
       <p>${step.explain}</p>
-      <details>
-        <summary>the script (editable)${step.container ? ', run after starting container c1' : ''}</summary>
+      <details ?open=${step.source === 'Dockerfile'}>
+        <summary>
+          the ${step.source === 'Dockerfile' ? 'Dockerfile' : 'script'}
+          (editable)${step.container ? ', run after starting container c1' : ''}
+        </summary>
         <textarea
-          aria-label="script for ${step.title}"
+          aria-label="${step.source === 'Dockerfile' ? 'Dockerfile' : 'script'} for ${step.title}"
+          spellcheck="false"
           .value=${this.script}
           @input=${(e: Event) => (this.script = (e.target as HTMLTextAreaElement).value)}
         ></textarea>
@@ -227,7 +211,7 @@ export class LessonStep extends LitElement {
           }
         </button>
         ${
-          this.answer?.backend === 'guest'
+          this.answer?.backend === 'guest' && step.model
             ? html`<button @click=${() => (this.answer = this.step ? this.modelAnswer(this.step) : null)}>
                 Show the model's answer
               </button>`
@@ -235,7 +219,13 @@ export class LessonStep extends LitElement {
         }
       </div>
       ${this.error ? html`<p class="error" role="alert">${this.error}</p>` : nothing}
-      ${this.answer ? this.renderAnswer(this.answer) : nothing}`;
+      ${
+        this.answer
+          ? this.renderAnswer(this.answer)
+          : html`<p class="no-model" data-testid="no-model">
+              The kernel model has no shell to run this step's commands: its answer comes from the guest.
+            </p>`
+      }`;
   }
 }
 customElements.define('lesson-step', LessonStep);

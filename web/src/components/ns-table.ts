@@ -1,5 +1,6 @@
 // Namespace inodes side by side (host, container, exec'd process), same inode = same namespace.
 import { css, html, LitElement } from 'lit';
+import { tableStyles } from './shared-styles.ts';
 
 export class NsTable extends LitElement {
   static override properties = { rows: { type: String } };
@@ -11,32 +12,17 @@ export class NsTable extends LitElement {
     this.rows = '';
   }
 
-  static override styles = css`
-    :host {
-      display: block;
-      overflow-x: auto;
-    }
-    table {
-      border-collapse: collapse;
-      font:
-        13px/1.4 ui-monospace,
-        monospace;
-    }
-    th,
-    td {
-      border: 1px solid #ccd;
-      padding: 2px 8px;
-    }
-    th {
-      background: #eef;
-    }
-    .same {
-      background: #c8f0c8;
-    }
-    .host {
-      background: #fde8c8;
-    }
-  `;
+  static override styles = [
+    tableStyles,
+    css`
+      .same {
+        background: #c8f0c8;
+      }
+      .host {
+        background: #fde8c8;
+      }
+    `,
+  ];
 
   override render() {
     const rows = this.rows

@@ -8,6 +8,7 @@ import { guestScript, LESSONS, type Lesson } from '../lessons.ts';
 import { CONTAINER_MOUNTINFO } from '../guest-scripts.ts';
 import { containerMountinfo } from '../model-lessons.ts';
 import { BACKEND_LABEL } from './lesson-step.ts';
+import { badgeStyles, outputStyles } from './shared-styles.ts';
 import './lesson-step.ts';
 import './guest-terminal.ts';
 
@@ -66,6 +67,8 @@ export class StrataApp extends LitElement {
   // xterm.js's stylesheet goes in here: the terminal is in this shadow root, out of reach of the page's CSS.
   static override styles = [
     unsafeCSS(xtermCss),
+    badgeStyles,
+    outputStyles,
     css`
       :host {
         display: block;
@@ -139,32 +142,9 @@ export class StrataApp extends LitElement {
       h2 {
         margin: 0 0 0.3rem;
       }
-      pre {
-        background: #11151c;
-        color: #e6e6e6;
-        padding: 0.5rem;
-        overflow-x: auto;
-        font-size: 12.5px;
-        white-space: pre;
-      }
       pre .root {
         color: #9fe89f;
         font-weight: 600;
-      }
-      .badge {
-        display: inline-block;
-        padding: 1px 8px;
-        border-radius: 10px;
-        font-size: 12px;
-        font-weight: 600;
-      }
-      .badge.model {
-        background: #e6e0ff;
-        color: #3a2a8a;
-      }
-      .badge.guest {
-        background: #d4f5d4;
-        color: #145214;
       }
       .error-panel {
         margin: 1rem;
