@@ -27,4 +27,26 @@ describe('browser-safe', () => {
     expect(result.outputFiles.length).toBe(3);
     expect(result.outputFiles.every((f) => !/\bfrom ["']node:/.test(f.text))).toBe(true);
   });
+
+  it('the model backend (shared/src/model-backend/index.ts) bundles for platform=browser', async () => {
+    const result = await build({
+      entryPoints: ['shared/src/model-backend/index.ts'],
+      bundle: true,
+      platform: 'browser',
+      format: 'esm',
+      write: false,
+      outdir: 'out',
+      logLevel: 'silent',
+      metafile: true,
+    });
+    expect(result.errors).toEqual([]);
+    const inputs = Object.keys(result.metafile.inputs);
+    expect(inputs).toContain('shared/src/model-backend/runtime.ts');
+    // node.ts (tar codec, files, streams) is Node's side and must stay out of the bundle.
+    expect(inputs).not.toContain('shared/src/model-backend/node.ts');
+    expect(inputs.every((f) => !f.startsWith('shared/src/tar/') && !f.startsWith('shared/src/store/'))).toBe(
+      true,
+    );
+    expect(result.outputFiles.every((f) => !/\bfrom ["']node:/.test(f.text))).toBe(true);
+  });
 });
