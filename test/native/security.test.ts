@@ -1,5 +1,6 @@
 // Default confinement (issue 9, docs/security.md): capabilities, no_new_privs, masked and read-only
 // paths, seccomp, --privileged, and the known escape classes. Every test runs a real container.
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -311,6 +312,47 @@ describe('escape classes', () => {
     expect(after.includes('pwned')).toBe(false);
     if (fs.statSync(SHIM).mtimeMs === before.mtime) expect(sha256(SHIM)).toBe(before.hash);
   });
+
+  it('exec racing the container (CVE-2016-9962 class): a process inside cannot reach the joining exec', async () => {
+    // A static helper inside the container polls /proc for new PIDs while `strata exec` runs again
+    // and again, and tries each one's exe, cwd, root, fds and PTRACE_SEIZE (fixtures/exec-racer.c).
+    // The shim is not dumpable from its first instruction on: built without that, this finds its
+    // exe, a host fd and a ptrace attach (tried: LEAK lines). Before the shim, Node's forked child
+    // has every capability, more than the container: the kernel refuses access for that.
+    const racer = path.join(scratch, 'exec-racer');
+    const cc = spawnSync(
+      'cc',
+      ['-O2', '-static', '-o', racer, path.join(REPO, 'test/native/fixtures/exec-racer.c')],
+      {
+        encoding: 'utf8',
+      },
+    );
+    if (cc.status !== 0) throw new Error(`building the exec racer failed: ${cc.stderr}`);
+    const id = ok(root, ['run', '-d', '-v', `${racer}:/racer:ro`, 'busybox', '/racer', '300']).trim();
+    try {
+      for (let i = 0; i < 200 && !ok(root, ['logs', id]).includes('ready'); i++) sleepMs(50);
+      expect(ok(root, ['logs', id])).toBe('ready\n');
+      const execs = 20;
+      const codes: number[] = [];
+      // Two at a time, as concurrent `docker exec`s would.
+      for (let i = 0; i < execs; i += 2)
+        for (const r of await Promise.all([0, 1].map(() => strataAsync(root, ['exec', id, 'true']))))
+          codes.push(r.code);
+      expect(codes).toEqual(Array(execs).fill(0));
+      ok(root, ['exec', id, 'touch', '/tmp/stop']);
+      for (let i = 0; i < 200 && !ok(root, ['logs', id]).includes('seen'); i++) sleepMs(50);
+      const logs = ok(root, ['logs', id]);
+      expect(logs).not.toContain('LEAK');
+      const m = /seen (\d+) blocked (\d+) seized (\d+)/.exec(logs);
+      expect(m).not.toBeNull();
+      // It saw every exec's process, and reached some while they were still the runtime.
+      expect(Number(m![1])).toBeGreaterThanOrEqual(execs);
+      expect(Number(m![2])).toBeGreaterThan(0);
+      console.log(`exec racer: ${m![0]} over ${execs} execs`);
+    } finally {
+      strata(root, ['rm', '-f', id]);
+    }
+  }, 300_000);
 
   it('CVE-2024-21626: no host fd reaches the container and the cwd is inside it, for run and exec', () => {
     const id = ok(root, [
