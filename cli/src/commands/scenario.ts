@@ -10,6 +10,7 @@ import {
   parseScenarioText,
   renderResult,
   runOnModel,
+  runOnModelRaw,
   scenarioToJson,
 } from '../../../shared/src/scenario/index.js';
 import type { Command } from '../context.js';
@@ -75,6 +76,11 @@ export const scenarioCommand: Command = {
     { name: 'backend', type: 'string', help: 'run: model or native (default model)' },
     { name: 'backends', type: 'string', help: 'compare, fuzz: comma-separated (default model,native)' },
     { name: 'json', type: 'bool', help: 'run: print the result as JSON' },
+    {
+      name: 'dump',
+      type: 'bool',
+      help: "run (model): then the last process's mount table and each overlay's layers, file origins, whiteouts",
+    },
     { name: 'seed', type: 'int', help: 'fuzz: first seed (default 1)' },
     { name: 'count', type: 'int', help: 'fuzz: number of scenarios (default 100)' },
   ],
@@ -87,11 +93,18 @@ export const scenarioCommand: Command = {
         const s = load(files[0] as string);
         const [backend] = backendList(str(p, 'backend') ?? 'model');
         if (!backend) throw new UsageError('--backend: expected model or native');
+        if (bool(p, 'dump') && backend !== 'model')
+          throw new UsageError('--dump: only the model can show its layers (use --backend model)');
         const [r] = await runAll(backend, [s]);
         if (!r) return 1;
         ctx.out(
           bool(p, 'json') ? JSON.stringify(r, null, 2) + '\n' : renderResult(r, s.steps.map(describeStep)),
         );
+        if (bool(p, 'dump')) {
+          const { dumpContainer, renderDump } = await import('../../../shared/src/model-backend/dump.js');
+          const last = runOnModelRaw(s).processes.at(-1);
+          if (last) ctx.out(renderDump(dumpContainer(last)));
+        }
         const bad = unmet(s, r, backend);
         for (const m of bad) ctx.err(`${s.name}: ${m}\n`);
         return bad.length > 0 ? 1 : 0;

@@ -46,6 +46,9 @@ async function* writeEntries(entries: readonly LayerEntry[]): AsyncGenerator<Uin
   yield w.end();
 }
 
+/** The dump of a container's model state, in its state dir (containers/<id>/model-dump.txt). */
+export const MODEL_DUMP_FILE = 'model-dump.txt';
+
 export const nodeLayerCodec: LayerCodec = { read: readEntries, write: writeEntries };
 
 export const nodeModelHost: ModelHost = {
@@ -72,6 +75,9 @@ export const nodeModelHost: ModelHost = {
     } catch {
       return null;
     }
+  },
+  saveDump(stateDir: string, text: string) {
+    fs.writeFileSync(path.join(stateDir, MODEL_DUMP_FILE), text);
   },
   onExit(argv) {
     const [cmd, ...args] = argv;

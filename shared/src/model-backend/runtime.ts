@@ -13,7 +13,7 @@ import type { ContainerSpec, NamespaceKind, ProcessSpec } from '../spec.js';
 import { bytesToModel } from './layer.js';
 import { findProgram, MODEL_COMMANDS, ModelShell, modelRuns } from './program.js';
 import type { ModelDump } from './dump.js';
-import { dumpContainer } from './dump.js';
+import { dumpContainer, renderDump } from './dump.js';
 
 /** What the model needs from the machine the core runs on (Node gives files and streams; a page may not). */
 export interface ModelHost {
@@ -24,6 +24,8 @@ export interface ModelHost {
   /** Record an exit status in the container's state dir (`exit` file), so other processes see it. */
   writeExit?(stateDir: string, status: ExitStatus): void;
   readExit?(stateDir: string): ExitStatus | null;
+  /** Keep the dump (renderDump's text) in the container's state dir, for other processes to read. */
+  saveDump?(stateDir: string, text: string): void;
   /** Run the engine's on-exit command (a detached --rm removes itself). */
   onExit?(argv: string[]): void;
 }
@@ -166,7 +168,9 @@ export class ModelRuntime implements Runtime {
         stderr: (t: string) => this.host.output(stdio, 'stderr', t),
       };
       exitCode = new ModelShell(c, spec.process.env, io).run(spec.process.args);
-      this.dumps.set(spec.id, dumpContainer(c));
+      const dump = dumpContainer(c);
+      this.dumps.set(spec.id, dump);
+      this.host.saveDump?.(stateDir, renderDump(dump));
     } finally {
       c.exit();
     }
