@@ -4,6 +4,8 @@
 // committed layer (paths, types, modes, contents, whiteouts, opaque markers). Needs root, overlayfs and
 // the built CLI for the native side: fails, never skips, without them.
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StdioSpec } from '../../shared/src/backend.js';
 import { Engine } from '../../shared/src/engine/engine.js';
@@ -11,7 +13,7 @@ import { commitContainer } from '../../shared/src/engine/image-ops.js';
 import type { RunOptions } from '../../shared/src/engine/run-options.js';
 import { StrataError } from '../../shared/src/errors.js';
 import { ModelBackend, renderDump } from '../../shared/src/model-backend/index.js';
-import { nodeLayerCodec, nodeModelHost } from '../../shared/src/model-backend/node.js';
+import { MODEL_DUMP_FILE, nodeLayerCodec, nodeModelHost } from '../../shared/src/model-backend/node.js';
 import { Store } from '../../shared/src/store/index.js';
 import { readTar } from '../../shared/src/tar/index.js';
 import { buildBusyboxImage } from '../../images/busybox/build.js';
@@ -152,6 +154,9 @@ describe('--backend model: the core flow on the kernel model', () => {
     expect(files.get('/etc/hostname')).toBe(1); // the init layer
     expect(files.get('/bin/busybox')).toBe(2); // the image layer
     expect(files.has('/bin/ls')).toBe(false);
+    // Node's host keeps the same text in the container's state dir for other processes.
+    const saved = fs.readFileSync(path.join(engine.stateDir(m.rec), MODEL_DUMP_FILE), 'utf8');
+    expect(saved).toBe(text);
   });
 
   it('runs no program it does not know: exit 127 with the native messages, or saying so', async () => {

@@ -20,6 +20,22 @@ describe('strata scenario', () => {
     expect(r.stdout).toMatch(/^ {2}f 0644 \/shared.txt 14 /m);
   });
 
+  it('run --dump adds the layer stack: each visible file with its layer, whiteouts, opaque dirs', () => {
+    const r = strata(work, ['scenario', 'run', file('union-abc.json'), '--dump']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain(
+      '## overlay on /union: layers, topmost first\n[0] lower /A\n    whiteout /gone.txt\n',
+    );
+    expect(r.stdout).toContain('[1] lower /B\n    opaque /opaque\n[2] lower /C\n');
+    // shared.txt is in A and B: the merged view shows A's; the opaque dir shows only B's entry.
+    expect(r.stdout).toContain('[0] f /shared.txt\n');
+    expect(r.stdout).toContain('[1] d /opaque\n[1] f /opaque/from-b\n');
+    const native = strata(work, ['scenario', 'run', file('union-abc.json'), '--dump', '--backend', 'native']);
+    expect(native.code).toBe(125);
+    expect(native.stderr).toContain('--dump: only the model can show its layers');
+  });
+
   it('run --backend native gives the same output as the model', () => {
     const m = strata(work, [
       'scenario',
