@@ -78,6 +78,9 @@ const c = {
   ioctl: lib.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)'),
   close: lib.func('int close(int fd)'),
   pipe2: lib.func('int pipe2(_Out_ int *fds, int flags)'),
+  send: lib.func('long send(int fd, const uint8_t *buf, size_t len, int flags)'),
+  recv: lib.func('long recv(int fd, _Out_ uint8_t *buf, size_t len, int flags)'),
+  if_nametoindex: lib.func('unsigned int if_nametoindex(const char *name)'),
   strerror: lib.func('const char *strerror(int errnum)'),
 };
 
@@ -222,4 +225,29 @@ export function setWindowSize(fd: number, rows: number, cols: number): void {
   ws.writeUInt16LE(rows, 0);
   ws.writeUInt16LE(cols, 2);
   check(c.ioctl(fd, TIOCSWINSZ, ws), () => 'ioctl(TIOCSWINSZ)');
+}
+
+/** A socket in the calling thread's network namespace (netlink.ts: AF_NETLINK, NETLINK_ROUTE). */
+export function socketFd(domain: number, type: number, protocol: number): number {
+  return check(c.socket(domain, type | 0o2000000 /* CLOEXEC */, protocol), () => `socket(${domain})`);
+}
+
+export function closeFd(fd: number): void {
+  c.close(fd);
+}
+
+export function sendBuf(fd: number, buf: Uint8Array, what: string): void {
+  check(c.send(fd, buf, buf.length, 0), () => `send(${what})`);
+}
+
+/** One datagram into `buf`; returns its length. */
+export function recvBuf(fd: number, buf: Uint8Array, what: string): number {
+  return check(c.recv(fd, buf, buf.length, 0), () => `recv(${what})`);
+}
+
+/** The interface's index in the calling thread's network namespace. */
+export function ifIndex(name: string): number {
+  const i = Number(c.if_nametoindex(name));
+  if (i === 0) throw new SyscallError(`if_nametoindex(${name})`, koffi.errno());
+  return i;
 }

@@ -19,6 +19,8 @@ import type { ContainerSpec, PortMapping } from '../../shared/src/spec.js';
 import { atomicWrite, readJsonIfExists, withLock } from '../../shared/src/store/fsutil.js';
 import { CLONE, MNT_DETACH, MS, SyscallError, interfaceUp, mount, setns, umount2 } from './libc.js';
 import { isRootless } from './rootless.js';
+import { withNetlink } from './netlink.js';
+import { trace } from '../../shared/src/trace.js';
 
 export const BRIDGE = 'strata0';
 /** Not Docker's 172.17/16 nor its 172.18-31 pools, not podman's 10.88/16, not Kubernetes' usual
@@ -32,8 +34,10 @@ export const NETNS_DIR = path.join(RUN_DIR, 'netns');
 const STATE_DIR = path.join(RUN_DIR, 'network');
 const LEASE_DIR = path.join(STATE_DIR, 'leases');
 const LOCK = path.join(RUN_DIR, 'network.lock');
-const NAT_MARKER = path.join(STATE_DIR, 'nat-table-declared');
+// Renamed when what is set up once changes, so that a boot set up by an older strata gets the rest.
+const HOST_MARKER = path.join(STATE_DIR, 'host-set-up-v2');
 export const NFT_TABLE = 'strata';
+const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward';
 
 /** What was set up for one container: exactly what teardown undoes. */
 interface NetworkState {
@@ -59,12 +63,8 @@ export type NetworkPlan =
       nsFd?: number;
     };
 
-function run(cmd: string, args: string[], opts: { input?: string; fds?: number[] } = {}): string {
-  const r = spawnSync(cmd, args, {
-    input: opts.input ?? '',
-    encoding: 'utf8',
-    stdio: ['pipe', 'pipe', 'pipe', ...(opts.fds ?? [])],
-  });
+function run(cmd: string, args: string[], input = ''): string {
+  const r = spawnSync(cmd, args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
   if (r.error) throw new StrataError(`${cmd}: ${r.error.message}`);
   if (r.status !== 0) throw new StrataError(`${cmd} ${args.join(' ')} failed: ${r.stderr.trim()}`);
   return r.stdout;
@@ -111,22 +111,30 @@ function elementKey(p: PortMapping): { map: string; key: string } {
     : { map: 'published', key: `${p.protocol} . ${p.hostPort}` };
 }
 
-function ensureBridge(): void {
-  if (fs.existsSync(`/sys/class/net/${BRIDGE}`)) return;
+/**
+ * Once per boot (the marker lives in /run), as dockerd does at its start: the bridge, the NAT table
+ * (outbound masquerade for the subnet, the published-port maps), and IPv4 forwarding on, so that
+ * containers reach beyond the host. All of it stays, as docker0 and Docker's rules do.
+ */
+function ensureHost(): void {
+  if (fs.existsSync(HOST_MARKER) && fs.existsSync(`/sys/class/net/${BRIDGE}`)) return;
   withLock(LOCK, () => {
-    if (fs.existsSync(`/sys/class/net/${BRIDGE}`)) return;
-    run('ip', ['-batch', '-'], {
-      input:
-        [
-          `link add ${BRIDGE} type bridge`,
-          `addr add ${GATEWAY}/${PREFIX_LEN} dev ${BRIDGE}`,
-          `link set ${BRIDGE} up`,
-        ].join('\n') + '\n',
-    });
+    if (!fs.existsSync(`/sys/class/net/${BRIDGE}`)) {
+      withNetlink((nl) => {
+        nl.addBridge(BRIDGE);
+        nl.addAddress(BRIDGE, GATEWAY, PREFIX_LEN);
+        nl.linkUp(BRIDGE);
+      });
+    }
+    // Packets from 127.0.0.1, DNATed to a container, leave through the bridge: without this the
+    // kernel drops them as martians (Docker sets the same on docker0).
+    fs.writeFileSync(`/proc/sys/net/ipv4/conf/${BRIDGE}/route_localnet`, '1');
+    if (fs.existsSync(HOST_MARKER)) return;
+    run('nft', ['-f', '-'], tableScript().join('\n') + '\n');
+    fs.writeFileSync(IP_FORWARD, '1');
+    fs.mkdirSync(STATE_DIR, { recursive: true });
+    fs.writeFileSync(HOST_MARKER, '');
   });
-  // Packets from 127.0.0.1, DNATed to a container, leave through the bridge: without this the
-  // kernel drops them as martians (Docker sets the same on docker0).
-  fs.writeFileSync(`/proc/sys/net/ipv4/conf/${BRIDGE}/route_localnet`, '1');
 }
 
 function otherStates(id: string): NetworkState[] {
@@ -219,7 +227,7 @@ export async function prepareNetwork(spec: ContainerSpec): Promise<NetworkPlan> 
       throw new StrataError(`Bind for ${portText(p)} failed: port is already allocated`);
     ports.push({ ...p, hostPort: await probePort(p) });
   }
-  ensureBridge();
+  ensureHost();
   const ipAddress = leaseAddress(spec.id);
   const plan = {
     mode: 'bridge' as const,
@@ -251,19 +259,17 @@ export function enterNetwork(plan: NetworkPlan, hostNetFd: number): void {
   }
   interfaceUp('lo');
   if (plan.mode === 'none') return;
+  trace('network: lo up');
   plan.nsFd = fs.openSync('/proc/thread-self/ns/net', 'r');
-  // `ip` forks from this thread, so it runs in the new namespace; the host end goes back to the
-  // host's namespace through its fd (fd 3 in the child).
-  run('ip', ['-batch', '-'], {
-    fds: [hostNetFd],
-    input:
-      [
-        `link add eth0 address ${macFor(plan.ipAddress)} type veth peer name ${plan.veth} netns /proc/self/fd/3`,
-        `addr add ${plan.ipAddress}/${PREFIX_LEN} dev eth0`,
-        'link set eth0 up',
-        `route add default via ${GATEWAY}`,
-      ].join('\n') + '\n',
+  // The socket is opened on this thread, so it speaks to the new namespace; the host end of the
+  // pair is created straight in the host's namespace through its fd.
+  withNetlink((nl) => {
+    nl.addVeth('eth0', macFor(plan.ipAddress), plan.veth, hostNetFd);
+    nl.addAddress('eth0', plan.ipAddress, PREFIX_LEN);
+    nl.linkUp('eth0');
+    nl.addDefaultRoute(GATEWAY);
   });
+  trace('network: eth0 and its host end created (netlink)');
 }
 
 /** Back on the host: make the namespace reachable by path, plug it into the bridge, publish. */
@@ -278,19 +284,16 @@ export function attachNetwork(plan: NetworkPlan): NetworkAttachment | undefined 
   } finally {
     fs.closeSync(plan.nsFd!);
   }
-  run('ip', ['link', 'set', plan.veth, 'master', BRIDGE, 'up']);
+  withNetlink((nl) => nl.linkUp(plan.veth, BRIDGE));
+  trace('network: host end on the bridge (netlink)');
   const elements = plan.ports.map((p) => {
     const { map, key: k } = elementKey(p);
     return `create element ip ${NFT_TABLE} ${map} { ${k} : ${plan.ipAddress} . ${p.containerPort} }`;
   });
-  // An nft run costs 5-30 ms here: without ports to publish it is needed once per boot (the marker
-  // lives in /run), for the outbound masquerade rule.
-  const declared = fs.existsSync(NAT_MARKER);
+  // An nft run costs 5-30 ms here: only a start that publishes ports pays for one (the table is
+  // declared again in the same transaction, in case it was flushed since the boot's first start).
   try {
-    if (elements.length > 0 || !declared) {
-      run('nft', ['-f', '-'], { input: [...tableScript(), ...elements].join('\n') + '\n' });
-      if (!declared) fs.writeFileSync(NAT_MARKER, '');
-    }
+    if (elements.length > 0) run('nft', ['-f', '-'], [...tableScript(), ...elements].join('\n') + '\n');
   } catch (e) {
     // Another container published the same key between our check and this transaction.
     const msg = (e as Error).message;
@@ -302,6 +305,7 @@ export function attachNetwork(plan: NetworkPlan): NetworkAttachment | undefined 
   const state: NetworkState = { id: plan.id, ipAddress: plan.ipAddress, veth: plan.veth, ports: plan.ports };
   atomicWrite(stateFile(plan.id), JSON.stringify(state));
   writeHostsEntry(plan.hostsFile, plan.ipAddress, plan.hostname);
+  trace('network: attached (NAT, state, /etc/hosts)');
   return {
     ipAddress: plan.ipAddress,
     prefixLen: PREFIX_LEN,
@@ -329,7 +333,7 @@ export function teardownNetwork(id: string): void {
   // Deleting one end deletes the pair now; a dying namespace would only do it asynchronously.
   if (fs.existsSync(`/sys/class/net/${veth}`)) {
     try {
-      run('ip', ['link', 'del', veth]);
+      withNetlink((nl) => nl.deleteLink(veth));
     } catch {
       /* gone meanwhile with its namespace */
     }
@@ -342,12 +346,22 @@ export function teardownNetwork(id: string): void {
   }
   fs.rmSync(key, { force: true });
   if (state) {
-    for (const p of state.ports) {
+    const deletes = state.ports.map((p) => {
       const { map, key: k } = elementKey(p);
+      return `delete element ip ${NFT_TABLE} ${map} { ${k} }`;
+    });
+    // One transaction; if it fails (an element already gone after a crash), one by one.
+    if (deletes.length > 0) {
       try {
-        run('nft', ['delete', 'element', 'ip', NFT_TABLE, map, `{ ${k} }`]);
+        run('nft', ['-f', '-'], deletes.join('\n') + '\n');
       } catch {
-        /* already deleted */
+        for (const d of deletes) {
+          try {
+            run('nft', ['-f', '-'], d + '\n');
+          } catch {
+            /* already deleted */
+          }
+        }
       }
     }
     const lease = path.join(LEASE_DIR, state.ipAddress);
