@@ -312,7 +312,63 @@ async function cuttingProxy(
   return state;
 }
 
+/** A TCP proxy to `target` that stops passing bytes back after `after` of them: a pull hangs mid-blob. */
+async function stallingProxy(
+  target: number,
+  after: number,
+): Promise<{ port: number; stalled: Promise<void> }> {
+  let onStall: () => void = () => undefined;
+  const stalled = new Promise<void>((r) => (onStall = r));
+  let down = 0;
+  const server = net.createServer((client) => {
+    const upstream = net.connect(target, '127.0.0.1');
+    client.pipe(upstream);
+    upstream.on('data', (d: Buffer) => {
+      if (down >= after) return;
+      down += d.length;
+      client.write(d);
+      if (down >= after) onStall();
+    });
+    client.on('error', () => upstream.destroy());
+    upstream.on('error', () => client.destroy());
+    client.on('close', () => upstream.destroy());
+  });
+  servers.push(server);
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return { port: (server.address() as net.AddressInfo).port, stalled };
+}
+
 describe('faults', () => {
+  it('a pull killed mid-download leaves the store as it was; the next pull cleans up and works', async () => {
+    const store = newStore('killed');
+    const before = listTree(store);
+    const proxy = await stallingProxy(reg.port, 1_500_000);
+    const child = spawn(process.execPath, [BIN, '--root', store, 'pull', `127.0.0.1:${proxy.port}/app:v1`], {
+      stdio: 'ignore',
+    });
+    const exited = new Promise<void>((r) => child.on('exit', () => r()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    await Promise.race([proxy.stalled, exited]);
+    expect(child.exitCode, 'the pull ended before it was killed').toBeNull();
+    child.kill('SIGKILL');
+    await exited;
+    clearTimeout(timer);
+    // Only the killed pull's private staging dir remains (under tmp/): no blob, layer, image or name.
+    const left = listTree(store).filter((p) => !before.includes(p));
+    expect(left.length).toBeGreaterThan(0);
+    expect(
+      left.every((p) => /^tmp\/pull-\d+-/.test(p)),
+      left.join('\n'),
+    ).toBe(true);
+    expect(ok(store, ['images', '-q'])).toBe('');
+
+    const name = `127.0.0.1:${reg.port}/app:v1`;
+    await must(store, ['pull', name]);
+    expect(fs.readdirSync(path.join(store, 'tmp')).filter((e) => e.startsWith('pull-'))).toEqual([]);
+    // Layers are unpacked on first use: the first run after the pull works.
+    expect(ok(store, ['run', '--rm', name, 'sh', '-c', 'wc -c < /blob.bin']).trim()).toBe('3000000');
+  });
+
   it('a connection cut mid-blob is resumed with Range and the pull completes', async () => {
     const proxy = await cuttingProxy(reg.port, 1_500_000);
     const store = newStore('cut');

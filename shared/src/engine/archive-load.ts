@@ -40,11 +40,15 @@ export interface LoadedImage {
   replaced: Array<[string, Digest]>;
 }
 
-interface VerifiedLayer {
+/** A layer whose diff ID was verified, staged uncompressed in a file under the store's tmp dir. */
+export interface VerifiedLayer {
   diffId: Digest;
   file: string;
   size: number;
 }
+
+/** What the commit phase needs of an image: its config (bytes and parsed) and its names. */
+export type VerifiedImage = Pick<ImagePlan, 'id' | 'configBytes' | 'config' | 'names'>;
 
 let staged = 0;
 
@@ -141,9 +145,10 @@ export function registerImage(store: Store, configBytes: Buffer, config: ImageCo
 
 async function commit(
   engine: Engine,
-  images: ImagePlan[],
+  images: VerifiedImage[],
   verified: Map<Digest, VerifiedLayer>,
   added: Added,
+  unpack: boolean,
 ): Promise<LoadedImage[]> {
   const store = engine.store;
   const out: LoadedImage[] = [];
@@ -152,8 +157,9 @@ async function commit(
     const chains = chainIds(diffIds);
     let parent: Digest | null = null;
     for (const [i, diffId] of diffIds.entries()) {
-      const v = verified.get(diffId)!;
+      const v = verified.get(diffId);
       if (!store.blobs.has(diffId)) {
+        if (v === undefined) throw new StrataError(`layer ${diffId} is neither verified nor in the store`);
         // Every verified file is ours, under the store's tmp dir: moved, not copied.
         if (fs.existsSync(v.file)) {
           store.blobs.adopt(v.file, diffId);
@@ -161,7 +167,8 @@ async function commit(
         }
       }
       const before = store.images.getLayer(chains[i]!);
-      const chainId = await addLayer(store, engine.backend, diffId, parent, v.size);
+      const size = v?.size ?? store.blobs.size(diffId);
+      const chainId = await addLayer(store, engine.backend, diffId, parent, size, { unpack });
       const after = store.images.getLayer(chainId);
       if (after && after.cacheId !== before?.cacheId) added.layers.push({ chainId, cacheId: after.cacheId });
       parent = chainId;
@@ -207,17 +214,33 @@ export async function loadArchive(
         verified.set(diffId, v);
       }
     }
-    const added: Added = { blobs: [], layers: [], images: [] };
-    // Loads run one at a time per store: two unpacking the same new layer would race on layerdb.
-    return await withLockAsync(store.layout.lock('load'), async () => {
-      try {
-        return await commit(engine, images, verified, added);
-      } catch (e) {
-        await rollback(engine, added);
-        throw e;
-      }
-    });
+    return await commitImages(engine, images, verified);
   } finally {
     removeTree(stage);
   }
+}
+
+/**
+ * Phase 3 on its own (pull verifies its layers while downloading): moves verified layers into the
+ * blob store, registers them (unpacked now, or on first use with `unpack: false`), records the
+ * configs, tags; a failure undoes what it added. Images whose layers the store has need no entry
+ * in `verified` for them.
+ */
+export async function commitImages(
+  engine: Engine,
+  images: VerifiedImage[],
+  verified: Map<Digest, VerifiedLayer>,
+  opts: { unpack?: boolean } = {},
+): Promise<LoadedImage[]> {
+  const store = engine.store;
+  const added: Added = { blobs: [], layers: [], images: [] };
+  // Loads run one at a time per store: two unpacking the same new layer would race on layerdb.
+  return await withLockAsync(store.layout.lock('load'), async () => {
+    try {
+      return await commit(engine, images, verified, added, opts.unpack ?? true);
+    } catch (e) {
+      await rollback(engine, added);
+      throw e;
+    }
+  });
 }

@@ -1,11 +1,19 @@
 // Blob transfers: existence checks (HEAD), cross-repository mounts, uploads (monolithic when the
 // blob fits one chunk, chunked PATCHes with Content-Range otherwise) and downloads that verify the
 // digest as the bytes stream in and resume with Range after a broken connection.
-import fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { RegistryClient } from './client.js';
 import { RegistryError } from './client.js';
-import { TransientError, discard, withRetry, type HttpResponse } from './http.js';
+import {
+  DEFAULT_RETRY,
+  TransientError,
+  backoff,
+  discard,
+  isTransient,
+  withRetry,
+  type HttpResponse,
+  type RetryPolicy,
+} from './http.js';
 import { type Digest, DigestMismatchError } from '../store/digest.js';
 import { StrataError } from '../errors.js';
 import { trace } from '../trace.js';
@@ -52,26 +60,47 @@ function withDigest(location: string, digest: string): string {
   return u.href;
 }
 
-/** Groups a byte stream into buffers of exactly `size` bytes (the last one shorter). */
-async function* chunks(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Buffer> {
-  let parts: Uint8Array[] = [];
+/** A run of buffers sent as one request body: grouped, never joined (no copy of the bytes). */
+interface Parts {
+  list: Buffer[];
+  length: number;
+}
+
+/** The parts from byte `offset` on. */
+function partsFrom(parts: Parts, offset: number): Parts {
+  const list: Buffer[] = [];
+  let skip = offset;
+  for (const p of parts.list) {
+    if (skip >= p.length) {
+      skip -= p.length;
+      continue;
+    }
+    list.push(skip > 0 ? p.subarray(skip) : p);
+    skip = 0;
+  }
+  return { list, length: parts.length - offset };
+}
+
+/** Groups a byte stream into runs of exactly `size` bytes (the last one shorter). */
+async function* chunks(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Parts> {
+  let list: Buffer[] = [];
   let n = 0;
   for await (const piece of source) {
-    let p = piece;
+    let p = Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
     while (n + p.length >= size) {
       const take = size - n;
-      parts.push(p.subarray(0, take));
-      yield Buffer.concat(parts);
-      parts = [];
+      list.push(p.subarray(0, take));
+      yield { list, length: size };
+      list = [];
       n = 0;
       p = p.subarray(take);
     }
     if (p.length > 0) {
-      parts.push(p);
+      list.push(p);
       n += p.length;
     }
   }
-  if (n > 0) yield Buffer.concat(parts);
+  if (n > 0) yield { list, length: n };
 }
 
 /** How far the registry got with an upload session (GET on it: Range "0-N"). */
@@ -89,12 +118,7 @@ async function uploadedSoFar(
 }
 
 /** One PATCH; after a broken connection the session's status says what to send again. */
-async function patchChunk(
-  c: RegistryClient,
-  location: string,
-  chunk: Buffer,
-  start: number,
-): Promise<string> {
+async function patchChunk(c: RegistryClient, location: string, chunk: Parts, start: number): Promise<string> {
   let loc = location;
   let from = start;
   return withRetry(async (attempt) => {
@@ -105,11 +129,11 @@ async function patchChunk(
       if (status.next < start) throw new StrataError('the registry lost part of an upload');
       from = status.next;
     }
-    const body = chunk.subarray(from - start);
+    const body = partsFrom(chunk, from - start);
     const res = await c.request('PATCH', loc, {
       ok: [202],
       retry: false,
-      body,
+      body: body.list,
       headers: {
         'Content-Type': 'application/octet-stream',
         'Content-Range': `${from}-${from + body.length - 1}`,
@@ -142,7 +166,7 @@ export async function uploadStream(
   let location = locationOf(c, start, 'POST');
   const hash = createHash('sha256');
   let size = 0;
-  let pending: Buffer | null = null;
+  let pending: Parts | null = null;
   trace(`registry: upload to ${repo} started`);
   // One PATCH in flight while the next chunk is read and compressed: the two overlap.
   let inflight: Promise<void> = Promise.resolve();
@@ -159,20 +183,20 @@ export async function uploadStream(
       // Observed at the next await; this only keeps a failure from counting as unhandled meanwhile.
       inflight.catch(() => undefined);
     }
-    hash.update(chunk);
+    for (const p of chunk.list) hash.update(p);
     size += chunk.length;
     pending = chunk;
   }
   await inflight;
   const digest = `sha256:${hash.digest('hex')}` as Digest;
-  const body = pending ?? Buffer.alloc(0);
+  const body = pending ?? { list: [], length: 0 };
   const headers: Record<string, string> = { 'Content-Type': 'application/octet-stream' };
   if (size > body.length) headers['Content-Range'] = `${size - body.length}-${size - 1}`;
   // Not retried blindly: a PUT that completed but whose answer got lost would fail a second time.
   const res = await c.request('PUT', withDigest(location, digest), {
     ok: [201],
     retry: false,
-    body,
+    body: body.list,
     headers,
   });
   await discard(res);
@@ -204,58 +228,62 @@ export async function uploadBytes(
 }
 
 /**
- * Downloads a blob into `file`, hashing as it is written. A connection that breaks mid-blob is
- * retried from where it stopped (Range: bytes=N-) when the server answers 206, from the start
- * otherwise. The digest and size must match the descriptor, or nothing is returned.
+ * The bytes of a blob, in order, hashed as they stream in; the generator ends only when the digest
+ * and size match the descriptor (it throws otherwise), so a consumer that reaches the end has
+ * consumed verified bytes. A connection that breaks mid-blob is retried from where it stopped
+ * (Range: bytes=N-); a server that answers 200 instead of 206 sends the blob from the start and the
+ * bytes already yielded are skipped: the digest covers exactly the bytes yielded, so it still holds.
  */
-export async function downloadBlob(
+export async function* blobBytes(
   c: RegistryClient,
   repo: string,
   desc: { digest: string; size: number },
-  file: string,
   onBytes: (n: number) => void = () => undefined,
-): Promise<void> {
-  const fd = fs.openSync(file, 'w', 0o600);
-  let hash = createHash('sha256');
-  let written = 0;
-  try {
-    await withRetry(async () => {
-      const headers: Record<string, string> = {};
-      if (written > 0) headers.Range = `bytes=${written}-`;
-      const res = await c.request('GET', blobPath(repo, desc.digest), {
+  policy: RetryPolicy = DEFAULT_RETRY,
+): AsyncGenerator<Buffer, void, undefined> {
+  const hash = createHash('sha256');
+  let done = 0;
+  for (let attempt = 1; ; attempt++) {
+    let res: HttpResponse | null = null;
+    try {
+      res = await c.request('GET', blobPath(repo, desc.digest), {
         ok: [200, 206],
         retry: false,
-        headers,
+        headers: done > 0 ? { Range: `bytes=${done}-` } : {},
       });
       const resumed =
-        res.status === 206 && new RegExp(`^bytes ${written}-`).test(String(res.headers['content-range']));
-      if (!resumed && written > 0) {
-        // The server ignored the Range: start over.
-        fs.ftruncateSync(fd, 0);
-        hash = createHash('sha256');
-        written = 0;
-      }
+        res.status === 206 && new RegExp(`^bytes ${done}-`).test(String(res.headers['content-range']));
+      let skip = resumed ? 0 : done;
       for await (const piece of res.body) {
-        const b = piece as Buffer;
-        if (written + b.length > desc.size) {
-          res.body.destroy();
+        let b = piece as Buffer;
+        if (skip > 0) {
+          const n = Math.min(skip, b.length);
+          skip -= n;
+          b = b.subarray(n);
+          if (b.length === 0) continue;
+        }
+        if (done + b.length > desc.size)
           throw new StrataError(
             `blob ${desc.digest}: the registry sent more than the ${desc.size} bytes its descriptor says`,
           );
-        }
-        let off = 0;
-        while (off < b.length) off += fs.writeSync(fd, b, off, b.length - off, written + off);
         hash.update(b);
-        written += b.length;
+        done += b.length;
         onBytes(b.length);
+        yield b;
       }
-      if (written < desc.size)
+      if (done < desc.size)
         throw new TransientError(
-          `blob ${desc.digest}: connection closed after ${written} of ${desc.size} bytes`,
+          `blob ${desc.digest}: connection closed after ${done} of ${desc.size} bytes`,
         );
-    });
-  } finally {
-    fs.closeSync(fd);
+      break;
+    } catch (e) {
+      if (!isTransient(e) || attempt >= policy.attempts) throw e;
+      policy.onRetry?.(attempt, e);
+      await backoff(attempt, policy);
+    } finally {
+      // A consumer that stopped early, or a failed attempt: the socket is not reusable.
+      if (res !== null && !res.body.readableEnded) res.body.destroy();
+    }
   }
   const actual = `sha256:${hash.digest('hex')}`;
   if (actual !== desc.digest)
@@ -264,4 +292,20 @@ export async function downloadBlob(
       desc.digest,
       actual,
     );
+}
+
+/** A small blob (a config) read whole and verified; refuses one bigger than `limit`. */
+export async function readBlob(
+  c: RegistryClient,
+  repo: string,
+  desc: { digest: string; size: number },
+  limit = 16 * 1024 * 1024,
+): Promise<Buffer> {
+  if (desc.size > limit)
+    throw new StrataError(
+      `blob ${desc.digest}: ${desc.size} bytes is more than the ${limit} a config may have`,
+    );
+  const parts: Buffer[] = [];
+  for await (const b of blobBytes(c, repo, desc)) parts.push(b);
+  return Buffer.concat(parts);
 }

@@ -40,7 +40,8 @@ export interface ClientOptions {
 
 export interface RequestOptions {
   headers?: Record<string, string>;
-  body?: Buffer | null;
+  /** A list of buffers goes out as one body, without being joined first. */
+  body?: Buffer | Buffer[] | null;
   /** Statuses the caller handles itself; any other is an error (5xx retried first). */
   ok: number[];
   /** false for requests that must not be repeated blindly (the caller retries at its level). */

@@ -14,7 +14,7 @@ export interface HttpRequest {
   method: string;
   url: URL;
   headers?: Record<string, string>;
-  body?: Buffer | null;
+  body?: Buffer | Buffer[] | null;
   /** Idle socket timeout: a stalled server fails the attempt instead of hanging the pull. */
   timeoutMs?: number;
 }
@@ -52,7 +52,8 @@ export function isTransientStatus(status: number): boolean {
 export function send(req: HttpRequest): Promise<HttpResponse> {
   const lib = req.url.protocol === 'https:' ? https : http;
   const headers: Record<string, string> = { 'User-Agent': 'strata/0.1', ...req.headers };
-  if (req.body) headers['Content-Length'] = String(req.body.length);
+  const parts = req.body === undefined || req.body === null ? [] : [req.body].flat();
+  if (req.body) headers['Content-Length'] = String(parts.reduce((n, p) => n + p.length, 0));
   else if (['PUT', 'POST', 'PATCH'].includes(req.method)) headers['Content-Length'] = '0';
   return new Promise((resolve, reject) => {
     const r = lib.request(
@@ -68,7 +69,8 @@ export function send(req: HttpRequest): Promise<HttpResponse> {
       r.destroy(Object.assign(new Error(`${req.method} ${req.url.href}: timed out`), { code: 'ETIMEDOUT' })),
     );
     r.on('error', reject);
-    r.end(req.body ?? undefined);
+    for (const p of parts) r.write(p);
+    r.end();
   });
 }
 
@@ -119,9 +121,13 @@ export async function withRetry<T>(
     } catch (e) {
       if (!isTransient(e) || attempt >= policy.attempts) throw e;
       policy.onRetry?.(attempt, e);
-      // Exponential backoff with jitter, capped: a restarting registry gets time to come back.
-      const delay = Math.min(policy.baseDelayMs * 2 ** (attempt - 1), 8_000) * (0.5 + Math.random() / 2);
-      await new Promise((r) => setTimeout(r, delay));
+      await backoff(attempt, policy);
     }
   }
+}
+
+/** Waits before attempt `attempt + 1`: exponential with jitter, capped, so a restarting registry gets time. */
+export function backoff(attempt: number, policy: RetryPolicy = DEFAULT_RETRY): Promise<void> {
+  const delay = Math.min(policy.baseDelayMs * 2 ** (attempt - 1), 8_000) * (0.5 + Math.random() / 2);
+  return new Promise((r) => setTimeout(r, delay));
 }

@@ -84,7 +84,10 @@ export function layerBoard(
   return plainBoard(out);
 }
 
-/** Runs `fn` over `items` with at most `limit` at once; the first failure fails the whole. */
+/**
+ * Runs `fn` over `items` with at most `limit` at once. The first failure fails the whole, once the
+ * calls in flight have settled (none is started after it): the caller's cleanup then races nothing.
+ */
 export async function inParallel<T, R>(
   items: T[],
   limit: number,
@@ -92,12 +95,18 @@ export async function inParallel<T, R>(
 ): Promise<R[]> {
   const results: R[] = new Array<R>(items.length);
   let next = 0;
+  let failure: { error: unknown } | null = null;
   const worker = async () => {
-    while (next < items.length) {
+    while (next < items.length && failure === null) {
       const i = next++;
-      results[i] = await fn(items[i]!, i);
+      try {
+        results[i] = await fn(items[i]!, i);
+      } catch (error) {
+        failure ??= { error };
+      }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure !== null) throw (failure as { error: unknown }).error;
   return results;
 }

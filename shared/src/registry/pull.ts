@@ -1,24 +1,25 @@
-// `strata pull`: manifest (an index chooses linux/<this arch>), config and layers downloaded into
-// a private OCI layout under the store's tmp dir, each blob verified against its digest as it
-// streams in; then the layout goes through `load` (archive-load.ts): layers checked against the
-// config's diff IDs, registered, tagged; a failure anywhere stores nothing.
+// `strata pull`: manifest (an index chooses linux/<this arch>), config, then the layers 3 at a time,
+// each in one streaming pass (layer-fetch.ts): digest verified, gunzipped, diff ID verified against
+// the config, written once, uncompressed, into a private dir under the store's tmp dir. Then the
+// commit phase of `load` (archive-load.ts) moves them into the blob store and registers them to be
+// unpacked on first use; a failure anywhere stores nothing.
 import fs from 'node:fs';
-import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Engine } from '../engine/engine.js';
-import { loadArchive } from '../engine/archive-load.js';
+import { commitImages, type VerifiedLayer } from '../engine/archive-load.js';
 import { goArch } from '../engine/archive-plan.js';
 import { StrataError } from '../errors.js';
 import { trace } from '../trace.js';
-import { type Digest, hexOf, isDigest } from '../store/digest.js';
+import { type Digest, DigestMismatchError, isDigest } from '../store/digest.js';
 import { removeTree } from '../store/fsutil.js';
-import { Annotation, MediaType, layerCompression } from '../oci/mediatypes.js';
-import type { Descriptor, ImageConfig } from '../oci/types.js';
+import { layerCompression } from '../oci/mediatypes.js';
+import type { ImageConfig } from '../oci/types.js';
 import { familiarString, parseReference } from '../reference.js';
 import { RegistryClient } from './client.js';
 import { authFilePath, getCredentials } from './credentials.js';
 import { endpointFor } from './host.js';
-import { downloadBlob } from './blobs.js';
+import { readBlob } from './blobs.js';
+import { fetchLayer } from './layer-fetch.js';
 import { choosePlatform, getManifest, isImageManifest, isIndex, parseManifest } from './manifests.js';
 import { remember } from './metadata.js';
 import { inParallel, layerBoard } from './progress.js';
@@ -33,9 +34,38 @@ export interface PullResult {
   name: string;
 }
 
-function blobFile(layout: string, digest: string): string {
-  if (!isDigest(digest)) throw new StrataError(`invalid digest in manifest: ${digest}`);
-  return path.join(layout, 'blobs', 'sha256', hexOf(digest));
+function parseConfig(bytes: Buffer, digest: string): ImageConfig {
+  let config: ImageConfig;
+  try {
+    config = JSON.parse(bytes.toString('utf8')) as ImageConfig;
+  } catch (e) {
+    throw new StrataError(`image config ${digest} is not valid JSON: ${(e as Error).message}`);
+  }
+  const diffIds: unknown = config.rootfs?.diff_ids;
+  if (!Array.isArray(diffIds) || !diffIds.every((d) => typeof d === 'string' && isDigest(d)))
+    throw new StrataError(`image config ${digest}: rootfs.diff_ids is not a list of sha256 digests`);
+  return config;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * This pull's private dir under the store's tmp dir (named by pid). Leftovers of a pull that was
+ * killed (its process gone) are removed first: a killed pull never touched the store proper.
+ */
+function stagingDir(tmp: string): string {
+  for (const entry of fs.readdirSync(tmp)) {
+    const m = /^pull-(\d+)-/.exec(entry);
+    if (m && !alive(Number(m[1]))) removeTree(path.join(tmp, entry));
+  }
+  return fs.mkdtempSync(path.join(tmp, `pull-${process.pid}-`));
 }
 
 export async function pullImage(engine: Engine, name: string, opts: TransferOptions): Promise<PullResult> {
@@ -62,73 +92,67 @@ export async function pullImage(engine: Engine, name: string, opts: TransferOpti
     throw new StrataError(`${name}: unsupported manifest media type ${fetched.mediaType}`);
   const manifest = parseManifest(fetched);
 
-  const layout = fs.mkdtempSync(path.join(store.layout.tmp, 'pull-'));
-  try {
-    fs.mkdirSync(path.join(layout, 'blobs', 'sha256'), { recursive: true });
-    const configFile = blobFile(layout, manifest.config.digest);
-    await downloadBlob(client, repo, manifest.config, configFile);
-    const config = JSON.parse(fs.readFileSync(configFile, 'utf8')) as ImageConfig;
-    const diffIds = (config.rootfs?.diff_ids ?? []) as Digest[];
-    if (diffIds.length !== manifest.layers.length)
-      throw new StrataError(
-        `${name}: the manifest has ${manifest.layers.length} layers, the config ${diffIds.length} diff IDs`,
-      );
+  const configBytes = await readBlob(client, repo, manifest.config);
+  const config = parseConfig(configBytes, manifest.config.digest);
+  const diffIds = config.rootfs.diff_ids as Digest[];
+  if (diffIds.length !== manifest.layers.length)
+    throw new StrataError(
+      `${name}: the manifest has ${manifest.layers.length} layers, the config ${diffIds.length} diff IDs`,
+    );
 
+  const stage = stagingDir(store.layout.tmp);
+  try {
     const board = layerBoard(opts.out, { quiet: opts.quiet });
     const lines = manifest.layers.map((l) => board.line(l.digest));
+    const verified = new Map<Digest, VerifiedLayer>();
     const downloaded: Array<[Digest, Digest]> = [];
-    const layers = await inParallel(
-      manifest.layers,
-      opts.concurrency ?? 3,
-      async (l, i): Promise<Descriptor> => {
-        const line = lines[i]!;
-        const diffId = diffIds[i]!;
-        if (layerCompression(l.mediaType) === 'zstd')
-          throw new StrataError(`layer ${l.digest} is zstd-compressed, which strata cannot decompress`);
-        if (isDigest(diffId) && store.blobs.has(diffId)) {
-          // The store has this layer: hand load the verified local copy (a hard link, same file system).
-          const local = blobFile(layout, diffId);
-          if (!fs.existsSync(local)) fs.linkSync(store.blobs.path(diffId), local);
-          line.status('Already exists');
-          return { mediaType: MediaType.ociLayer, digest: diffId, size: store.blobs.size(diffId) };
-        }
-        line.status('Pulling fs layer');
-        const task = line.task('Downloading', l.size);
-        await downloadBlob(client, repo, l, blobFile(layout, l.digest), (n) => task.advance(n));
-        task.done();
-        line.status('Download complete');
-        downloaded.push([diffId, l.digest as Digest]);
-        return { mediaType: l.mediaType, digest: l.digest, size: l.size };
-      },
-    );
-
-    trace('registry: layers downloaded and verified');
-    // Our own manifest over the blobs we hold (local layers uncompressed, new ones as downloaded);
-    // the config keeps its exact bytes, so the image ID is the registry's config digest.
-    const localManifest = Buffer.from(
-      JSON.stringify({ schemaVersion: 2, mediaType: MediaType.ociManifest, config: manifest.config, layers }),
-    );
-    const mDigest = `sha256:${createHash('sha256').update(localManifest).digest('hex')}`;
-    fs.writeFileSync(blobFile(layout, mDigest), localManifest);
-    const full = `${ref.domain}/${ref.path}:${ref.tag ?? 'latest'}`;
-    const annotations = ref.digest === null ? { [Annotation.containerdImageName]: full } : undefined;
-    fs.writeFileSync(
-      path.join(layout, 'index.json'),
-      JSON.stringify({
-        schemaVersion: 2,
-        mediaType: MediaType.ociIndex,
-        manifests: [
-          { mediaType: MediaType.ociManifest, digest: mDigest, size: localManifest.length, annotations },
-        ],
-      }),
-    );
-    fs.writeFileSync(path.join(layout, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}');
+    // Diff IDs being fetched: a layer listed twice is downloaded once.
+    const claimed = new Set<Digest>();
+    await inParallel(manifest.layers, opts.concurrency ?? 3, async (l, i): Promise<void> => {
+      const line = lines[i]!;
+      const diffId = diffIds[i]!;
+      const compression = layerCompression(l.mediaType);
+      if (compression === 'zstd')
+        throw new StrataError(`layer ${l.digest} is zstd-compressed, which strata cannot decompress`);
+      if (!isDigest(l.digest)) throw new StrataError(`invalid digest in manifest: ${l.digest}`);
+      if (store.blobs.has(diffId) || claimed.has(diffId)) {
+        line.status('Already exists');
+        return;
+      }
+      claimed.add(diffId);
+      line.status('Pulling fs layer');
+      const task = line.task('Downloading', l.size);
+      const file = path.join(stage, `layer-${i}`);
+      const got = await fetchLayer(client, repo, l, compression === 'gzip', file, (n) => task.advance(n));
+      task.done();
+      if (got.diffId !== diffId)
+        throw new DigestMismatchError(`layer ${l.digest} (uncompressed, diff ID)`, diffId, got.diffId);
+      verified.set(diffId, { diffId, file, size: got.size });
+      downloaded.push([diffId, l.digest as Digest]);
+      line.status('Download complete');
+    });
+    trace('registry: layers downloaded, verified (digests and diff IDs) and stored uncompressed');
 
     const shown = familiarString(ref);
     const before = ref.digest === null ? store.images.resolve(shown) : null;
-    const [loaded] = await loadArchive(engine, layout);
+    const full = `${ref.domain}/${ref.path}:${ref.tag ?? 'latest'}`;
+    // Registered as `commit` registers its layers: unpacked on first use (Engine.materialise), as
+    // containerd can; the pull itself writes each layer once.
+    const [loaded] = await commitImages(
+      engine,
+      [
+        {
+          id: manifest.config.digest as Digest,
+          configBytes,
+          config,
+          names: ref.digest === null ? [shown] : [],
+        },
+      ],
+      verified,
+      { unpack: false },
+    );
     if (!loaded) throw new StrataError(`${name}: nothing was loaded`);
-    trace('registry: loaded (diff IDs verified, layers unpacked)');
+    trace('registry: image recorded (layers unpacked on first use)');
     for (const [diffId, digest] of downloaded) remember(store, diffId, digest, `${ref.domain}/${repo}`);
     for (const [i, l] of manifest.layers.entries())
       if (downloaded.some(([, d]) => d === l.digest)) lines[i]!.status('Pull complete');
@@ -142,6 +166,6 @@ export async function pullImage(engine: Engine, name: string, opts: TransferOpti
     opts.out.write(`${ref.digest === null ? full : `${ref.domain}/${ref.path}@${ref.digest}`}\n`);
     return { id: loaded.id, digest: top, changed, name: shown };
   } finally {
-    removeTree(layout);
+    removeTree(stage);
   }
 }
