@@ -28,11 +28,11 @@ async function shot(name: string): Promise<void> {
 }
 
 /** Runs one lesson step in the guest and returns its answer's text once the guest's answer is shown. */
-async function runStep(step: string): Promise<string> {
+async function runStep(step: string, timeout = 40_000): Promise<string> {
   const el = page.locator(`lesson-step[data-step="${step}"]`);
   await el.locator('button[data-testid="run"]').click();
   const answer = el.locator('[data-testid="answer"][data-backend="guest"]');
-  await answer.waitFor({ timeout: 40_000 });
+  await answer.waitFor({ timeout });
   return answer.innerText();
 }
 
@@ -178,6 +178,64 @@ describe('web demo (chromium, offline)', () => {
     await shot('04-layers-lesson');
   }, 90_000);
 
+  it('build/run lesson: docker build, run, exec and commit in the guest', async () => {
+    await page.setViewportSize({ width: 1366, height: 768 });
+    await page.locator('nav button[data-lesson="build"]').click();
+    expect(await page.locator('[data-testid="lesson"]').getAttribute('data-lesson')).toBe('build');
+    const build = page.locator('lesson-step[data-step="build"]');
+    expect(await build.locator('textarea').inputValue()).toMatch(/^FROM strata-demo\n/);
+    // The model answers at once with the plan; it cannot run RUN, and the run step says it has no answer.
+    expect(await build.locator('[data-testid="answer"]').getAttribute('data-backend')).toBe('model');
+    expect(await build.locator('[data-testid="output"]').innerText()).toContain(
+      'Step 1/6 : FROM strata-demo',
+    );
+    expect(await page.locator('lesson-step[data-step="run"] [data-testid="no-model"]').count()).toBe(1);
+    await page.screenshot({ path: path.join(SHOTS, '07-build-lesson-laptop.png') });
+
+    const built = await runStep('build', 170_000);
+    expect(built).toContain('guest: real Linux in v86');
+    expect(built).toMatch(
+      /Step 3\/6 : RUN mkdir -p \/app.*\n ---> new layer l\/BLD1\w+, its changes:\n\s+A \/app\n\s+A \/app\/hello\.sh/,
+    );
+    expect(built).toMatch(/ ---> new layer l\/BLD2\w+, its changes:(\n\s+[AD] \S+)*\n\s+D \/etc\/motd/);
+    expect(built).toContain('Successfully built demo-app: 5 layers');
+
+    const ran = await runStep('run', 90_000);
+    expect(ran).toContain('hello from a Dockerfile: I am app1, my root is overlay');
+    expect(ran).toMatch(
+      / \/ \/ rw,relatime - overlay overlay rw,lowerdir=\/var\/lib\/strata\/overlay2\/l\/BLD2\w+:\S+\/l\/BLD1/,
+    );
+    expect(ran).toContain('ls: /etc/motd: No such file or directory');
+
+    await runStep('exec', 60_000);
+    const nodes = page.locator('lesson-step[data-step="exec"] [data-testid="ns-node"]');
+    expect(
+      await page.locator('lesson-step[data-step="exec"] [data-testid="process"]').allTextContents(),
+    ).toEqual(['host: PID 1', expect.stringMatching(/^app: PID 1 \(host PID \d+/), 'docker exec app']);
+    // cgroup: one namespace for all three; every other kind: the host's, and one shared by app and the exec.
+    expect(await nodes.and(page.locator('[data-kind="cgroup"]')).getAttribute('data-members')).toBe('3');
+    for (const kind of ['ipc', 'mnt', 'net', 'pid', 'uts']) {
+      const of = nodes.and(page.locator(`[data-kind="${kind}"]`));
+      expect((await of.evaluateAll((els) => els.map((e) => e.getAttribute('data-members')))).sort()).toEqual([
+        '1',
+        '2',
+      ]);
+    }
+    await page.screenshot({ path: path.join(SHOTS, '08-exec-graph-laptop.png') });
+
+    const committed = await runStep('commit', 90_000);
+    expect(committed).toMatch(/docker diff app.*\nA \/app\nD \/app\/build-info\nA \/app\/state/);
+    expect(committed).toMatch(/sha256:[0-9a-f]{12} {2}demo-app:v2/);
+    expect(committed).toMatch(/cat \/app\/state'\nhello\.sh\nstate\nwritten in app/);
+    await shot('09-build-lesson');
+
+    // Bad input: a Dockerfile the demo cannot build is refused, naming the line, before the guest runs.
+    await build.locator('textarea').fill('FROM strata-demo\nCOPY . /app\n');
+    await build.locator('button[data-testid="run"]').click();
+    expect(await build.locator('.error[role="alert"]').innerText()).toMatch(/^Dockerfile line 2: COPY: /);
+    await page.setViewportSize({ width: 1280, height: 900 });
+  }, 480_000);
+
   it('terminal runs in the container; phone width; no request left the origin', async () => {
     const term = page.locator('guest-terminal .xterm');
     await term.click();
@@ -191,6 +249,9 @@ describe('web demo (chromium, offline)', () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.locator('nav button[data-lesson="mount-ns"]').click();
     await shot('05-phone');
+    await page.screenshot({ path: path.join(SHOTS, '05-phone-viewport.png') });
+    await page.locator('nav button[data-lesson="build"]').click();
+    await page.screenshot({ path: path.join(SHOTS, '10-build-phone-viewport.png') });
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     expect(width).toBeLessThanOrEqual(390); // nothing wider than the phone: wide tables scroll in place
 

@@ -135,7 +135,8 @@ export class LessonStep extends LitElement {
     this.running = true;
     this.error = '';
     try {
-      const r = await this.guest.run(guestScript(this.step, this.script), 60_000);
+      // A build runs several containers: minutes on a loaded machine, so a generous bound.
+      const r = await this.guest.run(guestScript(this.step, this.script), 180_000);
       this.answer = { backend: 'guest', text: r.stdout, stderr: r.stderr, exitCode: r.exitCode, ms: r.ms };
       guestAnswers.set(this.step.id, this.answer);
     } catch (err) {
@@ -190,6 +191,7 @@ export class LessonStep extends LitElement {
         <textarea
           aria-label="${step.source === 'Dockerfile' ? 'Dockerfile' : 'script'} for ${step.title}"
           spellcheck="false"
+          rows=${Math.min(24, this.script.split('\n').length + 1)}
           .value=${this.script}
           @input=${(e: Event) => (this.script = (e.target as HTMLTextAreaElement).value)}
         ></textarea>
