@@ -36,8 +36,18 @@ function compileStatic(sources, output, libs = []) {
 }
 
 fs.mkdirSync(rel('build'), { recursive: true });
-const shimSources = ['backend-native/stage/strata-shim.c', 'backend-native/stage/confine.c'];
-if (stale('build/strata-shim', [...shimSources, 'backend-native/stage/confine.h'])) {
+const shimSources = [
+  'backend-native/stage/strata-shim.c',
+  'backend-native/stage/confine.c',
+  'backend-native/stage/setup.c',
+];
+if (
+  stale('build/strata-shim', [
+    ...shimSources,
+    'backend-native/stage/confine.h',
+    'backend-native/stage/setup.h',
+  ])
+) {
   // Debian's libseccomp.a (libseccomp-dev): the seccomp profile is compiled in the shim.
   compileStatic(shimSources, 'build/strata-shim', ['-lseccomp']);
 }

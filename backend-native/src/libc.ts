@@ -3,10 +3,9 @@
 import { createRequire } from 'node:module';
 import type koffiTypes from 'koffi';
 
-// require() rather than an ESM import: koffi is CommonJS, and loading it through the ESM loader
-// cost 23 ms against 12 ms on every `strata run` (bench/run-latency).
-const koffi = createRequire(import.meta.url)('koffi') as typeof koffiTypes;
 import { constants } from 'node:os';
+import fs from 'node:fs';
+import path from 'node:path';
 
 export const CLONE = {
   NEWNS: 0x00020000,
@@ -37,7 +36,6 @@ export const MS = {
 } as const;
 
 export const MNT_DETACH = 2;
-const SYS_PIVOT_ROOT = 155; // x86_64
 const S_IFCHR = 0o020000;
 
 const errnoNames = new Map<number, string>(Object.entries(constants.errno).map(([k, v]) => [v, k]));
@@ -56,50 +54,71 @@ export class SyscallError extends Error {
   }
 }
 
-const lib = koffi.load('libc.so.6');
-const c = {
-  unshare: lib.func('int unshare(int flags)'),
-  setns: lib.func('int setns(int fd, int nstype)'),
-  mount: lib.func(
-    'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
-  ),
-  umount2: lib.func('int umount2(const char *target, int flags)'),
-  syscall2: lib.func('long syscall(long number, const char *a, const char *b)'),
-  sethostname: lib.func('int sethostname(const char *name, size_t len)'),
-  mknod: lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
-  chdir: lib.func('int chdir(const char *path)'),
-  lsetxattr: lib.func(
-    'int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)',
-  ),
-  lgetxattr: lib.func(
-    'long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)',
-  ),
-  socket: lib.func('int socket(int domain, int type, int protocol)'),
-  ioctl: lib.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)'),
-  close: lib.func('int close(int fd)'),
-  pipe2: lib.func('int pipe2(_Out_ int *fds, int flags)'),
-  send: lib.func('long send(int fd, const uint8_t *buf, size_t len, int flags)'),
-  recv: lib.func('long recv(int fd, _Out_ uint8_t *buf, size_t len, int flags)'),
-  if_nametoindex: lib.func('unsigned int if_nametoindex(const char *name)'),
-  strerror: lib.func('const char *strerror(int errnum)'),
-};
+// koffi and libc are bound on the first call, not at import: loading them costs ~18 ms, and a
+// `strata run --rm --net none` or `ps` makes no call here at all (the shim does the syscalls).
+// require() rather than an ESM import: koffi is CommonJS, and its ESM load cost 23 ms against 12.
+function bind(k: typeof koffiTypes) {
+  const lib = k.load('libc.so.6');
+  return {
+    setns: lib.func('int setns(int fd, int nstype)'),
+    mount: lib.func(
+      'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
+    ),
+    umount2: lib.func('int umount2(const char *target, int flags)'),
+    mknod: lib.func('int mknod(const char *path, uint32_t mode, uint64_t dev)'),
+    lsetxattr: lib.func(
+      'int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)',
+    ),
+    lgetxattr: lib.func(
+      'long lgetxattr(const char *path, const char *name, _Out_ uint8_t *value, size_t size)',
+    ),
+    socket: lib.func('int socket(int domain, int type, int protocol)'),
+    ioctl: lib.func('int ioctl(int fd, unsigned long request, _Inout_ uint8_t *arg)'),
+    close: lib.func('int close(int fd)'),
+    send: lib.func('long send(int fd, const uint8_t *buf, size_t len, int flags)'),
+    recv: lib.func('long recv(int fd, _Out_ uint8_t *buf, size_t len, int flags)'),
+    if_nametoindex: lib.func('unsigned int if_nametoindex(const char *name)'),
+    strerror: lib.func('const char *strerror(int errnum)'),
+  };
+}
+let koffiModule: typeof koffiTypes | null = null;
+let bound: ReturnType<typeof bind> | null = null;
+function koffi(): typeof koffiTypes {
+  return (koffiModule ??= loadKoffi());
+}
+/**
+ * koffi's entry picks its binary by reading Node's ELF headers for the libc flavour: ~14 ms of CPU
+ * per load against ~5 for requiring the binary itself. On glibc x64 Linux (this project's target)
+ * load the binary its platform package ships; anywhere else, or if that fails (musl), koffi's way.
+ */
+function loadKoffi(): typeof koffiTypes {
+  const require = createRequire(import.meta.url);
+  if (process.platform === 'linux' && process.arch === 'x64') {
+    try {
+      return require('@koromix/koffi-linux-x64/linux_x64/koffi.node') as typeof koffiTypes;
+    } catch {
+      /* not glibc, or not installed: the generic loader below */
+    }
+  }
+  return require('koffi') as typeof koffiTypes;
+}
+/** The libc functions, bound on first use. */
+function libc(): ReturnType<typeof bind> {
+  return (bound ??= bind(koffi()));
+}
 
 function strerror(errno: number): string {
-  return String(c.strerror(errno));
+  return String(libc().strerror(errno));
 }
 
 function check(ret: number | bigint, call: () => string): number {
   const n = Number(ret);
-  if (n < 0) throw new SyscallError(call(), koffi.errno());
+  if (n < 0) throw new SyscallError(call(), koffi().errno());
   return n;
 }
 
-export function unshare(flags: number): void {
-  check(c.unshare(flags), () => `unshare(0x${flags.toString(16)})`);
-}
-
 export function setns(fd: number, nstype: number, what = `fd ${fd}`): void {
-  check(c.setns(fd, nstype), () => `setns(${what})`);
+  check(libc().setns(fd, nstype), () => `setns(${what})`);
 }
 
 export function mount(
@@ -110,22 +129,33 @@ export function mount(
   data: string | null,
 ): void {
   check(
-    c.mount(source, target, fstype, flags, data),
+    libc().mount(source, target, fstype, flags, data),
     () =>
       `mount(${source ?? 'none'} on ${target}, type ${fstype ?? '-'}, flags 0x${flags.toString(16)}${data ? `, ${data}` : ''})`,
   );
 }
 
 export function umount2(target: string, flags: number): void {
-  check(c.umount2(target, flags), () => `umount2(${target})`);
+  check(libc().umount2(target, flags), () => `umount2(${target})`);
 }
 
-export function pivotRoot(newRoot: string, putOld: string): void {
-  check(c.syscall2(SYS_PIVOT_ROOT, newRoot, putOld), () => `pivot_root(${newRoot}, ${putOld})`);
-}
-
-export function sethostname(name: string): void {
-  check(c.sethostname(name, Buffer.byteLength(name)), () => `sethostname(${name})`);
+/**
+ * umount2(MNT_DETACH) of `target` only when something is mounted there (its st_dev differs from
+ * its parent's, as for the overlay on a merged dir or an nsfs bind): two stats instead of binding
+ * libc on paths where the mount is usually gone already (the run monitor unmounts merged itself).
+ */
+export function detachIfMounted(target: string): void {
+  try {
+    if (fs.statSync(target).dev === fs.statSync(path.dirname(target)).dev) return;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    // ENOTCONN, ESTALE...: something is mounted there and broken; detach it below.
+  }
+  try {
+    umount2(target, MNT_DETACH);
+  } catch (e) {
+    if (!(e instanceof SyscallError) || !['EINVAL', 'ENOENT'].includes(e.code)) throw e;
+  }
 }
 
 const S_IFBLK = 0o060000;
@@ -140,7 +170,10 @@ export function mknodTyped(
   minor = 0,
 ): void {
   const kind = type === 'char' ? S_IFCHR : type === 'block' ? S_IFBLK : S_IFIFO;
-  check(c.mknod(path, kind | mode, makedev(major, minor)), () => `mknod(${path}, ${type} ${major}:${minor})`);
+  check(
+    libc().mknod(path, kind | mode, makedev(major, minor)),
+    () => `mknod(${path}, ${type} ${major}:${minor})`,
+  );
 }
 
 function makedev(major: number, minor: number): bigint {
@@ -153,34 +186,17 @@ function makedev(major: number, minor: number): bigint {
   );
 }
 
-export function mknodChar(path: string, mode: number, major: number, minor: number): void {
-  const dev = makedev(major, minor);
-  check(c.mknod(path, S_IFCHR | mode, dev), () => `mknod(${path}, ${major}:${minor})`);
-}
-
-/** A close-on-exec pipe: [read end, write end]. Node itself has no API for one. */
-export function pipe(): [number, number] {
-  // A typed array is passed as the memory itself: no marshalling of a JS array.
-  const fds = new Int32Array(2);
-  check(c.pipe2(fds, 0o2000000 /* O_CLOEXEC */), () => 'pipe2');
-  return [fds[0]!, fds[1]!];
-}
-
-export function chdir(path: string): void {
-  check(c.chdir(path), () => `chdir(${path})`);
-}
-
 export function lsetxattr(path: string, name: string, value: string | Uint8Array): void {
   const buf = Buffer.from(value);
-  check(c.lsetxattr(path, name, buf, buf.length, 0), () => `lsetxattr(${path}, ${name})`);
+  check(libc().lsetxattr(path, name, buf, buf.length, 0), () => `lsetxattr(${path}, ${name})`);
 }
 
 /** The attribute's value, or null when the file has none (ENODATA). */
 export function lgetxattr(path: string, name: string): string | null {
   const buf = Buffer.alloc(256);
-  const n = Number(c.lgetxattr(path, name, buf, buf.length));
+  const n = Number(libc().lgetxattr(path, name, buf, buf.length));
   if (n < 0) {
-    const e = koffi.errno();
+    const e = koffi().errno();
     if (e === constants.errno.ENODATA) return null;
     throw new SyscallError(`lgetxattr(${path}, ${name})`, e);
   }
@@ -194,17 +210,17 @@ const IFF_UP = 0x1;
 /** Bring a network interface up in the calling thread's network namespace. */
 export function interfaceUp(name: string): void {
   const fd = check(
-    c.socket(2 /* AF_INET */, 2 /* SOCK_DGRAM */ | 0o2000000 /* CLOEXEC */, 0),
+    libc().socket(2 /* AF_INET */, 2 /* SOCK_DGRAM */ | 0o2000000 /* CLOEXEC */, 0),
     () => 'socket',
   );
   try {
     const ifr = Buffer.alloc(40);
     ifr.write(name, 0, 15);
-    check(c.ioctl(fd, SIOCGIFFLAGS, ifr), () => `ioctl(SIOCGIFFLAGS, ${name})`);
+    check(libc().ioctl(fd, SIOCGIFFLAGS, ifr), () => `ioctl(SIOCGIFFLAGS, ${name})`);
     ifr.writeInt16LE(ifr.readInt16LE(16) | IFF_UP, 16);
-    check(c.ioctl(fd, SIOCSIFFLAGS, ifr), () => `ioctl(SIOCSIFFLAGS, ${name})`);
+    check(libc().ioctl(fd, SIOCSIFFLAGS, ifr), () => `ioctl(SIOCSIFFLAGS, ${name})`);
   } finally {
-    c.close(fd);
+    libc().close(fd);
   }
 }
 
@@ -214,8 +230,8 @@ const TIOCSPTLCK = 0x40045431;
 /** Unlock a pty master opened from a devpts instance's ptmx; returns the slave's number. */
 export function unlockPty(master: number): number {
   const arg = Buffer.alloc(4);
-  check(c.ioctl(master, TIOCSPTLCK, arg), () => 'ioctl(TIOCSPTLCK)');
-  check(c.ioctl(master, TIOCGPTN, arg), () => 'ioctl(TIOCGPTN)');
+  check(libc().ioctl(master, TIOCSPTLCK, arg), () => 'ioctl(TIOCSPTLCK)');
+  check(libc().ioctl(master, TIOCGPTN, arg), () => 'ioctl(TIOCGPTN)');
   return arg.readUInt32LE(0);
 }
 
@@ -224,30 +240,30 @@ export function setWindowSize(fd: number, rows: number, cols: number): void {
   const ws = Buffer.alloc(8);
   ws.writeUInt16LE(rows, 0);
   ws.writeUInt16LE(cols, 2);
-  check(c.ioctl(fd, TIOCSWINSZ, ws), () => 'ioctl(TIOCSWINSZ)');
+  check(libc().ioctl(fd, TIOCSWINSZ, ws), () => 'ioctl(TIOCSWINSZ)');
 }
 
 /** A socket in the calling thread's network namespace (netlink.ts: AF_NETLINK, NETLINK_ROUTE). */
 export function socketFd(domain: number, type: number, protocol: number): number {
-  return check(c.socket(domain, type | 0o2000000 /* CLOEXEC */, protocol), () => `socket(${domain})`);
+  return check(libc().socket(domain, type | 0o2000000 /* CLOEXEC */, protocol), () => `socket(${domain})`);
 }
 
 export function closeFd(fd: number): void {
-  c.close(fd);
+  libc().close(fd);
 }
 
 export function sendBuf(fd: number, buf: Uint8Array, what: string): void {
-  check(c.send(fd, buf, buf.length, 0), () => `send(${what})`);
+  check(libc().send(fd, buf, buf.length, 0), () => `send(${what})`);
 }
 
 /** One datagram into `buf`; returns its length. */
 export function recvBuf(fd: number, buf: Uint8Array, what: string): number {
-  return check(c.recv(fd, buf, buf.length, 0), () => `recv(${what})`);
+  return check(libc().recv(fd, buf, buf.length, 0), () => `recv(${what})`);
 }
 
 /** The interface's index in the calling thread's network namespace. */
 export function ifIndex(name: string): number {
-  const i = Number(c.if_nametoindex(name));
-  if (i === 0) throw new SyscallError(`if_nametoindex(${name})`, koffi.errno());
+  const i = Number(libc().if_nametoindex(name));
+  if (i === 0) throw new SyscallError(`if_nametoindex(${name})`, koffi().errno());
   return i;
 }

@@ -1,43 +1,33 @@
-// The native runtime: real namespaces, mounts and pivot_root through koffi, plus the small
-// single-threaded shim (stage/strata-shim.c) for what must run inside the new PID namespace.
-// The order is the one docs/native-backend.md explains: the Node main thread enters new mount, UTS,
-// IPC and network namespaces, mounts everything, spawns the shim, pivot_roots both of them into the
-// rootfs, then returns to the host's namespaces and releases the shim.
+// The native runtime: the container is made by the small single-threaded shim
+// (stage/strata-shim.c, setup.c), which this side hands the whole plan: overlay, namespaces,
+// mounts, devices, pivot_root, PID 1 (docs/native-backend.md). A plain `run` therefore costs one
+// spawn and no syscall binding here; koffi (libc.ts) is loaded only for a bridge's veth (from this
+// thread inside the shim's network namespace) and for `exec`.
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Runtime, RuntimeStatus, StartedProcess, StdioSpec } from '../../shared/src/backend.js';
-import type { ContainerSpec, MountSpec, ProcessSpec } from '../../shared/src/spec.js';
-import { DEV_SYMLINKS } from '../../shared/src/spec.js';
+import type { ContainerSpec, ProcessSpec } from '../../shared/src/spec.js';
 import { EXIT, StrataError } from '../../shared/src/errors.js';
 import { pidAlive, readTextIfExists } from '../../shared/src/store/fsutil.js';
 import { createCgroups, removeCgroups } from './cgroups.js';
-import { attachNetwork, enterNetwork, prepareNetwork, teardownNetwork, unshareNetFlag } from './network.js';
 import {
-  CLONE,
-  MNT_DETACH,
-  MS,
-  SyscallError,
-  chdir,
-  mknodChar,
-  mount,
-  pivotRoot,
-  sethostname,
-  setns,
-  setWindowSize,
-  umount2,
-  pipe,
-  unlockPty,
-  unshare,
-} from './libc.js';
-import { mkdirInside, secureJoin } from './secure-join.js';
+  attachNetwork,
+  enterNetwork,
+  prepareNetwork,
+  teardownNetwork,
+  unshareNetFlag,
+  type NetworkPlan,
+} from './network.js';
+import { CLONE, SyscallError, detachIfMounted, setns, setWindowSize, unlockPty } from './libc.js';
+import { deviceArgs, mountArgs } from './run-plan.js';
 import { resolveUser } from './users.js';
 import { parseExitFile } from '../../shared/src/exit-file.js';
 import { findUp } from '../../shared/src/find-up.js';
 import { isRootless } from './rootless.js';
-import { confinement, makeHostDevices } from './security.js';
+import { confinement } from './security.js';
 import { trace } from '../../shared/src/trace.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -49,83 +39,6 @@ export function shimPath(): string {
   throw new StrataError(
     `strata-shim is not built (looked for build/strata-shim above ${here}): run 'npm run build'`,
   );
-}
-
-const FLAG_OPTIONS: Record<string, number> = {
-  ro: MS.RDONLY,
-  nosuid: MS.NOSUID,
-  nodev: MS.NODEV,
-  noexec: MS.NOEXEC,
-  relatime: MS.RELATIME,
-  strictatime: MS.STRICTATIME,
-  noatime: MS.NOATIME,
-  bind: MS.BIND,
-  rbind: MS.BIND | MS.REC,
-};
-const PROPAGATION: Record<string, number> = {
-  private: MS.PRIVATE,
-  rprivate: MS.PRIVATE | MS.REC,
-  slave: MS.SLAVE,
-  rslave: MS.SLAVE | MS.REC,
-  shared: MS.SHARED,
-  rshared: MS.SHARED | MS.REC,
-};
-
-function parseOptions(options: string[]): { flags: number; propagation: number; data: string[] } {
-  let flags = 0;
-  let propagation = 0;
-  const data: string[] = [];
-  for (const o of options) {
-    if (o === 'rw') continue;
-    const f = FLAG_OPTIONS[o];
-    const p = PROPAGATION[o];
-    if (f !== undefined) flags |= f;
-    else if (p !== undefined) propagation |= p;
-    else data.push(o);
-  }
-  return { flags, propagation, data };
-}
-
-/** One OCI-style mount inside the rootfs (called inside the container's mount namespace). */
-function applyMount(rootfs: string, m: MountSpec): void {
-  const { flags, propagation, data } = parseOptions(m.options);
-  const isBind = m.type === 'bind' || (flags & MS.BIND) !== 0;
-  let target: string;
-  if (isBind && !fs.statSync(m.source).isDirectory()) {
-    target = secureJoin(rootfs, m.destination);
-    fs.mkdirSync(path.dirname(target), { recursive: true });
-    if (!fs.existsSync(target)) fs.writeFileSync(target, '');
-  } else {
-    target = mkdirInside(rootfs, m.destination);
-  }
-  if (isBind) {
-    mount(m.source, target, null, MS.BIND | (flags & MS.REC), null);
-    // Bind mounts ignore other flags on creation: apply them with a remount (how `:ro` works).
-    const extra = flags & ~(MS.BIND | MS.REC);
-    if (extra !== 0) mount(null, target, null, MS.BIND | MS.REMOUNT | extra, null);
-  } else {
-    mount(m.source, target, m.type, flags, data.length > 0 ? data.join(',') : null);
-  }
-  if (propagation !== 0) mount(null, target, null, propagation, null);
-}
-
-function makeDevices(rootfs: string, spec: ContainerSpec): void {
-  for (const d of spec.devices) {
-    const target = secureJoin(rootfs, d.path);
-    if (isRootless()) {
-      // A user namespace may not mknod devices: bind the host's nodes instead, as runc rootless.
-      fs.writeFileSync(target, '');
-      mount(d.path, target, null, MS.BIND, null);
-      continue;
-    }
-    mknodChar(target, d.mode, d.major, d.minor);
-    fs.chmodSync(target, d.mode); // mknod is subject to the umask
-  }
-  for (const [link, target] of DEV_SYMLINKS) {
-    const at = secureJoin(rootfs, link);
-    fs.rmSync(at, { force: true });
-    fs.symlinkSync(target, at);
-  }
 }
 
 function openNs(pid: number | 'thread-self', kinds: readonly string[]): Map<string, number> {
@@ -161,15 +74,6 @@ const NS_FLAG: Record<string, number> = {
   pid: CLONE.NEWPID,
   cgroup: CLONE.NEWCGROUP,
 };
-
-let fsUnshared = false;
-/** setns(CLONE_NEWNS) needs a thread that does not share its fs_struct with the others. */
-function ensureOwnFs(): void {
-  if (!fsUnshared) {
-    unshare(CLONE.FS);
-    fsUnshared = true;
-  }
-}
 
 function envObject(env: string[]): Record<string, string> {
   const out: Record<string, string> = {};
@@ -238,6 +142,47 @@ function errnoName(errno: number): string {
   return new SyscallError('', errno).message.replace(/^: /, '');
 }
 
+/**
+ * A failure the shim reported: PID 1's "exec ERRNO PATH" or "cwd ERRNO PATH", its own steps'
+ * "ERRNO WHAT", or PID 1's "WHAT: REASON".
+ */
+function shimFailure(detail: string, spec: ContainerSpec): StrataError {
+  if (/^(exec|cwd) /.test(detail)) return execFailure(detail, spec.process.args[0] ?? '', spec.process.cwd);
+  const m = /^(\d+) (.*)$/.exec(detail);
+  return new StrataError(`failed to start container: ${m ? `${m[2]}: ${errnoName(Number(m[1]))}` : detail}`);
+}
+
+/** Bridge: the veth and address are made from this thread inside the shim's new network namespace. */
+function enterNetworkOf(pid: number, plan: NetworkPlan): void {
+  const host = fs.openSync('/proc/thread-self/ns/net', 'r');
+  const target = fs.openSync(`/proc/${pid}/ns/net`, 'r');
+  try {
+    setns(target, CLONE.NEWNET, `/proc/${pid}/ns/net`);
+    try {
+      enterNetwork(plan, host);
+    } finally {
+      setns(host, CLONE.NEWNET, 'host net');
+    }
+  } finally {
+    closeAll([host, target]);
+  }
+}
+
+/** Foreground `run -t`: the shim relays the pty; this terminal goes raw and its resizes pass on. */
+function forwardTerminal(child: ChildProcess, stdin: boolean): () => void {
+  const raw = stdin && process.stdin.isTTY === true;
+  if (raw) process.stdin.setRawMode(true);
+  const onResize = () => child.kill('SIGWINCH');
+  process.stdout.on('resize', onResize);
+  return () => {
+    process.stdout.off('resize', onResize);
+    if (raw) {
+      process.stdin.setRawMode(false);
+      process.stdin.pause();
+    }
+  };
+}
+
 /** Relay a pty master to our own stdio in raw mode (foreground -t). */
 function relayTerminal(master: number, stdin: boolean): () => void {
   const out = fs.createReadStream('', { fd: master, autoClose: false, highWaterMark: 65536 });
@@ -285,21 +230,9 @@ export class NativeRuntime implements Runtime {
     const r = spec.rootfs;
     // In a user namespace overlayfs keeps its whiteout/opaque marks in user.* xattrs (userxattr).
     const overlayData = `lowerdir=${r.lowerDirs.join(':')},upperdir=${r.upperDir},workdir=${r.workDir}${isRootless() ? ',userxattr' : ''}`;
-    // Read-write at first even with --read-only: mount points (--tmpfs, -v) may still need creating;
-    // the container's view is made read-only once they are mounted, as runc does.
-    mount('overlay', merged, 'overlay', 0, overlayData);
-    trace('runtime: overlay mounted');
-
-    // Resolve the user and create the workdir while the rootfs is visible from the host.
-    const user = resolveUser(merged, spec.process.user);
-    if (spec.process.cwd !== '/') {
-      fs.mkdirSync(secureJoin(merged, spec.process.cwd), { recursive: true, mode: 0o755 });
-    }
-
     const netPlan = await prepareNetwork(spec);
     const cg = createCgroups(spec.cgroup.path, spec.cgroup.limits);
     trace('runtime: cgroups created');
-    const hostNs = openNs('thread-self', ['mnt', 'uts', 'ipc', 'net', 'pid', 'cgroup']);
     const stateFd = fs.openSync(stateDir, 'r');
     const owned: number[] = [stateFd, ...cg.procsFds, ...(cg.oomFd !== null ? [cg.oomFd] : [])];
     let logFd: number | null = null;
@@ -310,183 +243,134 @@ export class NativeRuntime implements Runtime {
     // Capabilities, masks, seccomp for the shim (docs/security.md); its temp file is on the host.
     const conf = confinement(spec.security);
     if (conf.fd !== null) owned.push(conf.fd);
-    const savedCwd = process.cwd();
-    let child: ChildProcess | undefined;
-    let master: number | null = null;
-    ensureOwnFs();
-    unshare(CLONE.NEWNS | CLONE.NEWUTS | CLONE.NEWIPC | unshareNetFlag(netPlan));
+    const fdArgs: string[] = [];
+    const extra: number[] = [];
+    const pass = (flag: string, fd: number) => {
+      fdArgs.push(flag, String(4 + extra.length)); // 0-2 stdio, 3 control socket
+      extra.push(fd);
+    };
+    pass('--state-fd', stateFd);
+    for (const fd of cg.procsFds) pass('--cgroup-fd', fd);
+    if (cg.oomFd !== null) pass('--oom-fd', cg.oomFd);
+    if (conf.fd !== null) pass('--seccomp-fd', conf.fd);
+    if (netPlan.mode === 'container') pass('--join-net-fd', netPlan.nsFd);
+    const terminal = spec.process.terminal;
+    const attachStdin = stdio.kind === 'attach' && stdio.stdin;
+    // The whole filesystem plan goes to the shim (stage/setup.c): this process makes no mount and
+    // needs no syscall binding on this path; `-t` gets its pty there too, relayed by the shim.
+    const args = [
+      'run',
+      '--ctl-fd',
+      '3',
+      ...fdArgs,
+      '--rootfs',
+      merged,
+      '--overlay',
+      overlayData,
+      ...(spec.process.cwd !== '/' ? ['--mkdir', spec.process.cwd] : []),
+      ...(unshareNetFlag(netPlan) !== 0 ? ['--unshare-net', '--lo-up'] : []),
+      ...mountArgs(spec.mounts),
+      ...deviceArgs(spec),
+      ...(isRootless() ? ['--bind-devices'] : []),
+      ...(r.readonly ? ['--readonly-rootfs'] : []),
+      '--hostname',
+      spec.hostname,
+      ...(terminal ? ['--tty', '--alloc-tty', ...(attachStdin ? ['--tty-stdin'] : [])] : []),
+      '--cleanup-mount',
+      merged,
+      ...cg.dirs.flatMap((d) => ['--cgroup-dir', d]),
+      ...(spec.namespaces.includes('cgroup') ? ['--cgroupns'] : []),
+      ...(spec.init ? ['--init'] : []),
+      ...onExit.flatMap((a) => ['--then', a]),
+      '--cwd',
+      spec.process.cwd,
+      ...conf.args,
+      '--',
+      ...spec.process.args,
+    ];
+    const std = stdio.kind === 'log' ? ['ignore', logFd!, logFd!] : [attachStdin ? 0 : 'ignore', 1, 2];
+    let child: ChildProcess;
     try {
-      // Synchronous from here to setns(): async fs work would run on libuv's pool threads, which
-      // are still in the host's namespaces.
-      mount(null, '/', null, MS.REC | MS.PRIVATE, null);
-      for (const m of spec.mounts) {
-        if (m.type === 'proc')
-          mkdirInside(merged, m.destination); // mounted by PID 1 itself
-        else applyMount(merged, m);
-      }
-      makeDevices(merged, spec);
-      if (spec.security?.privileged) makeHostDevices(merged);
-      if (r.readonly) mount(null, merged, null, MS.BIND | MS.REMOUNT | MS.RDONLY, null);
-      sethostname(spec.hostname);
-      enterNetwork(netPlan, hostNs.get('net')!);
-
-      let slave: number | null = null;
-      if (spec.process.terminal) {
-        master = fs.openSync(
-          secureJoin(merged, '/dev/pts/ptmx'),
-          fs.constants.O_RDWR | fs.constants.O_NOCTTY,
-        );
-        const n = unlockPty(master);
-        slave = fs.openSync(secureJoin(merged, `/dev/pts/${n}`), fs.constants.O_RDWR | fs.constants.O_NOCTTY);
-        owned.push(slave);
-      }
-      const fdArgs: string[] = [];
-      const extra: number[] = [];
-      const nextFd = () => 4 + extra.length; // 0-2 stdio, 3 control socket
-      fdArgs.push('--state-fd', String(nextFd()));
-      extra.push(stateFd);
-      const [readyRead, readyWrite] = pipe();
-      owned.push(readyRead, readyWrite);
-      fdArgs.push('--ready-fd', String(nextFd()));
-      extra.push(readyWrite);
-      for (const fd of hostNs.values()) {
-        fdArgs.push('--host-ns-fd', String(nextFd()));
-        extra.push(fd);
-      }
-      for (const fd of cg.procsFds) {
-        fdArgs.push('--cgroup-fd', String(nextFd()));
-        extra.push(fd);
-      }
-      if (cg.oomFd !== null) {
-        fdArgs.push('--oom-fd', String(nextFd()));
-        extra.push(cg.oomFd);
-      }
-      if (master !== null && stdio.kind === 'log') {
-        fdArgs.push('--relay-fd', String(nextFd()));
-        extra.push(master);
-      }
-      if (conf.fd !== null) {
-        fdArgs.push('--seccomp-fd', String(nextFd()));
-        extra.push(conf.fd);
-      }
-      const args = [
-        'run',
-        '--ctl-fd',
-        '3',
-        ...fdArgs,
-        '--cleanup-mount',
-        merged,
-        ...cg.dirs.flatMap((d) => ['--cgroup-dir', d]),
-        '--mount-proc',
-        secureJoin(merged, '/proc'),
-        ...(spec.namespaces.includes('cgroup') ? ['--cgroupns'] : []),
-        ...(spec.init ? ['--init'] : []),
-        ...(spec.process.terminal ? ['--tty'] : []),
-        ...onExit.flatMap((a) => ['--then', a]),
-        '--cwd',
-        spec.process.cwd,
-        ...userArgs(user),
-        ...conf.args,
-        '--',
-        ...spec.process.args,
-      ];
-      const stdin = stdio.kind === 'attach' && stdio.stdin ? 0 : 'ignore';
-      const std =
-        slave !== null
-          ? [slave, slave, slave]
-          : stdio.kind === 'log'
-            ? ['ignore', logFd!, logFd!]
-            : [stdin, 1, 2];
       child = spawn(shim, args, {
         stdio: [...std, 'pipe', ...extra] as Array<number | 'ignore' | 'pipe'>,
         env: envObject(spec.process.env),
         detached: true,
       });
-      if (child.pid === undefined) throw new StrataError(`could not start ${shim}`);
-      trace('runtime: mounts done, shim spawned');
-      // Wait (blocking: we must stay on this thread) until PID 1 has mounted /proc at merged/proc:
-      // in a user namespace the kernel allows that only while the host's /proc is still visible.
-      fs.closeSync(readyWrite);
-      owned.splice(owned.indexOf(readyWrite), 1);
-      if (fs.readSync(readyRead, Buffer.alloc(1)) !== 1) {
-        child.kill('SIGKILL');
-        throw new StrataError(
-          'failed to start container: PID 1 could not mount /proc in its new PID namespace',
-        );
-      }
-
-      // Both this thread and the shim move into the rootfs; the host's root is then detached.
-      chdir(merged);
-      pivotRoot('.', '.');
-      umount2('.', MNT_DETACH);
-      chdir('/');
     } finally {
-      // Rootless: the namespaces we came from belong to the initial user namespace, which we may not
-      // enter again; only the mount namespace (the pause process's own) matters for what follows.
-      for (const kind of isRootless() ? ['mnt'] : ['mnt', 'uts', 'ipc', 'net'])
-        setns(hostNs.get(kind)!, NS_FLAG[kind]!, `host ${kind}`);
-      process.chdir(savedCwd);
+      closeAll(owned);
     }
-    closeAll(owned);
-    closeAll(hostNs.values());
-    let network;
-    try {
-      network = attachNetwork(netPlan);
-    } catch (e) {
-      child.kill('SIGKILL'); // still waiting for its go byte: nothing ran
-      throw e;
-    }
-
-    trace('runtime: pivoted, back in host namespaces');
+    if (child.pid === undefined) throw new StrataError(`could not start ${shim}`);
+    const shimPid = child.pid;
+    trace('runtime: shim spawned');
     const ctl = child.stdio[3] as Socket;
     const readLine = lineReader(ctl);
     const exited = new Promise<number>((resolve) =>
-      child!.on('exit', (code, sig) => resolve(code ?? 128 + (sig ? 15 : 0))),
+      child.on('exit', (code, sig) => resolve(code ?? 128 + (sig ? 15 : 0))),
     );
-    ctl.write('g');
+    const abort = async (e: unknown): Promise<never> => {
+      child.kill('SIGKILL'); // still waiting for its go line: nothing ran
+      ctl.destroy();
+      await exited;
+      throw e;
+    };
+    const failure = (line: string | null) =>
+      line?.startsWith('error ')
+        ? shimFailure(line.slice(6), spec)
+        : new StrataError('failed to start container: strata-shim exited before starting it');
+
+    const mounted = await readLine();
+    if (mounted !== 'mounted') return abort(failure(mounted));
+    trace('runtime: shim mounted the rootfs');
+    let network;
+    let goLine: string;
+    try {
+      // The user is looked up in the container's own /etc/passwd, now visible through the shim.
+      const user = resolveUser(`/proc/${shimPid}/root${merged}`, spec.process.user);
+      goLine = `g ${[user.uid, user.gid, ...user.additionalGids].join(' ')}\n`;
+      if (netPlan.mode === 'bridge') enterNetworkOf(shimPid, netPlan);
+      network = attachNetwork(netPlan);
+    } catch (e) {
+      return abort(e);
+    }
+    ctl.write(goLine);
     let pid = 0;
-    let failure: StrataError | null = null;
+    let error: StrataError | null = null;
     for (;;) {
       const line = await readLine();
       if (line === null) break;
       if (line.startsWith('pid ')) pid = Number(line.slice(4));
       else if (line === 'ok') break;
       else if (line.startsWith('error ')) {
-        const detail = line.slice(6);
-        failure = /^(exec|cwd) /.test(detail)
-          ? execFailure(detail, spec.process.args[0] ?? '', spec.process.cwd)
-          : new StrataError(`failed to start container: ${detail}`);
+        error = shimFailure(line.slice(6), spec);
         break;
       }
     }
     ctl.destroy();
-    if (pid === 0 && failure === null) {
+    if (pid === 0 && error === null) {
       const code = await exited;
-      failure = new StrataError(
+      error = new StrataError(
         `failed to start container: strata-shim exited with status ${code} before starting it`,
       );
     }
-    if (failure) {
-      if (master !== null) fs.closeSync(master);
+    if (error) {
       await exited;
-      throw failure;
+      throw error;
     }
+    trace('runtime: payload started');
 
     if (stdio.kind === 'log') {
       child.unref();
-      if (master !== null) fs.closeSync(master);
-      return { pid, monitorPid: child.pid!, ...(network ? { network } : {}) };
+      return { pid, monitorPid: shimPid, ...(network ? { network } : {}) };
     }
-    const stopRelay = master !== null ? relayTerminal(master, stdio.stdin) : () => undefined;
+    const stopTerminal = terminal ? forwardTerminal(child, attachStdin) : () => undefined;
     const exit = exited.then(() => {
       trace('runtime: monitor exited');
-      stopRelay();
-      if (master !== null) closeQuietly(master);
+      stopTerminal();
       const text = readTextIfExists(path.join(stateDir, 'exit'));
       if (text === null) throw new StrataError('container monitor ended without recording an exit status');
       return parseExitFile(text);
     });
-    return { pid, monitorPid: child.pid!, exit, ...(network ? { network } : {}) };
+    return { pid, monitorPid: shimPid, exit, ...(network ? { network } : {}) };
   }
 
   async exec(
@@ -583,12 +467,10 @@ export class NativeRuntime implements Runtime {
   }
 
   async cleanup(spec: ContainerSpec): Promise<void> {
-    try {
-      umount2(spec.rootfs.mergedDir, MNT_DETACH);
-    } catch (e) {
-      if (!(e instanceof SyscallError) || !['EINVAL', 'ENOENT'].includes(e.code)) throw e;
-    }
+    detachIfMounted(spec.rootfs.mergedDir);
     removeCgroups(spec.cgroup.path);
-    teardownNetwork(spec.id);
+    // Only a bridge leaves host state (veth, lease, NAT, netns mount): none, host and container:
+    // modes have nothing to undo, and skipping them keeps koffi unloaded on their `rm`.
+    if (spec.network?.mode === 'bridge') teardownNetwork(spec.id);
   }
 }

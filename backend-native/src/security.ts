@@ -1,6 +1,6 @@
 // The native backend's half of confinement (docs/security.md): the core decides the SecuritySpec
-// (shared/src/security.ts); this turns it into strata-shim flags, hands the compiled seccomp profile
-// to the shim through an fd, and, for --privileged, creates the host's devices in the container.
+// (shared/src/security.ts); this turns it into strata-shim flags and hands the compiled seccomp
+// profile to the shim through an fd. (--privileged's host devices: run-plan.ts.)
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -9,9 +9,7 @@ import path from 'node:path';
 import type { SecuritySpec, SeccompProfile } from '../../shared/src/security.js';
 import { capabilityMask, compileSeccomp } from '../../shared/src/security.js';
 import { StrataError } from '../../shared/src/errors.js';
-import { mknodTyped } from './libc.js';
 import { shimPath } from './runtime.js';
-import { secureJoin } from './secure-join.js';
 import defaultProfile from '../seccomp/default.json' with { type: 'json' };
 
 /** Our default profile (backend-native/seccomp/default.json), Docker's equivalent. */
@@ -98,30 +96,4 @@ function compiledProfile(text: string): number {
   }
   fs.renameSync(tmp, file); // atomic: a concurrent start reads the old name or the whole program
   return fs.openSync(file, 'r');
-}
-
-// What runc leaves out of a privileged container's /dev: mounts of their own, and per-namespace
-// entries.
-const SKIP = new Set(['pts', 'shm', 'mqueue', 'fd', 'console', 'ptmx', '.lxc', '.lxd-mounts', '.udev']);
-
-/** --privileged: every character and block device of the host's /dev, with its mode and owner. */
-export function makeHostDevices(rootfs: string, dir = '/dev'): void {
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    if (SKIP.has(e.name)) continue;
-    const host = path.join(dir, e.name);
-    if (e.isDirectory()) {
-      fs.mkdirSync(secureJoin(rootfs, host), { recursive: true });
-      makeHostDevices(rootfs, host);
-      continue;
-    }
-    if (!e.isCharacterDevice() && !e.isBlockDevice()) continue;
-    const target = secureJoin(rootfs, host);
-    if (fs.existsSync(target)) continue; // the defaults are there already
-    const st = fs.statSync(host);
-    const major = Math.floor(st.rdev / 256) & 0xfff;
-    const minor = (st.rdev & 0xff) | ((st.rdev >> 12) & 0xfff00);
-    mknodTyped(target, e.isCharacterDevice() ? 'char' : 'block', st.mode & 0o7777, major, minor);
-    fs.chmodSync(target, st.mode & 0o7777);
-    fs.chownSync(target, st.uid, st.gid);
-  }
 }

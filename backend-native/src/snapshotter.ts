@@ -10,7 +10,7 @@ import type {
   Snapshotter,
 } from '../../shared/src/backend.js';
 import { StrataError } from '../../shared/src/errors.js';
-import { MNT_DETACH, SyscallError, lgetxattr, lsetxattr, mknodTyped, umount2 } from './libc.js';
+import { detachIfMounted, lgetxattr, lsetxattr, mknodTyped } from './libc.js';
 import { isRootless } from './rootless.js';
 import { shortLinkName } from '../../shared/src/overlay2.js';
 import { sortedUniqueChanges } from '../../shared/src/changes.js';
@@ -203,11 +203,7 @@ export class Overlay2Snapshotter implements Snapshotter {
 
   async remove(id: string): Promise<void> {
     const dir = this.dir(id);
-    try {
-      umount2(path.join(dir, 'merged'), MNT_DETACH);
-    } catch (e) {
-      if (!(e instanceof SyscallError) || !['EINVAL', 'ENOENT'].includes(e.code)) throw e;
-    }
+    detachIfMounted(path.join(dir, 'merged'));
     const link = fs.existsSync(path.join(dir, 'link'))
       ? fs.readFileSync(path.join(dir, 'link'), 'utf8').trim()
       : null;

@@ -1,14 +1,16 @@
 // strata-shim: the single-threaded stage of the native backend (docs/native-backend.md).
 //
 // Node cannot be PID 1 of a new PID namespace cheaply (a second Node start costs 30-45 ms) and a
-// multithreaded process cannot do everything a container start needs. The TypeScript side does the
-// namespaces and mounts through koffi; this small program does only what must happen in a fresh
-// single-threaded process:
+// multithreaded process cannot do everything a container start needs. The CLI computes the plan
+// (backend-native/src/runtime.ts); this small program carries it out, as runc's init does:
 //
-//   run:  wait for the go byte on the control socket, unshare(CLONE_NEWPID), fork the container's
-//         PID 1, move it into its cgroups, let it unshare(CLONE_NEWCGROUP), mount /proc and execve
-//         the payload; then wait for it, record the exit status in the state dir, and undo the
-//         host-side mount (setns back to the host's mount namespace).
+//   run:  mount the overlay, enter new mount/UTS/IPC(/net) namespaces and make the spec's mounts,
+//         devices, hostname and loopback (setup.c); report "mounted" on the control socket and
+//         wait for the go line (the user the CLI resolved in the rootfs); clone the container's
+//         PID 1 into a new PID namespace, which mounts /proc; pivot_root both into the rootfs and
+//         return to the host's mount namespace; move PID 1 into its cgroups and release it
+//         (unshare(CLONE_NEWCGROUP), execve the payload); then wait for it, record the exit
+//         status in the state dir, unmount the rootfs and remove the cgroups.
 //   exec: join the container's mount namespace (setns needs a single-threaded caller), enter its
 //         cgroups, and execve the command in place.
 //
@@ -48,6 +50,7 @@
 #include <unistd.h>
 
 #include "confine.h"
+#include "setup.h"
 
 #define MAX_FDS 32
 
@@ -55,7 +58,7 @@ struct opts {
   int run_mode;
   int ctl_fd;          // control socket to the CLI: reads "g", writes "pid N", "ok", "error ..."
   int state_fd;        // dir fd of containers/<id>, for the exit file
-  int host_ns_fds[8];  // the host's namespaces, to leave the container's for cleanup and --then
+  int host_ns_fds[8];  // the host's namespaces (opened here before setup), to leave the container's
   int n_host_ns;
   int mntns_fd;        // exec: the container's mount namespace
   int cgroup_fds[MAX_FDS];
@@ -65,10 +68,9 @@ struct opts {
   int n_cgroup_dirs;
   int init;            // --init: PID 1 reaps and forwards, payload is PID 2
   int tty;             // stdin is a pty slave: make it the controlling terminal
-  int relay_fd;        // detached tty: copy the pty master to stdout (the log)
-  int mount_proc;
-  const char *proc_path;  // where /proc is before pivot_root (PID 1 mounts it there)
-  int ready_fd;           // PID 1 writes 'p' here once /proc is mounted: the CLI may pivot then
+  int relay_fd;        // -t: the pty master, relayed to stdout (the log or the CLI's terminal)
+  int tty_stdin;       // --tty-stdin: and stdin relayed to it (-it)
+  struct setup setup;  // the rootfs, namespaces and mounts (setup.h)
   int cgroupns;
   int oom_fd;          // memory.oom_control (v1) or memory.events (v2): its oom_kill counter
   const char *cwd;
@@ -112,7 +114,8 @@ static int parse_int(const char *s) { return (int)strtol(s, NULL, 10); }
 
 static void parse(int argc, char **argv, struct opts *o) {
   memset(o, 0, sizeof *o);
-  o->ctl_fd = o->state_fd = o->mntns_fd = o->relay_fd = o->oom_fd = o->seccomp_fd = o->export_fd = o->ready_fd = -1;
+  o->ctl_fd = o->state_fd = o->mntns_fd = o->relay_fd = o->oom_fd = o->seccomp_fd = o->export_fd = -1;
+  setup_init(&o->setup);
   o->cwd = "/";
   if (argc < 2) { fprintf(stderr, "usage: strata-shim run|exec [flags] -- cmd...\n"); _exit(125); }
   o->run_mode = strcmp(argv[1], "run") == 0;
@@ -122,14 +125,13 @@ static void parse(int argc, char **argv, struct opts *o) {
     const char *v = i + 1 < argc ? argv[i + 1] : "";
     if (strcmp(a, "--") == 0) { i++; break; }
     else if (confine_flag(&o->conf, argc, argv, &i)) continue;
+    else if (setup_flag(&o->setup, argc, argv, &i)) continue;
     else if (strcmp(a, "--ctl-fd") == 0) { o->ctl_fd = parse_int(v); i++; }
     else if (strcmp(a, "--state-fd") == 0) { o->state_fd = parse_int(v); i++; }
-    else if (strcmp(a, "--host-ns-fd") == 0) { if (o->n_host_ns < 8) o->host_ns_fds[o->n_host_ns++] = parse_int(v); i++; }
     else if (strcmp(a, "--mntns-fd") == 0) { o->mntns_fd = parse_int(v); i++; }
     else if (strcmp(a, "--cgroup-fd") == 0) { if (o->n_cgroup_fds < MAX_FDS) o->cgroup_fds[o->n_cgroup_fds++] = parse_int(v); i++; }
     else if (strcmp(a, "--cgroup-dir") == 0) { if (o->n_cgroup_dirs < MAX_FDS) o->cgroup_dirs[o->n_cgroup_dirs++] = v; i++; }
     else if (strcmp(a, "--cleanup-mount") == 0) { o->cleanup_mount = v; i++; }
-    else if (strcmp(a, "--relay-fd") == 0) { o->relay_fd = parse_int(v); i++; }
     else if (strcmp(a, "--oom-fd") == 0) { o->oom_fd = parse_int(v); i++; }
     else if (strcmp(a, "--cwd") == 0) { o->cwd = v; i++; }
     else if (strcmp(a, "--then") == 0) { if (o->n_then < 63) o->then[o->n_then++] = argv[i + 1]; i++; }
@@ -137,8 +139,7 @@ static void parse(int argc, char **argv, struct opts *o) {
     else if (strcmp(a, "--export-bpf-fd") == 0) { o->export_fd = parse_int(v); i++; }
     else if (strcmp(a, "--init") == 0) o->init = 1;
     else if (strcmp(a, "--tty") == 0) o->tty = 1;
-    else if (strcmp(a, "--mount-proc") == 0) { o->mount_proc = 1; o->proc_path = v; i++; }
-    else if (strcmp(a, "--ready-fd") == 0) { o->ready_fd = parse_int(v); i++; }
+    else if (strcmp(a, "--tty-stdin") == 0) o->tty_stdin = 1;
     else if (strcmp(a, "--cgroupns") == 0) o->cgroupns = 1;
     else { fprintf(stderr, "strata-shim: unknown flag %s\n", a); _exit(125); }
   }
@@ -343,7 +344,15 @@ static void run_as_init(struct opts *o, int errfd) {
 }
 
 static pid_t payload_pid = -1;
-static void forward(int sig) { if (payload_pid > 0) kill(payload_pid, sig); }
+static int winch_master = -1;  // -t: a SIGWINCH (the CLI forwards its own) resizes the pty instead
+static void forward(int sig) {
+  struct winsize ws;
+  if (sig == SIGWINCH && winch_master >= 0) {
+    if (ioctl(1, TIOCGWINSZ, &ws) == 0) ioctl(winch_master, TIOCSWINSZ, &ws);
+    return;
+  }
+  if (payload_pid > 0) kill(payload_pid, sig);
+}
 
 // The cgroup's oom_kill counter (v1 memory.oom_control and v2 memory.events both have an
 // "oom_kill N" line). Read through an fd opened before start, while the cgroup still exists: the
@@ -375,24 +384,43 @@ static void write_exit_file(const struct opts *o, int st) {
   int fd = openat(o->state_fd, "exit.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return;
   if (write(fd, buf, (size_t)n) != n) { close(fd); return; }
-  fsync(fd);
+  // No fsync: the rename is what readers need (never a torn file); a status lost to a power cut
+  // reads as "unknown" (as Docker, which does not sync it either), and the sync sat on every
+  // run --rm's critical path (bench/run-latency).
   close(fd);
   renameat(o->state_fd, "exit.tmp", o->state_fd, "exit");
 }
 
-// Copy the pty master to the log until the terminal hangs up (detached -t).
-static void relay_tty(int master, int out) {
+static int write_all(int fd, const char *buf, ssize_t n) {
+  for (ssize_t off = 0; off < n;) {
+    ssize_t w = write(fd, buf + off, (size_t)(n - off));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    off += w;
+  }
+  return 0;
+}
+
+// Copy the pty master to `out` (the log, or the CLI's terminal) until the terminal hangs up (EIO
+// once every slave is closed); with `in` >= 0 (-it) also `in` to the master until its EOF.
+static void relay_tty(int master, int out, int in) {
   char buf[8192];
   for (;;) {
-    ssize_t n = read(master, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // EIO once every slave is closed
-    ssize_t off = 0;
-    while (off < n) {
-      ssize_t w = write(out, buf + off, (size_t)(n - off));
-      if (w < 0 && errno == EINTR) continue;
-      if (w <= 0) return;
-      off += w;
+    struct pollfd p[2] = {{master, POLLIN, 0}, {in, POLLIN, 0}};
+    if (poll(p, in >= 0 ? 2 : 1, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (in >= 0 && p[1].revents) {
+      ssize_t n = read(in, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) in = -1;
+      else if (write_all(master, buf, n) < 0) return;
+    }
+    if (p[0].revents) {
+      ssize_t n = read(master, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0 || write_all(out, buf, n) < 0) return;
     }
   }
 }
@@ -412,9 +440,51 @@ static void cleanup_host(const struct opts *o) {
   }
 }
 
+// The host's namespaces, opened before setup leaves them: the monitor returns there.
+static void open_host_namespaces(struct opts *o) {
+  static const char *const kinds[] = {"mnt", "uts", "ipc", "net", "pid", "cgroup"};
+  for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+    char p[32];
+    snprintf(p, sizeof p, "/proc/self/ns/%s", kinds[i]);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) die(p);
+    o->host_ns_fds[o->n_host_ns++] = fd;
+  }
+}
+
+// The CLI's go line, once it has seen the mounted rootfs: "g UID GID [GID...]" (the user it
+// resolved from the container's /etc/passwd and /etc/group).
+static void read_go(struct opts *o) {
+  char line[1024];
+  size_t n = 0;
+  while (n < sizeof line - 1) {
+    ssize_t r = read(o->ctl_fd, line + n, 1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r != 1) _exit(125);  // the CLI gave up before start
+    if (line[n] == '\n') break;
+    n++;
+  }
+  line[n] = 0;
+  if (line[0] != 'g') _exit(125);
+  char *save = NULL, *tok = strtok_r(line + 1, " ", &save);
+  for (int k = 0; tok; tok = strtok_r(NULL, " ", &save), k++) {
+    long v = strtol(tok, NULL, 10);
+    if (k == 0) o->conf.uid = (uid_t)v;
+    else if (k == 1) o->conf.gid = (gid_t)v;
+    else if (o->conf.n_groups < CONFINE_MAX_GROUPS) o->conf.groups[o->conf.n_groups++] = (gid_t)v;
+  }
+}
+
 static int do_run(struct opts *o) {
-  int release[2], errp[2];
-  if (pipe2(release, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) die("pipe");
+  struct setup *su = &o->setup;
+  open_host_namespaces(o);
+  if (setup_container(su) < 0) die(setup_error);
+  o->relay_fd = su->master;
+  winch_master = su->master;
+  say("mounted\n");
+  read_go(o);
+  int release[2], errp[2], ready[2];
+  if (pipe2(release, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(ready, O_CLOEXEC) < 0) die("pipe");
   // clone(CLONE_NEWPID) rather than unshare: only the child enters the new PID namespace, so this
   // monitor's own children (the --then command) are born in a live one.
   pid_t child = (pid_t)syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, 0, 0, 0, 0);
@@ -422,6 +492,11 @@ static int do_run(struct opts *o) {
   if (child == 0) {
     close(release[1]);
     close(errp[0]);
+    close(ready[0]);
+    if (su->slave >= 0) {
+      if (dup2(su->slave, 0) < 0 || dup2(su->slave, 1) < 0 || dup2(su->slave, 2) < 0) die("pty stdio");
+      close(su->slave);
+    }
     if (o->relay_fd >= 0) close(o->relay_fd);
     close(o->ctl_fd);
     if (o->state_fd >= 0) close(o->state_fd);
@@ -430,14 +505,12 @@ static int do_run(struct opts *o) {
     close_cgroup_fds(o);
     ctl = -1;  // closed above: a failure goes to errp from here on
     child_errfd = errp[1];
-    // /proc is mounted before the CLI's pivot_root, while the host's /proc is still visible in this
-    // mount namespace: in a user namespace the kernel allows a new proc mount only then.
-    if (o->mount_proc && mount("proc", o->proc_path, "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL) < 0)
+    // /proc is mounted before pivot_root, while the host's /proc is still visible in this mount
+    // namespace: in a user namespace the kernel allows a new proc mount only then.
+    if (su->proc_path[0] && mount("proc", su->proc_path, "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL) < 0)
       die("mount /proc");
-    if (o->ready_fd >= 0) {
-      if (write(o->ready_fd, "p", 1) != 1) _exit(125);
-      close(o->ready_fd);
-    }
+    if (write(ready[1], "p", 1) != 1) _exit(125);
+    close(ready[1]);
     char c;
     if (read(release[0], &c, 1) != 1) _exit(125);
     close(release[0]);
@@ -450,18 +523,29 @@ static int do_run(struct opts *o) {
   payload_pid = child;
   close(release[0]);
   close(errp[1]);
-  if (o->ready_fd >= 0) close(o->ready_fd);
-  char go = 0;
-  if (read(o->ctl_fd, &go, 1) != 1 || go != 'g') {  // the CLI gave up before start
-    kill(child, SIGKILL);
+  close(ready[1]);
+  if (su->slave >= 0) close(su->slave);
+  char msg[300];
+  char p = 0;
+  if (read(ready[0], &p, 1) != 1) {  // PID 1 failed before /proc was up: errp says why
+    ssize_t n = read(errp[0], msg, sizeof msg - 1);
+    msg[n > 0 ? n : 0] = 0;
+    say("error %s\n", n > 0 ? msg : "PID 1 could not mount /proc in its new PID namespace");
     _exit(125);
   }
+  close(ready[0]);
+  // This monitor and PID 1 move into the rootfs; the host's tree is detached from the container's
+  // namespace; the monitor itself goes back to the host's mount namespace.
+  if (setup_pivot(su) < 0) {
+    kill(child, SIGKILL);
+    die(setup_error);
+  }
+  if (setns(o->host_ns_fds[0], CLONE_NEWNS) < 0) die("setns(host mnt)");
   join_cgroups(o, child);
   close_cgroup_fds(o);
   say("pid %d\n", (int)child);
   if (write(release[1], "r", 1) != 1) die("release");
   close(release[1]);
-  char msg[300];
   ssize_t n = read(errp[0], msg, sizeof msg - 1);
   close(errp[0]);
   if (n > 0) {
@@ -472,7 +556,11 @@ static int do_run(struct opts *o) {
   }
   close(o->ctl_fd);
   ctl = -1;
-  if (o->relay_fd >= 0) { relay_tty(o->relay_fd, 1); close(o->relay_fd); }
+  if (o->relay_fd >= 0) {
+    relay_tty(o->relay_fd, 1, o->tty_stdin ? 0 : -1);
+    winch_master = -1;
+    close(o->relay_fd);
+  }
   int st = 0;
   while (waitpid(child, &st, 0) < 0 && errno == EINTR) {}
   write_exit_file(o, st);

@@ -297,6 +297,7 @@ export class Engine {
   ): Promise<{ rec: ContainerRecord; exit?: Promise<ExitStatus> }> {
     await this.refresh(rec);
     if (rec.State.Running) throw new StrataError(`container ${rec.Id.slice(0, 12)} is already running`);
+    this.released.delete(rec);
     const dir = this.stateDir(rec);
     fs.rmSync(path.join(dir, 'exit'), { force: true });
     const spec = await this.spec(rec);
@@ -347,10 +348,14 @@ export class Engine {
   private async release(rec: ContainerRecord): Promise<void> {
     try {
       await this.backend.runtime.cleanup(await this.spec(rec));
+      this.released.add(rec);
     } catch {
       /* retried by rm */
     }
   }
+
+  /** Records whose exit this process has just released: `run --rm`'s remove need not do it again. */
+  private readonly released = new WeakSet<ContainerRecord>();
 
   private recordExit(rec: ContainerRecord, status: ExitStatus): void {
     rec.State = {
@@ -462,7 +467,8 @@ export class Engine {
 
   private async removeArtifacts(rec: ContainerRecord): Promise<void> {
     try {
-      await this.backend.runtime.cleanup(await this.spec(rec));
+      if (!this.released.has(rec) || rec.State.Running)
+        await this.backend.runtime.cleanup(await this.spec(rec));
     } catch (e) {
       // No snapshot yet (crash during create): nothing is mounted either.
       if (!(e instanceof StrataError)) throw e;
