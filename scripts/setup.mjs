@@ -26,6 +26,8 @@ export const APT_PACKAGES = [
   'umoci',
   'docker-registry',
   'apache2-utils',
+  // HTTP load for bench/port-forward.
+  'wrk',
   'chromium',
 ];
 
