@@ -58,7 +58,8 @@ echo '$ docker commit vol2 vol-image; the new layer holds:'
 ctr_commit vol2 vol-image >/dev/null && layer_changes $OV/commit-vol-image/diff
 echo "(only the empty mount point /test: a volume's content is not in the container's layer)"`;
 
-export const VOLUME_MOUNTS = `${ensure('vol2', BASE_IMAGE, `-v /var/lib/strata/volumes/demo-vol/_data:/test`)}
+export const VOLUME_MOUNTS = `mkdir -p ${VOLUME}
+${ensure('vol2', BASE_IMAGE, `-v ${VOLUME}:/test`)}
 echo '### host: cat /proc/self/mountinfo'; cat /proc/self/mountinfo
 echo '### container vol2: cat /proc/self/mountinfo'; ctr_exec vol2 'cat /proc/self/mountinfo'`;
 

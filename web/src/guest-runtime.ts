@@ -22,7 +22,7 @@ const CTR_INIT = [
   'exec 3>$pf',
   'mount --make-rprivate /',
   'hostname "$h"',
-  'for v in $vols; do mkdir -p "$m${v#*:}"; mount --bind "${v%%:*}" "$m${v#*:}"; done',
+  'for v in $vols; do mkdir -p "$m${v#*:}" && mount --bind "${v%%:*}" "$m${v#*:}" || exit 125; done',
   'mount -t proc proc $m/proc',
   'mount -t tmpfs -o mode=755,size=64k tmpfs $m/dev',
   'mknod -m 666 $m/dev/null c 1 3',
@@ -74,6 +74,7 @@ ctr_run() {
     *) break;; esac; done
   name=$1 image=$2 cmd=\${3:-}
   [ -f $IMG/$image ] || { echo "Unable to find image '$image' locally" >&2; return 125; }
+  for v in $vols; do [ -d "\${v%%:*}" ] || { echo "invalid mount config for type \\"bind\\": bind source path does not exist: \${v%%:*}" >&2; return 125; }; done
   if ctr_pid $name; then echo "Conflict. The container name \\"/$name\\" is already in use" >&2; return 125; fi
   ctr_rm $name
   . $IMG/$image

@@ -35,6 +35,14 @@ export class MountDiffView extends LitElement {
       td {
         white-space: nowrap;
       }
+      /* Container paths under overlay2/ are 90 characters: wrap them rather than push the sides away. */
+      th[scope='row'] {
+        text-align: left;
+        font-weight: normal;
+        word-break: break-all;
+        min-width: 8em;
+        max-width: 16em;
+      }
       tr.changed td {
         background: #fff3c4;
       }

@@ -4,7 +4,7 @@ import { css, html, LitElement, svg } from 'lit';
 import { nsGraph, type NsNode } from '../ns-graph.ts';
 import { tableStyles } from './shared-styles.ts';
 
-const COL = 170;
+const COL = 200;
 const ROW = 46;
 const TOP = 44;
 /** One colour per process, for its edges; shared nodes get the neutral fill. */
