@@ -1,4 +1,5 @@
 // Namespaces and the rootfs: what a process inside a strata container sees, compared with the host.
+// PID 1, hostname and exec's namespaces are shared cases run on both backends: test/cases/containers.ts.
 import fs from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseMountinfo } from '../../shared/src/mount/mountinfo.js';
@@ -74,21 +75,6 @@ describe('the container rootfs', () => {
     expect(r.stdout).toContain('none on /tmp type tmpfs (rw,relatime)');
     expect(r.stdout.trim().endsWith('0')).toBe(true);
     expect(hostMountPoints()).toEqual(before);
-  });
-
-  it('runs the payload as PID 1 with its own hostname', () => {
-    const out = ok(root, [
-      'run',
-      '--rm',
-      '--hostname',
-      'box1',
-      'busybox',
-      'sh',
-      '-c',
-      'echo $$; hostname; cat /etc/hostname',
-    ]);
-    expect(out.split('\n')).toEqual(['1', 'box1', 'box1', '']);
-    expect(fs.readFileSync('/proc/sys/kernel/hostname', 'utf8').trim()).not.toBe('box1');
   });
 
   it('defaults the hostname to the short container ID, as Docker', () => {
@@ -177,40 +163,6 @@ describe('the container rootfs', () => {
 });
 
 describe('exec and inspect', () => {
-  it('lands exec in the same namespaces, and State.Pid is the host PID of PID 1', () => {
-    const id = ok(root, ['run', '-d', 'busybox', 'sleep', '1000']).trim();
-    try {
-      const pid = Number(ok(root, ['inspect', '--format', '{{.State.Pid}}', id]).trim());
-      expect(pid).toBeGreaterThan(1);
-      expect(fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8')).toBe('sleep\x001000\x00');
-      const kinds = ['cgroup', 'ipc', 'mnt', 'net', 'pid', 'uts'];
-      const fromHost = kinds.map((k) => fs.readlinkSync(`/proc/${pid}/ns/${k}`));
-      const inside = ok(root, [
-        'exec',
-        id,
-        'sh',
-        '-c',
-        kinds.map((k) => `readlink /proc/self/ns/${k}`).join(';'),
-      ])
-        .trim()
-        .split('\n');
-      expect(inside).toEqual(fromHost);
-      // ...and none of them is the host's.
-      for (const k of kinds)
-        expect(fs.readlinkSync(`/proc/self/ns/${k}`)).not.toBe(fs.readlinkSync(`/proc/${pid}/ns/${k}`));
-      // exec'd processes get fresh PIDs inside the container's PID namespace; PID 1 is the payload.
-      expect(
-        ok(root, ['exec', id, 'sh', '-c', 'echo $$; cat /proc/1/cmdline | tr "\\0" " "']).split('\n')[1],
-      ).toBe('sleep 1000 ');
-      expect(ok(root, ['exec', '-e', 'X=1', '-w', '/tmp', id, 'sh', '-c', 'echo $X $(pwd)']).trim()).toBe(
-        '1 /tmp',
-      );
-      expect(strata(root, ['exec', id, 'sh', '-c', 'exit 7']).code).toBe(7);
-    } finally {
-      ok(root, ['rm', '-f', id]);
-    }
-  });
-
   it("shows Docker's inspect shape: GraphDriver dirs that exist, RootFS layers for images", () => {
     const id = ok(root, ['create', '--name', 'shape', 'busybox', 'true']).trim();
     const c = inspect<InspectedContainer>(root, 'shape');
