@@ -235,6 +235,27 @@ describe('push and pull against docker-registry', () => {
   });
 });
 
+describe('layers unpacked on first use', () => {
+  it('nothing is unpacked by the pull; `load` of a child image over the pulled layers runs', async () => {
+    const name = `127.0.0.1:${reg.port}/app:v1`;
+    await must(root, ['run', '--name', 'kid', name, 'sh', '-c', 'echo child > /child.txt']);
+    await must(root, ['commit', 'kid', 'kid:v1']);
+    await must(root, ['rm', 'kid']);
+    const archive = path.join(work, 'kid.tar');
+    await must(root, ['save', '-o', archive, 'kid:v1']);
+
+    const store = newStore('lazy');
+    await must(store, ['pull', name]);
+    // Nothing unpacked yet: the pull registered the layers only.
+    const unpacked = () =>
+      fs.readdirSync(path.join(store, 'overlay2')).filter((d) => /^[0-9a-f]{64}$/.test(d));
+    expect(unpacked()).toEqual([]);
+    await must(store, ['load', '-i', archive]);
+    const out = ok(store, ['run', '--rm', 'kid:v1', 'sh', '-c', 'cat /child.txt; wc -c < /blob.bin']);
+    expect(out.split('\n').map((l) => l.trim())).toEqual(['child', '3000000', '']);
+  });
+});
+
 describe('basic auth', () => {
   let secured: Registry;
   beforeAll(async () => {

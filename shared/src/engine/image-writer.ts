@@ -10,7 +10,6 @@ import type { ImageConfig, ImageManifest } from '../oci/types.js';
 import { MediaType } from '../oci/mediatypes.js';
 import { canonicalBytes } from '../oci/canonical.js';
 import { newId } from '../ids.js';
-import { StrataError } from '../errors.js';
 
 /** Hash a file as it is moved into the blob store; returns its digest (the layer's diff ID). */
 export async function storeBlobFile(store: Store, file: string): Promise<{ digest: Digest; size: number }> {
@@ -72,22 +71,11 @@ export async function addLayer(
     return chainId;
   const cacheId = existing?.cacheId ?? newId();
   if (opts.unpack !== false) {
-    const parentCache = parent === null ? null : await unpacked(store, backend, parent);
+    const parentCache = parent === null ? null : store.images.getLayer(parent)!.cacheId;
     await backend.snapshots.apply(cacheId, parentCache, store.blobs.stream(diffId));
   }
   store.images.putLayer({ chainId, diffId, cacheId, parent, size });
   return chainId;
-}
-
-/** The snapshot of layer `chainId`, unpacked first (with its parents) if it was registered lazily. */
-async function unpacked(store: Store, backend: Backend, chainId: Digest): Promise<string> {
-  const layer = store.images.getLayer(chainId);
-  if (layer === null) throw new StrataError(`layer ${chainId} is not in the store`);
-  if (!(await backend.snapshots.exists(layer.cacheId))) {
-    const parent = layer.parent === null ? null : await unpacked(store, backend, layer.parent);
-    await backend.snapshots.apply(layer.cacheId, parent, store.blobs.stream(layer.diffId));
-  }
-  return layer.cacheId;
 }
 
 export function addImage(store: Store, config: ImageConfig, tags: string[]): Digest {
