@@ -165,7 +165,9 @@ export class EmuSnapshotter implements Snapshotter {
     return [
       'set -e',
       `P=${tmp}`,
-      `rm -rf $P && mkdir -p $P/diff${s.work ? ' $P/work' : ''}${s.merged ? ' $P/merged' : ''}`,
+      // `[` is an ash builtin: no rm fork unless a failed attempt left the directory.
+      `[ ! -e $P ] || rm -rf $P`,
+      `mkdir -p $P/diff${s.work ? ' $P/work' : ''}${s.merged ? ' $P/merged' : ''}`,
       `echo -n ${s.link} > $P/link`,
       ...(s.lower.length > 0 ? [`echo -n ${q(s.lower.join(':'))} > $P/lower`] : []),
       fill,
@@ -255,25 +257,34 @@ done`;
     };
     const lines: string[] = [];
     const dirs: string[] = [];
+    /** Paths by mode: one chmod (a fork in the guest) per mode rather than per entry. */
+    const modes = new Map<number, string[]>();
+    const chmod = (mode: number, at: string): void => void modes.set(mode, [...(modes.get(mode) ?? []), at]);
     for (const e of opts.entries ?? []) {
       if (e.path.split('/').includes('..'))
         throw new StrataError(`snapshot entry '${e.path}' escapes the layer`);
       const at = `"$P/diff/"${q(e.path)}`;
       const parentDir = e.path.includes('/') ? e.path.slice(0, e.path.lastIndexOf('/')) : '';
       if (parentDir) dirs.push(parentDir);
+      // The agent's umask is 022: only other modes than mkdir's and >'s need a chmod.
       if (e.kind === 'dir') {
         dirs.push(e.path);
-        lines.push(`chmod ${e.mode.toString(8)} ${at}`);
+        if (e.mode !== 0o755) chmod(e.mode, at);
       } else if (e.kind === 'file') {
-        lines.push(`printf '%s' ${q(e.content)} > ${at}`, `chmod ${e.mode.toString(8)} ${at}`);
+        lines.push(`printf '%s' ${q(e.content)} > ${at}`);
+        if (e.mode !== 0o644) chmod(e.mode, at);
       } else {
         lines.push(`ln -s ${q(e.target)} ${at}`);
       }
     }
     // One mkdir for every directory, then the files: each busybox command is a fork in the guest.
     const fill = [
-      ...(dirs.length > 0 ? [`(cd $P/diff && mkdir -p ${[...new Set(dirs)].map(q).join(' ')})`] : []),
+      // Not `(cd $P/diff && mkdir ...)`: a subshell is a fork too.
+      ...(dirs.length > 0
+        ? [`mkdir -p ${[...new Set(dirs)].map((d) => `"$P/diff/"${q(d)}`).join(' ')}`]
+        : []),
       ...lines,
+      ...[...modes].map(([mode, paths]) => `chmod ${mode.toString(8)} ${paths.join(' ')}`),
     ].join('\n');
     await this.session.check(`preparing snapshot ${id.slice(0, 12)}`, this.buildScript(id, s, fill));
     this.info.set(id, s);
@@ -376,10 +387,10 @@ done`;
     if (!this.session.restored) return; // nothing was ever made in this guest
     await this.session.check(
       `removing snapshot ${id.slice(0, 12)}`,
+      // Two forks at most: a committed layer has no merged mount, and one rm takes the link too.
       [
-        `umount -l ${dir}/merged 2>/dev/null`,
-        ...(s ? [`rm -f ${GUEST_OVERLAY2}/l/${s.link}`] : []),
-        `rm -rf ${dir} ${dir}.partial`,
+        ...(s?.merged === false ? [] : [`umount -l ${dir}/merged 2>/dev/null`]),
+        `rm -rf ${dir} ${dir}.partial${s ? ` ${GUEST_OVERLAY2}/l/${s.link}` : ''}`,
       ].join('; '),
     );
   }
