@@ -14,6 +14,7 @@ import { detachIfMounted, lgetxattr, lsetxattr, mknodTyped } from './libc.js';
 import { isRootless } from './rootless.js';
 import { shortLinkName } from '../../shared/src/overlay2.js';
 import { sortedUniqueChanges } from '../../shared/src/changes.js';
+import { readTextIfExists } from '../../shared/src/store/fsutil.js';
 
 // Rootless overlayfs (userxattr) keeps the mark in the user.* namespace.
 const OPAQUE_XATTR = isRootless() ? 'user.overlay.opaque' : 'trusted.overlay.opaque';
@@ -204,9 +205,7 @@ export class Overlay2Snapshotter implements Snapshotter {
   async remove(id: string): Promise<void> {
     const dir = this.dir(id);
     detachIfMounted(path.join(dir, 'merged'));
-    const link = fs.existsSync(path.join(dir, 'link'))
-      ? fs.readFileSync(path.join(dir, 'link'), 'utf8').trim()
-      : null;
+    const link = readTextIfExists(path.join(dir, 'link'))?.trim();
     if (link && /^[A-Z0-9]{26}$/.test(link)) fs.rmSync(path.join(this.overlay2, 'l', link), { force: true });
     fs.rmSync(dir, { recursive: true, force: true });
     fs.rmSync(`${dir}.partial-${process.pid}`, { recursive: true, force: true });

@@ -297,7 +297,6 @@ export class Engine {
   ): Promise<{ rec: ContainerRecord; exit?: Promise<ExitStatus> }> {
     await this.refresh(rec);
     if (rec.State.Running) throw new StrataError(`container ${rec.Id.slice(0, 12)} is already running`);
-    this.released.delete(rec);
     const dir = this.stateDir(rec);
     fs.rmSync(path.join(dir, 'exit'), { force: true });
     const spec = await this.spec(rec);
@@ -333,8 +332,11 @@ export class Engine {
     rec.NetworkSettings = networkSettings(started.network);
     this.store.containers.save(rec);
     const exit = started.exit?.then(async (status) => {
-      this.recordExit(rec, status);
-      await this.release(rec);
+      // An auto-removed container is removed next, cleanup included: writing its exit state and
+      // releasing it here would be undone at once (bench/run-latency). Should nobody remove it,
+      // the next refresh reads the exit file and does both.
+      this.recordExit(rec, status, !rec.HostConfig.AutoRemove);
+      if (!rec.HostConfig.AutoRemove) await this.release(rec);
       return status;
     });
     return exit ? { rec, exit } : { rec };
@@ -348,16 +350,12 @@ export class Engine {
   private async release(rec: ContainerRecord): Promise<void> {
     try {
       await this.backend.runtime.cleanup(await this.spec(rec));
-      this.released.add(rec);
     } catch {
       /* retried by rm */
     }
   }
 
-  /** Records whose exit this process has just released: `run --rm`'s remove need not do it again. */
-  private readonly released = new WeakSet<ContainerRecord>();
-
-  private recordExit(rec: ContainerRecord, status: ExitStatus): void {
+  private recordExit(rec: ContainerRecord, status: ExitStatus, persist = true): void {
     rec.State = {
       ...rec.State,
       Status: 'exited',
@@ -368,7 +366,7 @@ export class Engine {
       FinishedAt: status.finishedAt,
     };
     // Another command may have removed it meanwhile (rm -f from a second shell).
-    if (fs.existsSync(this.stateDir(rec))) this.store.containers.save(rec);
+    if (persist && fs.existsSync(this.stateDir(rec))) this.store.containers.save(rec);
   }
 
   /** Bring the record's State up to date with what the runtime recorded. */
@@ -467,8 +465,7 @@ export class Engine {
 
   private async removeArtifacts(rec: ContainerRecord): Promise<void> {
     try {
-      if (!this.released.has(rec) || rec.State.Running)
-        await this.backend.runtime.cleanup(await this.spec(rec));
+      await this.backend.runtime.cleanup(await this.spec(rec));
     } catch (e) {
       // No snapshot yet (crash during create): nothing is mounted either.
       if (!(e instanceof StrataError)) throw e;
