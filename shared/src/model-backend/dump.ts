@@ -68,7 +68,9 @@ function dumpOverlay(ov: OverlayFs, mountPoint: string): DumpOverlay {
   const walk = (rel: string): void => {
     for (const name of ov.readdir(rel ? `/${rel}` : '/')) {
       const r = rel ? `${rel}/${name}` : name;
-      const st = ov.lstat(`/${r}`);
+      // A directory read from one layer lists its whiteouts, which lstat does not find.
+      const st = ov.lstatOrNull(`/${r}`);
+      if (!st) continue;
       // The merged view shows the topmost layer's entry (overlay.ts resolves it the same way).
       const origin = stack.findIndex(({ l }) => {
         const s = tryLstat(l.fs, join(l.path, r));

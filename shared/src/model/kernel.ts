@@ -390,6 +390,7 @@ export class Kernel {
     const newMaster = hasPeers ? g : m.master;
     this.leaveGroup(m);
     m.master = type === 'slave' ? newMaster : null;
+    // make-slave leaves the flag (an unbindable mount has no master, so it stays unbindable).
     if (type !== 'slave') m.unbindable = type === 'unbindable';
   }
 
@@ -398,7 +399,8 @@ export class Kernel {
     const m = this.newMount(old.sb, root, old.source);
     m.readOnly = old.readOnly;
     for (const o of old.options) m.options.add(o);
-    m.unbindable = old.unbindable;
+    // clone_mnt() does not copy mnt_t_flags on Linux 6.18: a copy is never unbindable (a namespace
+    // copy of an unbindable mount is private; binds and propagation skip unbindable mounts anyway).
     if (flags.slave) {
       m.master = old.group;
     } else if (!flags.private) {
@@ -406,7 +408,6 @@ export class Kernel {
       m.master = old.master;
     }
     if (flags.makeShared) this.setShared(m);
-    if (flags.private) m.unbindable = false;
     return m;
   }
 
@@ -1198,7 +1199,8 @@ export class Process {
     return ref.mount.sb.fs.readlink(ref.path);
   }
 
-  writeFile(path: string, content: string, opts: CreateOptions & { append?: boolean } = {}): void {
+  /** open(O_WRONLY|O_CREAT|O_TRUNC or O_APPEND) and write. */
+  writeFile(path: string, content: string, opts: CreateOptions & { append?: boolean } = {}, links = 0): void {
     let ref: PathRef;
     try {
       ref = this.kernel.lookup(this, path);
@@ -1206,7 +1208,18 @@ export class Process {
       if (!isModelError(err, 'ENOENT')) throw err;
       const [dir, name] = this.parentRef(path);
       ref = { mount: dir.mount, path: childPath(dir.path, name) };
+      const fs = ref.mount.sb.fs;
+      if (fs.lstatOrNull(ref.path)?.kind === 'symlink') {
+        // O_CREAT follows a dangling symlink and creates its target (relative to the link's directory).
+        if (links >= MAX_SYMLINKS) fail('ELOOP', `${path}: too many levels of symbolic links`);
+        const target = fs.readlink(ref.path);
+        const next = target.startsWith('/') ? target : path.slice(0, path.lastIndexOf('/') + 1) + target;
+        this.writeFile(next, content, opts, links + 1);
+        return;
+      }
     }
+    // O_CREAT on a directory is EISDIR before anything else (do_open), a mount's root included.
+    if (ref.mount.sb.fs.lstatOrNull(ref.path)?.kind === 'dir') fail('EISDIR', `${path}: is a directory`);
     this.writable(ref);
     ref.mount.sb.fs.writeFile(ref.path, content, opts);
   }
@@ -1258,13 +1271,31 @@ export class Process {
     ref.mount.sb.fs.rmdir(ref.path);
   }
 
+  /** rename(2) with the VFS's checks in do_renameat2()/vfs_rename() order, before the filesystem's own. */
   rename(from: string, to: string): void {
-    const a = this.removal(from);
-    const [dir, name] = this.parentRef(to);
-    const b = { mount: dir.mount, path: childPath(dir.path, name) };
-    if (a.mount !== b.mount) fail('EXDEV', `${from} and ${to} are on different mounts`);
-    if (this.isMountpoint(b)) fail('EBUSY', `${to}: mount point`);
-    a.mount.sb.fs.rename(a.path, b.path);
+    const [fromDir, fromName] = this.parentRef(from);
+    const [toDir, toName] = this.parentRef(to);
+    if (fromDir.mount !== toDir.mount) fail('EXDEV', `${from} and ${to} are on different mounts`);
+    this.writable(fromDir);
+    const a = { mount: fromDir.mount, path: childPath(fromDir.path, fromName) };
+    const b = { mount: toDir.mount, path: childPath(toDir.path, toName) };
+    const fs = a.mount.sb.fs;
+    const src = fs.lstatOrNull(a.path);
+    if (!src) fail('ENOENT', `${from}: no such file or directory`);
+    // lock_rename()'s trap: the source may not be an ancestor of the target, nor the target of the source.
+    if (fromDir.path !== toDir.path) {
+      if (isUnder(toDir.path, a.path)) fail('EINVAL', `${to} is inside ${from}`);
+      if (isUnder(fromDir.path, b.path)) fail('ENOTEMPTY', `${to} is an ancestor of ${from}`);
+    }
+    if (a.path === b.path) return;
+    const dst = fs.lstatOrNull(b.path);
+    if (dst) {
+      // may_delete() on the target, with the source's type.
+      if (src.kind === 'dir' && dst.kind !== 'dir') fail('ENOTDIR', `${to}: not a directory`);
+      if (src.kind !== 'dir' && dst.kind === 'dir') fail('EISDIR', `${to}: is a directory`);
+    }
+    if (this.isMountpoint(a) || this.isMountpoint(b)) fail('EBUSY', `${from} or ${to}: mount point`);
+    fs.rename(a.path, b.path);
   }
 
   chmod(path: string, mode: number): void {

@@ -234,9 +234,23 @@ export class OverlayFs implements FileSystem {
     }
   }
 
+  /**
+   * getdents(): a directory that lives in one layer only is read straight from that layer (the
+   * kernel's "real" dir: ovl_dir_is_real), so its whiteouts are listed, though lstat of them says
+   * ENOENT; a merged directory's listing leaves whiteouts out.
+   */
   readdir(path: string): string[] {
     const r = this.mustResolve(path);
     if (r.stat.kind !== 'dir') fail('ENOTDIR', `${path}: not a directory`);
+    if (r.chain.length === 1) {
+      const l = this.layer(r.chain[0] as number);
+      return l.fs.readdir(layerPath(l, path));
+    }
+    return this.visibleNames(path, r);
+  }
+
+  /** The names the merged view shows in a directory (whiteouts left out): what rmdir finds empty. */
+  private visibleNames(path: string, r: Resolved = this.mustResolve(path)): string[] {
     const seen = new Map<string, boolean>();
     for (const i of r.chain) {
       const l = this.layer(i);
@@ -316,7 +330,7 @@ export class OverlayFs implements FileSystem {
   rmdir(path: string): void {
     const r = this.mustResolve(path);
     if (r.stat.kind !== 'dir') fail('ENOTDIR', `${path}: not a directory`);
-    if (this.readdir(path).length > 0) fail('ENOTEMPTY', `${path}: directory not empty`);
+    if (this.visibleNames(path, r).length > 0) fail('ENOTEMPTY', `${path}: directory not empty`);
     this.upper();
     this.removeEntry(path);
   }
@@ -335,7 +349,7 @@ export class OverlayFs implements FileSystem {
       if (isDir && dst.stat.kind !== 'dir') fail('ENOTDIR', `${to}: not a directory`);
       if (!isDir && dst.stat.kind === 'dir') fail('EISDIR', `${to}: is a directory`);
       if (dst.stat.kind === 'dir') {
-        if (this.readdir(to).length > 0) fail('ENOTEMPTY', `${to}: directory not empty`);
+        if (this.visibleNames(to, dst).length > 0) fail('ENOTEMPTY', `${to}: directory not empty`);
         if (!(dst.chain.length === 1 && dst.chain[0] === 0)) fail('EXDEV', `${to}: merged directory`);
       }
     } else {
