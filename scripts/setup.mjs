@@ -14,6 +14,9 @@ export const APT_PACKAGES = [
   'gcc',
   'libc6-dev',
   'libseccomp-dev',
+  // The emulator guest's confinement stage is built for i386 (images/guest/build.sh).
+  'gcc-i686-linux-gnu',
+  'libc6-dev-i386-cross',
   'tar',
   'util-linux',
   'uidmap',

@@ -15,6 +15,7 @@ import { cgroupV2Writes } from '../../shared/src/cgroup-limits.js';
 import type { TarInput } from '../../shared/src/tar/index.js';
 import { shellQuote as q } from './protocol.ts';
 import { GUEST_CGROUP_PARENT, GUEST_RUN } from './emu-session.ts';
+import { GUEST_CONFINE, STAGE_FDS, confineArgs, stageCommand } from './emu-confine.ts';
 
 /** Mount flags busybox mount takes by name; everything else in an OCI option list is fs data. */
 const PROPAGATION = new Set([
@@ -194,19 +195,26 @@ strata_resolve() {
 }
 `;
 
-/** How the payload is started once everything is in place: exec (or a reaping PID 1 with --init). */
-function payloadLines(proc: ProcessSpec, init: boolean): string[] {
+/**
+ * How the payload is started once everything is in place: exec (or a reaping PID 1 with --init),
+ * through the confinement stage with `conf` (its flags) unless that is null.
+ */
+function payloadLines(proc: ProcessSpec, init: boolean, conf: string[] | null): string[] {
   const [argv0 = '', ...rest] = proc.args;
   const args = rest.map(q).join(' ');
   const user = proc.user && proc.user !== 'root' && proc.user !== '0' && proc.user !== '0:0' ? proc.user : '';
-  // chpst resolves the user in the container's own /etc/passwd (the root is already the container's).
+  // Unconfined: chpst resolves the user in the container's own /etc/passwd (the root is already the
+  // container's), where the container's busybox has it.
   const asUser = user ? `chpst -u ${q(user)} ` : '';
+  const run = conf ? stageCommand(conf, argv0, proc.user, args) : `${asUser}"$r" ${args}`;
   if (!init) {
-    return [user ? `exec ${asUser}"$r" ${args}` : `exec -a ${q(argv0)} "$r" ${args}`];
+    return [conf || user ? `exec ${run}` : `exec -a ${q(argv0)} "$r" ${args}`];
   }
   return [
-    `${asUser}"$r" ${args} &`,
+    `${run} &`,
     'child=$!',
+    // The stage reports on fd 3; PID 1 keeps neither it nor the stage's binary open.
+    ...(conf ? ['exec 3>&- 5<&- 6<&-'] : []),
     'for s in TERM INT HUP QUIT USR1 USR2; do trap "kill -$s \\$child 2>/dev/null" $s; done',
     'while :; do wait $child; code=$?; [ -d /proc/$child ] || break; done',
     'exit $code',
@@ -215,6 +223,7 @@ function payloadLines(proc: ProcessSpec, init: boolean): string[] {
 
 export function innerScript(spec: ContainerSpec, p: StartPaths): string {
   const M = spec.rootfs.mergedDir;
+  const conf = confineArgs(spec.security);
   const lines = [
     `M=${q(M)}`,
     `X=${q(p.share)}`,
@@ -241,19 +250,21 @@ export function innerScript(spec: ContainerSpec, p: StartPaths): string {
       `mount -t proc -o ${q(splitOptions(m.options).flags.join(',') || 'rw')} proc "$M"${q(m.destination)} || fail 125 'mount of /proc'`,
     );
   }
+  if (conf) lines.push(`exec ${STAGE_FDS} || fail 125 'opening the confinement stage'`);
   lines.push(
     'cd "$M" || fail 125 "chdir to the rootfs"',
     'pivot_root . . || fail 125 pivot_root',
     'umount -l . || fail 125 "detaching the old root"',
     `cd ${q(spec.process.cwd)} 2>/dev/null || fail 126 ${q(`chdir to cwd ("${spec.process.cwd}") set in config.json failed: no such file or directory`)}`,
     `strata_resolve ${q(spec.process.args[0] ?? '')}`,
-    'echo ok >&3',
-    'exec 2>&4 3>&- 4>&-',
+    // The stage reports ok (or its error) itself, right before execve.
+    ...(conf ? ['exec 2>&4 4>&-'] : ['echo ok >&3', 'exec 2>&4 3>&- 4>&-']),
     // ash exports these itself; the payload gets exactly the spec's environment.
     ...['PWD', 'OLDPWD', 'SHLVL']
       .filter((v) => !spec.process.env.some((e) => e.startsWith(`${v}=`)))
       .map((v) => `unset ${v}`),
-    ...payloadLines(spec.process, spec.init),
+    // Masked and read-only paths over the container's /proc and /sys: by the stage, as by the shim.
+    ...payloadLines(spec.process, spec.init, conf ? ['--paths', '--report-fd', '3', ...conf] : null),
   );
   return lines.join('\n') + '\n';
 }
@@ -319,16 +330,22 @@ export function startRequest(p: StartPaths): string {
 export function execScript(spec: ContainerSpec, pid: number, proc: ProcessSpec, share: string): string {
   const [argv0 = '', ...rest] = proc.args;
   const user = proc.user && proc.user !== 'root' && proc.user !== '0' ? proc.user : '';
+  const conf = confineArgs(spec.security);
   const inside = [
     'fail() { echo "$2" >&2; exit $1; }',
     RESOLVE_FN,
     `cd ${q(proc.cwd)} || fail 126 ${q(`chdir to cwd ("${proc.cwd}") failed`)}`,
     `strata_resolve ${q(argv0)}`,
-    user
-      ? `exec chpst -u ${q(user)} "$r" ${rest.map(q).join(' ')}`
-      : `exec -a ${q(argv0)} "$r" ${rest.map(q).join(' ')}`,
+    // An exec gets the container's confinement too (not the paths: they are in its mounts already).
+    conf
+      ? `exec ${stageCommand(conf, argv0, proc.user, rest.map(q).join(' '))}`
+      : user
+        ? `exec chpst -u ${q(user)} "$r" ${rest.map(q).join(' ')}`
+        : `exec -a ${q(argv0)} "$r" ${rest.map(q).join(' ')}`,
   ].join('\n');
   return [
+    // A failed redirection would end this script before it writes the exit file: test first.
+    ...(conf ? [`[ -r ${GUEST_CONFINE} ] && exec ${STAGE_FDS}`] : []),
     `echo 0 > ${guestCgroup(spec)}/cgroup.procs 2>/dev/null`,
     `env -i ${proc.env.map(q).join(' ')} nsenter -t ${pid} -m -u -i -n -p -r -w sh -c ${q(inside)} < /dev/null > ${q(`${share}.out`)} 2> ${q(`${share}.err`)}`,
     `echo "code=$?" > ${q(`${share}.exit.tmp`)}`,

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds the emulator guest (backend-emu) from Debian packages only:
 #   .cache/guest/vmlinuz     Debian i386 686 kernel (bzImage)
-#   .cache/guest/initrd.gz   gzip newc cpio: busybox-static:i386, kernel modules, /init, the agent
+#   .cache/guest/initrd.gz   gzip newc cpio: busybox-static:i386, kernel modules, /init, the agent,
+#                            the confinement stage (strata-confine, i386 from backend-native's
+#                            confine.c) and the default seccomp profile as an i386 BPF program
 #   .cache/guest/bios.bin    SeaBIOS from the host's seabios package
 # Run as root (a fully cached build needs no root). Idempotent: packages are downloaded once
 # (apt-get download, never installed on the host), and the initrd is rebuilt only when its inputs
@@ -49,9 +51,10 @@ apt_update() {
   fi
 }
 
-# --- host tools: seabios (BIOS image) and cpio (initrd) ---------------------------------------
+# --- host tools: seabios (BIOS image), cpio (initrd), the i386 cross compiler (strata-confine) ---
+# Debian's gcc-i686-linux-gnu (not gcc-multilib, which removes the cross compilers).
 missing=()
-for pkg in seabios cpio; do
+for pkg in seabios cpio gcc-i686-linux-gnu libc6-dev-i386-cross; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 done
 if ((${#missing[@]})); then
@@ -96,10 +99,15 @@ kernel_deb=$(compgen -G "$cache/debs/linux-image-6.1.0-*-686-unsigned_*_i386.deb
 busybox_deb=$(compgen -G "$cache/debs/busybox-static_*_i386.deb" | head -n 1)
 
 # --- initrd, rebuilt when its inputs change -----------------------------------------------------
+# The confinement stage's sources, and the seccomp profile's compiled text (the program is made from
+# it): a change to the TypeScript that does not change the text leaves the guest as it is.
+seccomp_text=$(node "$here/seccomp.mjs" --text) || die "compiling the default seccomp profile failed"
 stamp=$( (
   basename "$kernel_deb"
   basename "$busybox_deb"
-  cat "$here/build.sh" "$here/init" "$here/agent"
+  cat "$here/build.sh" "$here/init" "$here/agent" "$here/confine-stage.c" "$here/seccomp.mjs"
+  cat "$repo/backend-native/stage/confine.c" "$repo/backend-native/stage/confine.h"
+  echo "$seccomp_text"
 ) | sha256sum | cut -c1-16)
 take_snapshot() {
   [[ $snapshot == 1 ]] || return 0
@@ -161,6 +169,12 @@ printf '%s\n' "${modules[@]}" >"$root/lib/modules/order"
 
 install -m 0755 "$here/init" "$root/init"
 install -m 0755 "$here/agent" "$root/bin/strata-agent"
+# Every payload goes through it (backend-emu/src/emu-confine.ts), as through the native shim.
+i686-linux-gnu-gcc -O2 -static -s -Wall -Wextra -Werror -I "$repo/backend-native/stage" -o "$root/bin/strata-confine" \
+  "$here/confine-stage.c" "$repo/backend-native/stage/confine.c"
+mkdir -p "$root/etc/strata"
+[[ -x $repo/build/strata-shim ]] || die "build/strata-shim missing: run node scripts/build.mjs first"
+node "$here/seccomp.mjs" "$root/etc/strata/seccomp-default.bpf"
 echo guest >"$root/etc/hostname"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$root/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$root/etc/group"
