@@ -23,8 +23,9 @@ let outDir = '';
 const offOrigin: string[] = [];
 const pageErrors: string[] = [];
 
-async function shot(name: string): Promise<void> {
-  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: true });
+/** A full-page (or viewport) screenshot; generous timeout: a full page takes long on a loaded machine. */
+async function shot(name: string, fullPage = true): Promise<void> {
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage, timeout: 60_000 });
 }
 
 /** Runs one lesson step in the guest and returns its answer's text once the guest's answer is shown. */
@@ -126,7 +127,7 @@ describe('web demo (chromium, offline)', () => {
     );
     expect(table).toMatch(/ \/proc rw.* - proc proc /);
     await shot('02-guest-live-mounts');
-  }, 100_000);
+  }, 180_000);
 
   it('mount-namespace lesson: tmpfs on /tmp is seen only inside', async () => {
     const inherit = await runStep('inherit');
@@ -141,7 +142,7 @@ describe('web demo (chromium, offline)', () => {
     expect(tmpfs).toMatch(/\(host\)\n\(no \/tmp mount\)/);
     expect(tmpfs).toMatch(/ls \/tmp\s+\(host\)\nhost-file/);
     await shot('03-mount-ns-lesson');
-  }, 60_000);
+  }, 120_000);
 
   it('layers lesson: the layer stack picture and copy-on-write', async () => {
     // Keyboard: from the first lesson, ArrowDown twice reaches the layers lesson.
@@ -176,7 +177,7 @@ describe('web demo (chromium, offline)', () => {
     // The lower copy of etc/motd is still there, shadowed.
     expect(await stack.locator('tr[data-path="etc/motd"] td.shadowed').count()).toBe(1);
     await shot('04-layers-lesson');
-  }, 90_000);
+  }, 180_000);
 
   it('build/run lesson: docker build, run, exec and commit in the guest', async () => {
     await page.setViewportSize({ width: 1366, height: 768 });
@@ -190,7 +191,7 @@ describe('web demo (chromium, offline)', () => {
       'Step 1/6 : FROM strata-demo',
     );
     expect(await page.locator('lesson-step[data-step="run"] [data-testid="no-model"]').count()).toBe(1);
-    await page.screenshot({ path: path.join(SHOTS, '07-build-lesson-laptop.png') });
+    await shot('07-build-lesson-laptop', false);
 
     const built = await runStep('build', 170_000);
     expect(built).toContain('guest: real Linux in v86');
@@ -221,7 +222,7 @@ describe('web demo (chromium, offline)', () => {
         '2',
       ]);
     }
-    await page.screenshot({ path: path.join(SHOTS, '08-exec-graph-laptop.png') });
+    await shot('08-exec-graph-laptop', false);
 
     const committed = await runStep('commit', 90_000);
     expect(committed).toMatch(/docker diff app.*\nA \/app\nD \/app\/build-info\nA \/app\/state/);
@@ -249,15 +250,15 @@ describe('web demo (chromium, offline)', () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.locator('nav button[data-lesson="mount-ns"]').click();
     await shot('05-phone');
-    await page.screenshot({ path: path.join(SHOTS, '05-phone-viewport.png') });
+    await shot('05-phone-viewport', false);
     await page.locator('nav button[data-lesson="build"]').click();
-    await page.screenshot({ path: path.join(SHOTS, '10-build-phone-viewport.png') });
+    await shot('10-build-phone-viewport', false);
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     expect(width).toBeLessThanOrEqual(390); // nothing wider than the phone: wide tables scroll in place
 
     expect(offOrigin).toEqual([]);
     expect(pageErrors).toEqual([]);
-  }, 60_000);
+  }, 150_000);
 
   it('error panel when the guest cannot start; the model still answers', async () => {
     const broken = await context.newPage();
@@ -281,9 +282,13 @@ describe('web demo (chromium, offline)', () => {
       expect(
         await broken.locator('lesson-step[data-step="tmpfs"] [data-testid="output"]').innerText(),
       ).toContain('none on /tmp type tmpfs (rw,relatime)');
-      await broken.screenshot({ path: path.join(SHOTS, '06-guest-failed.png'), fullPage: true });
+      await broken.screenshot({
+        path: path.join(SHOTS, '06-guest-failed.png'),
+        fullPage: true,
+        timeout: 60_000,
+      });
     } finally {
       await broken.close();
     }
-  }, 30_000);
+  }, 90_000);
 });
