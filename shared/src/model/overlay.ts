@@ -348,9 +348,10 @@ export class OverlayFs implements FileSystem {
     if (dst) {
       if (isDir && dst.stat.kind !== 'dir') fail('ENOTDIR', `${to}: not a directory`);
       if (!isDir && dst.stat.kind === 'dir') fail('EISDIR', `${to}: is a directory`);
-      if (dst.stat.kind === 'dir') {
-        if (this.visibleNames(to, dst).length > 0) fail('ENOTEMPTY', `${to}: directory not empty`);
-        if (!(dst.chain.length === 1 && dst.chain[0] === 0)) fail('EXDEV', `${to}: merged directory`);
+      // An empty target directory may come from a lower layer: only the source must be movable
+      // (ovl_can_move checks the target for RENAME_EXCHANGE only); the moved directory turns opaque.
+      if (dst.stat.kind === 'dir' && this.visibleNames(to, dst).length > 0) {
+        fail('ENOTEMPTY', `${to}: directory not empty`);
       }
     } else {
       const parent = this.mustResolve(dirname(to));
