@@ -60,6 +60,9 @@ try {
       'podman --cgroup-manager=cgroupfs run --rm --network none busybox /bin/true',
     ]);
 
+  // Other work on the machine inflates wall times: the load average goes into the results, and CPU
+  // time (user + system, the command's children included) is reported beside them.
+  const loadBefore = os.loadavg()[0];
   const json = path.join(work, 'hyperfine.json');
   const args = ['-N', '--warmup', '3', '--runs', String(runs), '--export-json', json];
   for (const [name, cmd] of commands) args.push('-n', name, cmd);
@@ -70,28 +73,32 @@ try {
     median: r.median * 1000,
     mean: r.mean * 1000,
     stddev: r.stddev * 1000,
+    cpu: (r.user + r.system) * 1000,
   }));
+  const load = `load average ${loadBefore.toFixed(1)} before, ${os.loadavg()[0].toFixed(1)} after`;
   const by = Object.fromEntries(results.map((r) => [r.name, r]));
   const strata = by['strata run --rm'];
   const node = by['node -e 0'];
   const lines = [
-    `# bench/run-latency (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${runs} runs, medians)`,
+    `# bench/run-latency (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${runs} runs, medians; ${load})`,
     '',
-    '| command | median ms | strata / this |',
-    '|---|---:|---:|',
+    '| command | median ms | CPU ms (user+sys, mean) | strata / this |',
+    '|---|---:|---:|---:|',
     ...results.map(
-      (r) => `| ${r.name} | ${r.median.toFixed(1)} | ${(strata.median / r.median).toFixed(2)} |`,
+      (r) =>
+        `| ${r.name} | ${r.median.toFixed(1)} | ${r.cpu.toFixed(1)} | ${(strata.median / r.median).toFixed(2)} |`,
     ),
     '',
     `strata's cost above \`node -e 0\`: ${(strata.median - node.median).toFixed(1)} ms with Docker's defaults, ` +
       `${(by['strata run --rm --net none'].median - node.median).toFixed(1)} ms with --net none (goal: at most 15 ms); ` +
-      `confinement (caps, masks, seccomp) costs ${(by['strata run --rm --net none'].median - by['strata run --rm --net none --privileged'].median).toFixed(1)} ms (goal: at most 3 ms).`,
+      `confinement (caps, masks, seccomp) costs ${(by['strata run --rm --net none'].median - by['strata run --rm --net none --privileged'].median).toFixed(1)} ms (goal: at most 3 ms). ` +
+      `In CPU time: ${(strata.cpu - node.cpu).toFixed(1)} ms and ${(by['strata run --rm --net none'].cpu - node.cpu).toFixed(1)} ms above node.`,
     '',
   ];
   console.log('\n' + lines.join('\n'));
   fs.writeFileSync(
     path.join(here, 'results.json'),
-    JSON.stringify({ date: new Date().toISOString(), runs, results }, null, 2) + '\n',
+    JSON.stringify({ date: new Date().toISOString(), runs, load, results }, null, 2) + '\n',
   );
   fs.writeFileSync(path.join(here, 'RESULTS.md'), lines.join('\n'));
 } finally {
