@@ -3,9 +3,8 @@
 // copied from (or, for a delete, a whiteout appears).
 import { css, html, LitElement } from 'lit';
 import { copyUp } from '../copy-up.ts';
-import { buttonStyles, tableStyles } from './shared-styles.ts';
+import { buttonStyles, ENTRY_LABEL, layerCellStyles, tableStyles } from './shared-styles.ts';
 
-const SYMBOL = { f: 'file', l: 'link', w: 'whiteout', d: 'dir' } as const;
 /** How long the "before" picture stays before the write is shown: long enough to read it. */
 const BEFORE_MS = 900;
 
@@ -23,21 +22,12 @@ export class CopyUpView extends LitElement {
 
   static override styles = [
     tableStyles,
+    layerCellStyles,
     buttonStyles,
     css`
       td {
         text-align: center;
         min-width: 5em;
-      }
-      .visible {
-        background: #c8f0c8;
-      }
-      .shadowed {
-        background: #f3f3f3;
-        color: #888;
-      }
-      .whiteout {
-        background: #f8c8c8;
       }
       .new {
         animation: copy-up 0.9s ease-out;
@@ -107,7 +97,7 @@ export class CopyUpView extends LitElement {
                 if (!e) return html`<td></td>`;
                 const fresh = after && cell?.before === null;
                 const cls = `${e === 'w' ? 'whiteout' : i === origin ? 'visible' : 'shadowed'} ${fresh ? 'new' : ''}`;
-                return html`<td class=${cls} data-layer=${c.layers[i] ?? ''}>${SYMBOL[e]}</td>`;
+                return html`<td class=${cls} data-layer=${c.layers[i] ?? ''}>${ENTRY_LABEL[e]}</td>`;
               })}
               <td data-testid="origin">${origin === null ? '(deleted)' : c.layers[origin]}</td>
             </tr>`;

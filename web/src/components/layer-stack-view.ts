@@ -2,9 +2,7 @@
 // row per path, and where the merged view takes each file from.
 import { css, html, LitElement } from 'lit';
 import { layerStack } from '../layer-stack.ts';
-import { tableStyles } from './shared-styles.ts';
-
-const SYMBOL = { f: 'file', l: 'link', w: 'whiteout', d: 'dir' } as const;
+import { ENTRY_LABEL, layerCellStyles, tableStyles } from './shared-styles.ts';
 
 export class LayerStackView extends LitElement {
   static override properties = { listing: { type: String } };
@@ -17,6 +15,7 @@ export class LayerStackView extends LitElement {
 
   static override styles = [
     tableStyles,
+    layerCellStyles,
     css`
       th,
       td {
@@ -28,16 +27,6 @@ export class LayerStackView extends LitElement {
       td.path {
         text-align: left;
         white-space: nowrap;
-      }
-      .visible {
-        background: #c8f0c8;
-      }
-      .shadowed {
-        background: #f3f3f3;
-        color: #888;
-      }
-      .whiteout {
-        background: #f8c8c8;
       }
       .gone {
         text-decoration: line-through;
@@ -75,7 +64,7 @@ export class LayerStackView extends LitElement {
                 const c = row.cells[i] ?? null;
                 if (c === null) return html`<td></td>`;
                 const cls = c === 'w' ? 'whiteout' : i === row.origin ? 'visible' : 'shadowed';
-                return html`<td class=${cls}>${SYMBOL[c]}</td>`;
+                return html`<td class=${cls}>${ENTRY_LABEL[c]}</td>`;
               })}
               <td data-testid="origin">
                 ${

@@ -81,3 +81,19 @@ export const tableStyles = css`
     padding: 0 0 0.3rem;
   }
 `;
+
+/** A layer's entry in the layer pictures: what the merged view shows, what it shadows, a whiteout. */
+export const layerCellStyles = css`
+  .visible {
+    background: #c8f0c8;
+  }
+  .shadowed {
+    background: #f3f3f3;
+    color: #888;
+  }
+  .whiteout {
+    background: #f8c8c8;
+  }
+`;
+
+export const ENTRY_LABEL = { f: 'file', l: 'link', w: 'whiteout', d: 'dir' } as const;
