@@ -482,6 +482,18 @@ describe('faults', () => {
       expect(inspect<InspectedImage>(store, name).RootFS.Layers).toEqual(layers);
     });
 
+    it('resumes from a registry that ignores Range (200 again): the bytes already read are skipped', async () => {
+      corrupt = false;
+      const proxy = await cuttingProxy(port, 1_500_000);
+      const store = newStore('no-range');
+      const name = `127.0.0.1:${proxy.port}/app:multi`;
+      await must(store, ['pull', name]);
+      expect(proxy.cuts).toBe(1);
+      expect(proxy.ranges.length).toBeGreaterThanOrEqual(1);
+      expect(inspect<InspectedImage>(store, name).RootFS.Layers).toEqual(layers);
+      expect(ok(store, ['run', '--rm', name, 'sh', '-c', 'wc -c < /blob.bin']).trim()).toBe('3000000');
+    });
+
     it('refuses a blob whose bytes do not match its digest and stores nothing', async () => {
       corrupt = true;
       const store = newStore('corrupt');

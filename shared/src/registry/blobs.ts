@@ -251,9 +251,16 @@ export async function* blobBytes(
         retry: false,
         headers: done > 0 ? { Range: `bytes=${done}-` } : {},
       });
-      const resumed =
-        res.status === 206 && new RegExp(`^bytes ${done}-`).test(String(res.headers['content-range']));
-      let skip = resumed ? 0 : done;
+      // 206 from where we asked (or earlier: the overlap is skipped); 200 is the whole blob again.
+      let skip = done;
+      if (res.status === 206) {
+        const from = /^bytes (\d+)-/.exec(String(res.headers['content-range']));
+        if (!from || Number(from[1]) > done)
+          throw new StrataError(
+            `blob ${desc.digest}: asked for bytes ${done}-, the registry sent ${String(res.headers['content-range'])}`,
+          );
+        skip = done - Number(from[1]);
+      }
       for await (const piece of res.body) {
         let b = piece as Buffer;
         if (skip > 0) {

@@ -75,7 +75,9 @@ export class LayerWriter {
     const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
     if (this.z === null) this.put(buf);
     // Backpressure: the source waits while zlib has a few chunks queued.
-    else if (!this.z.write(buf)) await once(this.z, 'drain').catch(() => undefined);
+    // (A destroyed stream never drains: `finished` settles then.)
+    else if (!this.z.write(buf))
+      await Promise.race([once(this.z, 'drain').catch(() => undefined), this.finished]);
   }
 
   async end(): Promise<WrittenLayer> {
