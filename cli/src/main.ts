@@ -81,8 +81,9 @@ async function makeBackend(name: string, root: string): Promise<Backend> {
     if (shared) return shared;
     return new (await import('../../backend-emu/src/backend.js')).EmuBackend({ ephemeral: true });
   }
-  // The kernel model keeps its layers in this process's memory, as emu: single-command flows only.
-  if (name === 'model') return (await import('../../shared/src/model-backend/node.js')).nodeModelBackend();
+  // The kernel model's snapshots are saved in the store (<root>/model), so commands share one model.
+  if (name === 'model')
+    return (await import('../../shared/src/model-backend/node.js')).nodeModelBackend(root);
   throw new UsageError(`unknown backend '${name}': expected native, emu or model`);
 }
 

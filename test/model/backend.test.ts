@@ -80,7 +80,7 @@ let engine: Engine;
 let backend: ModelBackend;
 let output = '';
 const host = {
-  ...nodeModelHost,
+  ...nodeModelHost(),
   output: (_s: StdioSpec, stream: 'stdout' | 'stderr', text: string) => void (output += `${stream}:${text}`),
 };
 

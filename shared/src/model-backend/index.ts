@@ -1,7 +1,7 @@
 // The kernel model as a backend (`--backend model`): the core's Snapshotter and Runtime over the
 // TypeScript model of the kernel (shared/src/model), for everything that does not execute a program.
-// Pure TypeScript: the tar codec and the host (streams, files) are given by the caller; node.ts has
-// Node's. State lives in this object's memory: one process, like the emu backend's guest.
+// Pure TypeScript: the tar codec and the host (streams, files, saved state) are given by the caller;
+// node.ts has Node's, which saves the snapshots in the store so that CLI commands share one model.
 
 import type { Backend } from '../backend.js';
 import { Kernel } from '../model/index.js';
@@ -9,7 +9,8 @@ import type { LayerCodec } from './layer.js';
 import type { ModelDump } from './dump.js';
 import type { ModelHost } from './runtime.js';
 import { ModelRuntime } from './runtime.js';
-import { ModelSnapshotter } from './snapshotter.js';
+import { loadTree, saveTree } from './persist.js';
+import { MODEL_OVERLAY2, ModelSnapshotter } from './snapshotter.js';
 
 export type { LayerCodec, LayerEntry } from './layer.js';
 export type { DumpFile, DumpLayer, DumpOverlay, ModelDump } from './dump.js';
@@ -35,8 +36,14 @@ export class ModelBackend implements Backend {
 
   constructor(opts: ModelBackendOptions) {
     this.kernel = opts.kernel ?? new Kernel({ sharedRoot: true });
-    this.snapshots = new ModelSnapshotter(this.kernel.init, opts.codec);
-    this.runtime = new ModelRuntime(this.kernel, opts.host);
+    const { host } = opts;
+    const init = this.kernel.init;
+    // With a host that keeps state, every change is saved and a new backend starts from it.
+    const save = host.saveState ? () => host.saveState?.(saveTree(init, MODEL_OVERLAY2)) : () => {};
+    this.snapshots = new ModelSnapshotter(init, opts.codec, save);
+    const saved = host.loadState?.() ?? null;
+    if (saved !== null) loadTree(init, MODEL_OVERLAY2, saved);
+    this.runtime = new ModelRuntime(this.kernel, host, save);
   }
 
   async checkPrerequisites(): Promise<void> {

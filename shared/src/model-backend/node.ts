@@ -51,7 +51,31 @@ export const MODEL_DUMP_FILE = 'model-dump.txt';
 
 export const nodeLayerCodec: LayerCodec = { read: readEntries, write: writeEntries };
 
-export const nodeModelHost: ModelHost = {
+/** Node's host; with `stateFile`, the model's snapshots are saved there after every change. */
+export function nodeModelHost(stateFile: string | null = null): ModelHost {
+  return { ...baseHost, ...(stateFile ? stateIn(stateFile) : {}) };
+}
+
+function stateIn(file: string): Pick<ModelHost, 'loadState' | 'saveState'> {
+  return {
+    loadState() {
+      try {
+        return fs.readFileSync(file, 'utf8');
+      } catch {
+        return null;
+      }
+    },
+    saveState(text) {
+      // Atomic: a reader sees the old state or the new one (concurrent writers: the last one wins).
+      fs.mkdirSync(path.dirname(file), { recursive: true });
+      const tmp = `${file}.${process.pid}`;
+      fs.writeFileSync(tmp, text);
+      fs.renameSync(tmp, file);
+    },
+  };
+}
+
+const baseHost: ModelHost = {
   output(stdio, stream, text) {
     if (stdio.kind === 'log') fs.appendFileSync(stdio.path, text);
     else (stream === 'stdout' ? process.stdout : process.stderr).write(text);
@@ -85,7 +109,8 @@ export const nodeModelHost: ModelHost = {
   },
 };
 
-/** The model backend with Node's codec and host (what `strata --backend model` uses). */
-export function nodeModelBackend(): ModelBackend {
-  return new ModelBackend({ codec: nodeLayerCodec, host: nodeModelHost });
+/** The model backend with Node's codec and host, its state kept in the store (`strata --backend model`). */
+export function nodeModelBackend(root: string | null = null): ModelBackend {
+  const stateFile = root === null ? null : path.join(root, 'model', 'overlay2.json');
+  return new ModelBackend({ codec: nodeLayerCodec, host: nodeModelHost(stateFile) });
 }

@@ -26,6 +26,9 @@ export interface ModelHost {
   readExit?(stateDir: string): ExitStatus | null;
   /** Keep the dump (renderDump's text) in the container's state dir, for other processes to read. */
   saveDump?(stateDir: string, text: string): void;
+  /** The model's saved state (persist.ts text), or null: lets several processes share one model. */
+  loadState?(): string | null;
+  saveState?(text: string): void;
   /** Run the engine's on-exit command (a detached --rm removes itself). */
   onExit?(argv: string[]): void;
 }
@@ -53,6 +56,8 @@ export class ModelRuntime implements Runtime {
   constructor(
     private readonly kernel: Kernel,
     private readonly host: ModelHost,
+    /** Called once a program has changed the container's layer. */
+    private readonly changed: () => void = () => {},
   ) {}
 
   /**
@@ -173,6 +178,7 @@ export class ModelRuntime implements Runtime {
       this.host.saveDump?.(stateDir, renderDump(dump));
     } finally {
       c.exit();
+      this.changed();
     }
     const status: ExitStatus = {
       exitCode,

@@ -25,6 +25,8 @@ export class ModelSnapshotter implements Snapshotter {
     /** The model host's process (init): snapshots live in its filesystem. */
     private readonly host: Process,
     private readonly codec: LayerCodec,
+    /** Called after every change to the snapshots (the backend saves its state then). */
+    private readonly changed: () => void = () => {},
   ) {
     host.mkdirp(`${MODEL_OVERLAY2}/l`);
   }
@@ -106,6 +108,7 @@ export class ModelSnapshotter implements Snapshotter {
       removeAll(h, tmp);
       throw err;
     }
+    this.changed();
     return this.paths(id);
   }
 
@@ -167,5 +170,6 @@ export class ModelSnapshotter implements Snapshotter {
     if (link !== null && h.exists(`${MODEL_OVERLAY2}/l/${link}`)) h.unlink(`${MODEL_OVERLAY2}/l/${link}`);
     removeAll(h, dir);
     removeAll(h, `${dir}.partial`);
+    this.changed();
   }
 }
