@@ -139,6 +139,38 @@ describe('--backend model: the core flow on the kernel model', () => {
     expect(modelLayer.some((l) => l.includes(' root/.wh..wh..opq '))).toBe(true);
   }, 240_000);
 
+  it('strata --backend model: create, start, diff, commit and run share one model across commands', () => {
+    const cliRoot = tempRoot('model-cli');
+    try {
+      const m = (args: string[]) => strata(cliRoot, ['--backend', 'model', ...args], { timeout: 120_000 });
+      const id = m([
+        'create',
+        '--name',
+        'm1',
+        'busybox',
+        'sh',
+        '-c',
+        'echo hi > /x; rm /bin/ls',
+      ]).stdout.trim();
+      expect(id).toMatch(/^[0-9a-f]{64}$/);
+      const start = m(['start', '-a', 'm1']);
+      expect([start.code, start.stderr]).toEqual([0, '']);
+      expect(m(['diff', 'm1']).stdout).toBe('C /bin\nD /bin/ls\nA /x\n');
+      expect(fs.readFileSync(path.join(cliRoot, 'containers', id, MODEL_DUMP_FILE), 'utf8')).toContain(
+        '    whiteout /bin/ls\n',
+      );
+      expect(m(['commit', 'm1', 'mine:1']).code).toBe(0);
+      const run = m(['run', '--rm', 'mine:1', 'sh', '-c', 'cat /x; ls /bin/ls']);
+      expect(run.stdout).toBe('hi\n');
+      expect(run.stderr).toBe('ls: /bin/ls: No such file or directory\n');
+      expect(run.code).toBe(1);
+      expect(m(['rm', 'm1']).code).toBe(0);
+      expect(fs.existsSync(path.join(cliRoot, 'model', 'overlay2.json'))).toBe(true);
+    } finally {
+      fs.rmSync(cliRoot, { recursive: true, force: true });
+    }
+  }, 240_000);
+
   it('the dump shows the mount table and each visible file with its layer, whiteouts and opaque dirs', async () => {
     const m = await runOnModel(['sh', '-c', 'rm /bin/ls; rm -r /root; mkdir /root; echo x > /x']);
     const dump = backend.dump(m.rec.Id);
