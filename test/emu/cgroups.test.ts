@@ -2,50 +2,18 @@
 // in-process, one guest for the whole file (restored from the snapshot). The limits are written by
 // the core's one mapping (shared/src/cgroup-limits.ts) as guest shell lines; the guest's kernel
 // enforces them. Fails (never skips) when the guest image is missing.
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { EmuBackend } from '../../backend-emu/src/index.ts';
-import type { GuestMachine } from '../../backend-emu/src/index.ts';
-import { Engine } from '../../shared/src/engine/engine.ts';
-import type { RunOptions } from '../../shared/src/engine/run-options.ts';
-import { Store } from '../../shared/src/store/index.ts';
-import { buildBusyboxImage } from '../../images/busybox/build.ts';
+import { runOptions as opts, startEmuEngine, stopEmuEngine, type EmuFixture } from './engine-fixture.ts';
 
 const MiB = 1024 * 1024;
 /** A container start is tens of busybox forks in the emulated CPU: seconds, minutes under load. */
 const TEST_TIMEOUT = 300_000;
-let root: string;
-let backend: EmuBackend;
-let engine: Engine;
-let guest: GuestMachine;
+let fixture: EmuFixture | undefined;
 let setupError: unknown = null;
-
-function opts(args: string[], o: Partial<RunOptions>): RunOptions {
-  return {
-    image: 'busybox',
-    args,
-    entrypoint: null,
-    env: [],
-    workdir: null,
-    name: null,
-    hostname: null,
-    volumes: [],
-    tty: false,
-    interactive: false,
-    autoRemove: false,
-    detach: false,
-    init: false,
-    user: null,
-    readonly: false,
-    network: 'none',
-    ...o,
-  };
-}
+const engine = () => fixture!.engine;
 
 async function inGuest(script: string): Promise<string> {
-  const r = await guest.run(script, { timeoutMs: 60_000 });
+  const r = await fixture!.guest.run(script, { timeoutMs: 60_000 });
   expect(r.stderr).toBe('');
   return r.stdout;
 }
@@ -54,12 +22,7 @@ const cgroupDir = (id: string) => `/sys/fs/cgroup/strata/${id}`;
 
 beforeAll(async () => {
   try {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-emu-cgroups-'));
-    backend = new EmuBackend();
-    await backend.checkPrerequisites();
-    engine = new Engine(new Store(root), backend);
-    guest = await backend.guest();
-    await buildBusyboxImage(engine.store, backend);
+    fixture = await startEmuEngine('cgroups');
   } catch (e) {
     setupError = e;
   }
@@ -69,10 +32,7 @@ beforeEach(() => {
   if (setupError) throw setupError;
 });
 
-afterAll(async () => {
-  await backend?.close();
-  if (root) fs.rmSync(root, { recursive: true, force: true });
-});
+afterAll(() => stopEmuEngine(fixture));
 
 describe('cgroup v2 in the emulator guest', () => {
   it(
@@ -91,18 +51,18 @@ describe('cgroup v2 in the emulator guest', () => {
     '--memory 32m: allocating 64 MB is OOM-killed, exit 137, State.OOMKilled true; the cgroup goes with rm',
     async () => {
       // dd's 64 MB block buffer is filled by read(2), so every page of it is touched.
-      const rec = await engine.create(
+      const rec = await engine().create(
         opts(['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1'], { memory: 32 * MiB }),
       );
       try {
-        const { exit } = await engine.start(rec, { kind: 'attach', tty: false, stdin: false });
+        const { exit } = await engine().start(rec, { kind: 'attach', tty: false, stdin: false });
         const st = await exit!;
         expect(st.exitCode).toBe(137);
-        await engine.refresh(rec);
+        await engine().refresh(rec);
         expect(rec.State).toMatchObject({ ExitCode: 137, OOMKilled: true, Running: false });
         expect(rec.HostConfig.Memory).toBe(32 * MiB);
       } finally {
-        await engine.remove(rec, { force: true, volumes: true });
+        await engine().remove(rec, { force: true, volumes: true });
       }
       expect(await inGuest(`[ -e ${cgroupDir(rec.Id)} ] && echo left; echo checked`)).toBe('checked\n');
     },
@@ -112,7 +72,7 @@ describe('cgroup v2 in the emulator guest', () => {
   it(
     '--pids-limit caps a fork loop; --cpus, --cpu-shares, -m, --memory-swap land in cpu.max, cpu.weight, memory.*; rm removes the cgroup',
     async () => {
-      const rec = await engine.create(
+      const rec = await engine().create(
         opts(['sleep', '1000'], {
           detach: true,
           pidsLimit: 10,
@@ -124,7 +84,7 @@ describe('cgroup v2 in the emulator guest', () => {
       );
       const cg = cgroupDir(rec.Id);
       try {
-        await engine.start(rec, { kind: 'log', path: engine.logPath(rec), tty: false });
+        await engine().start(rec, { kind: 'log', path: engine().logPath(rec), tty: false });
         // runc's values: cpu.max "quota period", cpu.weight 1 + (512-2)*9999/262142 = 20, and
         // memory.swap.max is --memory-swap minus --memory (the guest may have no swap file at all).
         expect(
@@ -147,7 +107,7 @@ describe('cgroup v2 in the emulator guest', () => {
         expect(Number(current), out).toBeLessThanOrEqual(10);
         expect(Number(/refused=(\d+)/.exec(out)?.[1]), out).toBeGreaterThan(0);
       } finally {
-        await engine.remove(rec, { force: true, volumes: true });
+        await engine().remove(rec, { force: true, volumes: true });
       }
       expect(await inGuest(`[ -e ${cg} ] && echo left; echo checked`)).toBe('checked\n');
     },
