@@ -5,6 +5,7 @@
 // backend-emu is TypeScript: bundled with esbuild first (v86 stays external, resolved from
 // node_modules). Writes RESULTS.md and results.json beside this file. BENCH_RUNS (default 5).
 import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -236,7 +237,37 @@ try {
     await backend.close();
   }
 
-  // 4. Cold boot of the same kernel and initrd, to the agent's ready marker.
+  // 4. The CLI: `strata --backend emu run --rm busybox true` against a warm per-store daemon (the
+  // first command starts it, restores its guest and unpacks the image; not counted).
+  {
+    const root = fs.mkdtempSync(path.join(work, 'cli-'));
+    const cli = (...args) =>
+      execFileSync(
+        process.execPath,
+        [path.join(repo, 'bin', 'strata.js'), '--root', root, '--backend', 'emu', ...args],
+        {
+          encoding: 'utf8',
+          timeout: 600_000,
+        },
+      );
+    try {
+      cli('run', '--rm', 'busybox', 'true');
+      const times = [];
+      for (let i = 0; i < runs; i++) {
+        const t = performance.now();
+        cli('run', '--rm', 'busybox', 'true');
+        times.push(performance.now() - t);
+      }
+      results.cliRunRmTrueMs = median(times);
+      console.log(
+        `strata --backend emu run --rm busybox true (warm daemon): ${ms(results.cliRunRmTrueMs)} ms`,
+      );
+    } finally {
+      cli('emu-daemon', 'stop');
+    }
+  }
+
+  // 5. Cold boot of the same kernel and initrd, to the agent's ready marker.
   {
     const cache = process.env.STRATA_GUEST_CACHE;
     const buf = (f) => {
@@ -293,6 +324,7 @@ const md = `# bench/emu (${r.date.slice(0, 10)}, 2 cores, ${r.runs} runs, median
 | cold boot to agent ready | ${ms(r.coldBootMs)} ms | |
 | \`run --rm busybox true\` round trip in the guest (create, start, exit, rm) | ${ms(r.runRmTrue.totalMs)} ms | < 150 ms: ${goal(r.runRmTrue.totalMs < 150)} |
 | of which: create / start / exit / rm | ${ms(r.runRmTrue.createMs)} / ${ms(r.runRmTrue.startMs)} / ${ms(r.runRmTrue.exitMs)} / ${ms(r.runRmTrue.removeMs)} ms | |
+| \`strata --backend emu run --rm busybox true\`, CLI process to a warm per-store daemon | ${ms(r.cliRunRmTrueMs)} ms | |
 | agent round trip (\`true\`, a builtin) / one busybox fork+exec | ${r.agentRoundTripMs.toFixed(1)} / ${r.forkExecMs.toFixed(1)} ms | |
 | 9p host to guest (16 MiB written by the host, \`cat\` in the guest) | ${r.p9.hostToGuestMBps.toFixed(1)} MB/s | |
 | 9p guest to host (16 MiB \`dd\` in the guest, read by the host) | ${r.p9.guestToHostMBps.toFixed(1)} MB/s | |
