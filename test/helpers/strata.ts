@@ -88,12 +88,20 @@ export function ok(root: string, args: string[]): string {
 }
 
 /** Mount points of this (host) process, for before/after comparisons. */
-export function hostMountPoints(): string[] {
+/**
+ * The host's mount points, less those other test files and benchmarks running in parallel make
+ * in their own stores (tmpdir/strata-*) and network namespaces (/run/netns): those come and go
+ * while a check runs. Mounts under `ownRoot`, and anywhere else on the host, all count.
+ */
+export function hostMountPoints(ownRoot?: string): string[] {
+  const tmp = os.tmpdir() + '/strata-';
+  const own = (m: string) => ownRoot !== undefined && (m === ownRoot || m.startsWith(ownRoot + '/'));
   return fs
     .readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .filter(Boolean)
-    .map((l) => l.split(' ')[4]!);
+    .map((l) => l.split(' ')[4]!)
+    .filter((m) => own(m) || !(m.startsWith(tmp) || m.startsWith('/run/netns/')));
 }
 
 /** Every file under dir, relative, sorted (for "nothing left behind" checks). */

@@ -60,7 +60,7 @@ describe('the container rootfs', () => {
   });
 
   it('keeps a tmpfs mounted on /tmp inside invisible to the host (seed experiment 2)', () => {
-    const before = hostMountPoints();
+    const before = hostMountPoints(root);
     const r = strata(root, [
       'run',
       '--rm',
@@ -74,7 +74,7 @@ describe('the container rootfs', () => {
     expect(r.stderr).toBe('');
     expect(r.stdout).toContain('none on /tmp type tmpfs (rw,relatime)');
     expect(r.stdout.trim().endsWith('0')).toBe(true);
-    expect(hostMountPoints()).toEqual(before);
+    expect(hostMountPoints(root)).toEqual(before);
   });
 
   it('defaults the hostname to the short container ID, as Docker', () => {

@@ -54,7 +54,7 @@ function containerLeftovers(): { dirs: string[]; mounts: string[]; cgroups: stri
       ...names.map((n) => `names/${n}`),
       ...links.map((l) => `dangling l/${l}`),
     ],
-    mounts: hostMountPoints().filter((m) => m.startsWith(root)),
+    mounts: hostMountPoints(root).filter((m) => m.startsWith(root)),
     cgroups: mine,
   };
 }
@@ -165,9 +165,9 @@ describe('stop, kill, wait, logs', () => {
 
 describe('cleanliness and concurrency', () => {
   it('leaves no mount, directory or cgroup behind after 50 run --rm cycles', () => {
-    const before = hostMountPoints();
+    const before = hostMountPoints(root);
     for (let i = 0; i < 50; i++) expect(strata(root, ['run', '--rm', 'busybox', 'true']).code).toBe(0);
-    expect(hostMountPoints()).toEqual(before);
+    expect(hostMountPoints(root)).toEqual(before);
     expect(containerLeftovers()).toEqual({ dirs: [], mounts: [], cgroups: [] });
   }, 120_000);
 
