@@ -328,6 +328,7 @@ function writeHostsEntry(file: string, ip: string, hostname: string): void {
 
 /** Undo everything for container `id`; idempotent, and safe after a crash at any point. */
 export function teardownNetwork(id: string): void {
+  trace('network: teardown begins');
   const state = readJsonIfExists<NetworkState>(stateFile(id));
   const veth = vethName(id);
   // Deleting one end deletes the pair now; a dying namespace would only do it asynchronously.
@@ -337,6 +338,7 @@ export function teardownNetwork(id: string): void {
     } catch {
       /* gone meanwhile with its namespace */
     }
+    trace('network: veth pair deleted (netlink)');
   }
   const key = sandboxKey(id);
   try {
@@ -368,4 +370,5 @@ export function teardownNetwork(id: string): void {
     if (fs.existsSync(lease) && fs.readFileSync(lease, 'utf8') === id) fs.rmSync(lease);
   }
   fs.rmSync(stateFile(id), { force: true });
+  trace('network: torn down');
 }
