@@ -3,7 +3,8 @@
 // whole file (restored from the snapshot once). What the cases check from outside they read with a
 // shell in that guest (`strata --backend emu emu-daemon sh`). Fails (never skips) without the guest.
 import fs from 'node:fs';
-import { afterAll, beforeAll } from 'vitest';
+import path from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { GUEST_HOST_MOUNT, guestImagePaths } from '../../backend-emu/src/index.ts';
 import { hostToShare } from '../../backend-emu/src/emu-runtime.ts';
 import { GUEST_CGROUP_PARENT, GUEST_ROOT } from '../../backend-emu/src/emu-session.ts';
@@ -59,6 +60,11 @@ beforeAll(() => {
 
 afterAll(() => {
   if (!root) return;
+  // The last test stops the daemon; a command now would start a new one, unless a test failed early.
+  if (!fs.existsSync(path.join(root, 'emu', 'daemon.sock'))) {
+    fs.rmSync(root, { recursive: true, force: true });
+    return;
+  }
   const ids = emu(['ps', '-aq', '--no-trunc']).stdout.split('\n').filter(Boolean);
   if (ids.length > 0) emu(['rm', '-f', ...ids]);
   emu(['emu-daemon', 'stop']);
@@ -66,3 +72,26 @@ afterAll(() => {
 }, COMMAND_TIMEOUT);
 
 containerCases(() => target, TEST_TIMEOUT);
+
+it(
+  'emu daemon: every command above went to one daemon; stop ends it and removes its socket',
+  async () => {
+    const log = fs.readFileSync(path.join(root, 'emu', 'daemon.log'), 'utf8');
+    const pids = [...log.matchAll(/listening on .* \(pid (\d+)\)/g)].map((m) => Number(m[1]));
+    expect(pids).toHaveLength(1);
+    const pid = pids[0]!;
+    expect(emu(['emu-daemon', 'stop']).code).toBe(0);
+    const alive = (): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    for (let i = 0; i < 200 && alive(); i++) await new Promise((r) => setTimeout(r, 50));
+    expect(alive()).toBe(false);
+    expect(fs.existsSync(path.join(root, 'emu', 'daemon.sock'))).toBe(false);
+  },
+  TEST_TIMEOUT,
+);
