@@ -26,6 +26,8 @@ fs.writeFileSync(
     `export { Engine } from ${src('shared/src/engine/engine.ts')};`,
     `export { Store } from ${src('shared/src/store/index.ts')};`,
     `export { buildBusyboxImage } from ${src('images/busybox/build.ts')};`,
+    // The Engine's run options as the CLI defaults them (shared with the emu tests).
+    `export { runOptions } from ${src('test/emu/engine-fixture.ts')};`,
   ].join('\n'),
 );
 await build({
@@ -47,28 +49,6 @@ const median = (xs) => {
 const ms = (x) => Math.round(x);
 const load = () => os.loadavg()[0].toFixed(1);
 
-function opts(args, o = {}) {
-  return {
-    image: 'busybox',
-    args,
-    entrypoint: null,
-    env: [],
-    workdir: null,
-    name: null,
-    hostname: null,
-    volumes: [],
-    tty: false,
-    interactive: false,
-    autoRemove: false,
-    detach: false,
-    init: false,
-    user: null,
-    readonly: false,
-    network: 'none',
-    ...o,
-  };
-}
-
 /** `run --rm` through the Engine: create, start attached, wait, remove. Times each phase. */
 async function runRm(engine, args, t0 = performance.now()) {
   let firstOut = null;
@@ -80,7 +60,7 @@ async function runRm(engine, args, t0 = performance.now()) {
     return true;
   };
   try {
-    const rec = await engine.create(opts(args));
+    const rec = await engine.create(M.runOptions(args));
     const tCreated = performance.now();
     const { exit } = await engine.start(rec, { kind: 'attach', tty: false, stdin: false });
     const tStarted = performance.now();
