@@ -3,47 +3,17 @@
 // seccomp BPF program compiled on the build host. One guest for the whole file, driven through the
 // core's Engine in-process as test/emu/backend.test.ts; few containers, many checks each (a start
 // costs seconds of emulated CPU). Fails (never skips) when the guest image is missing.
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { EmuBackend } from '../../backend-emu/src/index.ts';
-import { Engine } from '../../shared/src/engine/engine.ts';
-import type { RunOptions } from '../../shared/src/engine/run-options.ts';
-import { Store } from '../../shared/src/store/index.ts';
 import { StrataError } from '../../shared/src/errors.ts';
-import { buildBusyboxImage } from '../../images/busybox/build.ts';
+import type { RunOptions } from '../../shared/src/engine/run-options.ts';
+import { runOptions as opts, startEmuEngine, stopEmuEngine, type EmuFixture } from './engine-fixture.ts';
 
 /** Docker's default capability set (the 14 it keeps) as /proc/PID/status prints it. */
 const DOCKER_DEFAULT_CAPS = '00000000a80425fb';
 const TEST_TIMEOUT = 300_000;
 
-let root: string;
-let backend: EmuBackend;
-let engine: Engine;
+let f: EmuFixture | undefined;
 let setupError: unknown = null;
-
-function opts(args: string[], o: Partial<RunOptions> = {}): RunOptions {
-  return {
-    image: 'busybox',
-    args,
-    entrypoint: null,
-    env: [],
-    workdir: null,
-    name: null,
-    hostname: null,
-    volumes: [],
-    tty: false,
-    interactive: false,
-    autoRemove: false,
-    detach: false,
-    init: false,
-    user: null,
-    readonly: false,
-    network: 'none',
-    ...o,
-  };
-}
 
 /** Captures what the container writes to process.stdout and process.stderr while `fn` runs. */
 async function capture<T>(fn: () => Promise<T>): Promise<{ value: T; out: string; err: string }> {
@@ -54,14 +24,14 @@ async function capture<T>(fn: () => Promise<T>): Promise<{ value: T; out: string
     err: process.stderr.write.bind(process.stderr),
   };
   const text = (c: string | Uint8Array) => (typeof c === 'string' ? c : Buffer.from(c).toString());
-  process.stdout.write = ((c: string | Uint8Array) => (
-    (out += text(c)),
-    true
-  )) as typeof process.stdout.write;
-  process.stderr.write = ((c: string | Uint8Array) => (
-    (err += text(c)),
-    true
-  )) as typeof process.stderr.write;
+  process.stdout.write = ((c: string | Uint8Array) => {
+    out += text(c);
+    return true;
+  }) as typeof process.stdout.write;
+  process.stderr.write = ((c: string | Uint8Array) => {
+    err += text(c);
+    return true;
+  }) as typeof process.stderr.write;
   try {
     return { value: await fn(), out, err };
   } finally {
@@ -75,27 +45,29 @@ async function sh(
   script: string,
   o: Partial<RunOptions> = {},
 ): Promise<{ code: number; out: string; err: string }> {
-  const rec = await engine.create(opts(['sh', '-c', script], o));
+  const rec = await f!.engine.create(opts(['sh', '-c', script], o));
   try {
     const r = await capture(async () => {
-      const { exit } = await engine.start(rec, { kind: 'attach', tty: false, stdin: false });
+      const { exit } = await f!.engine.start(rec, { kind: 'attach', tty: false, stdin: false });
       return (await exit!).exitCode;
     });
     return { code: r.value, out: r.out, err: r.err };
   } finally {
-    await engine.remove(rec, { force: true, volumes: true });
+    await f!.engine.remove(rec, { force: true, volumes: true });
   }
 }
 
 /** The start of a container with `o` fails: its StrataError. */
 async function startError(o: Partial<RunOptions>): Promise<StrataError> {
-  const rec = await engine.create(opts(['true'], o));
+  const rec = await f!.engine.create(opts(['true'], o));
   try {
-    const e = await engine.start(rec, { kind: 'attach', tty: false, stdin: false }).catch((x: unknown) => x);
+    const e = await f!.engine
+      .start(rec, { kind: 'attach', tty: false, stdin: false })
+      .catch((x: unknown) => x);
     expect(e).toBeInstanceOf(StrataError);
     return e as StrataError;
   } finally {
-    await engine.remove(rec, { force: true, volumes: true });
+    await f!.engine.remove(rec, { force: true, volumes: true });
   }
 }
 
@@ -124,12 +96,7 @@ function fields(out: string): Record<string, string> {
 
 beforeAll(async () => {
   try {
-    root = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-emu-security-'));
-    backend = new EmuBackend();
-    await backend.checkPrerequisites();
-    engine = new Engine(new Store(root), backend);
-    await backend.guest();
-    await buildBusyboxImage(engine.store, backend);
+    f = await startEmuEngine('security');
   } catch (e) {
     setupError = e;
   }
@@ -140,8 +107,7 @@ beforeEach(() => {
 });
 
 afterAll(async () => {
-  await backend?.close();
-  if (root) fs.rmSync(root, { recursive: true, force: true });
+  await stopEmuEngine(f);
 });
 
 describe('emu backend confinement (strata-confine in the guest)', () => {
@@ -205,12 +171,12 @@ describe('emu backend confinement (strata-confine in the guest)', () => {
   it(
     'an exec is confined as the container; --init confines the payload',
     async () => {
-      const rec = await engine.create(opts(['sleep', '1000'], { detach: true }));
+      const rec = await f!.engine.create(opts(['sleep', '1000'], { detach: true }));
       try {
-        await engine.start(rec, { kind: 'log', path: engine.logPath(rec), tty: false });
-        const spec = await engine.spec(rec);
+        await f!.engine.start(rec, { kind: 'log', path: f!.engine.logPath(rec), tty: false });
+        const spec = await f!.engine.spec(rec);
         const r = await capture(() =>
-          backend.runtime.exec(
+          f!.backend.runtime.exec(
             spec,
             rec.State.Pid,
             {
@@ -233,7 +199,7 @@ describe('emu backend confinement (strata-confine in the guest)', () => {
         expect(r.out).not.toContain('strata-confine');
         expect(r.out).not.toMatch(/ 5 -> /);
       } finally {
-        await engine.remove(rec, { force: true, volumes: true });
+        await f!.engine.remove(rec, { force: true, volumes: true });
       }
       const init = await sh("grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status", { init: true });
       expect(fields(init.out)).toEqual({ CapEff: DOCKER_DEFAULT_CAPS, NoNewPrivs: '1', Seccomp: '2' });
