@@ -89,7 +89,9 @@ describe('FrameParser', () => {
         ?.join('\n') ?? '';
     const t0 = performance.now();
     const { events } = parse(`@@STRATA-BEGIN 8@@\n0\n${big}\n-\n@@STRATA-END 8@@\n`);
-    expect(performance.now() - t0).toBeLessThan(5_000);
+    // Linear parsing takes well under a second; rescanning the buffer per line (52k lines of 4 MB)
+    // would take minutes. The bound is wide so a loaded machine cannot fail it.
+    expect(performance.now() - t0).toBeLessThan(30_000);
     expect(events[0]?.kind === 'frame' && events[0].stdout.length).toBe(3_000_000);
   });
 });
