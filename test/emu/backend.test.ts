@@ -9,7 +9,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EmuBackend } from '../../backend-emu/src/index.ts';
 import type { GuestMachine } from '../../backend-emu/src/index.ts';
 import { Engine } from '../../shared/src/engine/engine.ts';
-import type { RunOptions } from '../../shared/src/engine/run-options.ts';
+import { runOptions, type RunOptions } from '../../shared/src/engine/run-options.ts';
 import { Store } from '../../shared/src/store/index.ts';
 import { StrataError } from '../../shared/src/errors.ts';
 import { readTar } from '../../shared/src/tar/index.ts';
@@ -24,25 +24,7 @@ let setupError: unknown = null;
 const TEST_TIMEOUT = 300_000;
 
 function opts(args: string[], o: Partial<RunOptions> = {}): RunOptions {
-  return {
-    image: 'busybox',
-    args,
-    entrypoint: null,
-    env: [],
-    workdir: null,
-    name: null,
-    hostname: null,
-    volumes: [],
-    tty: false,
-    interactive: false,
-    autoRemove: false,
-    detach: false,
-    init: false,
-    user: null,
-    readonly: false,
-    network: 'none',
-    ...o,
-  };
+  return runOptions('busybox', args, { network: 'none', ...o });
 }
 
 /** Runs `args` in a container attached, capturing what it writes to process.stdout. */

@@ -11,7 +11,7 @@ import { EmuBackend } from '../../backend-emu/src/index.ts';
 import { NativeBackend } from '../../backend-native/src/index.ts';
 import type { Backend } from '../../shared/src/backend.ts';
 import { Engine } from '../../shared/src/engine/engine.ts';
-import type { RunOptions } from '../../shared/src/engine/run-options.ts';
+import { runOptions } from '../../shared/src/engine/run-options.ts';
 import { Store } from '../../shared/src/store/index.ts';
 import { normaliseMountinfo, parseMountinfo, type MountInfo } from '../../shared/src/mount/mountinfo.ts';
 import { DEFAULT_MASKED_PATHS, DEFAULT_READONLY_PATHS } from '../../shared/src/security.ts';
@@ -52,24 +52,11 @@ const overlayOptions = (m: MountInfo) =>
 async function scenario(
   s: Side,
 ): Promise<{ mountinfo: MountInfo[]; masks: string[]; tree: string[]; id: string }> {
-  const opts: RunOptions = {
-    image: 'busybox',
-    args: ['sh', '-c', SCENARIO],
-    entrypoint: null,
-    env: [],
-    workdir: null,
-    name: null,
+  const opts = runOptions('busybox', ['sh', '-c', SCENARIO], {
     hostname: 'diff',
-    volumes: [],
-    tty: false,
-    interactive: false,
-    autoRemove: false,
     detach: true,
-    init: false,
-    user: null,
-    readonly: false,
     network: 'none',
-  };
+  });
   const rec = await s.engine.create(opts);
   try {
     await s.engine.start(rec, { kind: 'log', path: s.engine.logPath(rec), tty: false });

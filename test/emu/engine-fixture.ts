@@ -7,7 +7,7 @@ import path from 'node:path';
 import { EmuBackend } from '../../backend-emu/src/index.ts';
 import type { GuestMachine } from '../../backend-emu/src/index.ts';
 import { Engine } from '../../shared/src/engine/engine.ts';
-import type { RunOptions } from '../../shared/src/engine/run-options.ts';
+import { runOptions as coreRunOptions, type RunOptions } from '../../shared/src/engine/run-options.ts';
 import { Store } from '../../shared/src/store/index.ts';
 import { buildBusyboxImage } from '../../images/busybox/build.ts';
 
@@ -41,23 +41,5 @@ export async function stopEmuEngine(f: Partial<EmuFixture> | undefined): Promise
 
 /** `run` options for the busybox image, networking off (the guest has no bridge), as the CLI's defaults. */
 export function runOptions(args: string[], o: Partial<RunOptions> = {}): RunOptions {
-  return {
-    image: 'busybox',
-    args,
-    entrypoint: null,
-    env: [],
-    workdir: null,
-    name: null,
-    hostname: null,
-    volumes: [],
-    tty: false,
-    interactive: false,
-    autoRemove: false,
-    detach: false,
-    init: false,
-    user: null,
-    readonly: false,
-    network: 'none',
-    ...o,
-  };
+  return coreRunOptions('busybox', args, { network: 'none', ...o });
 }

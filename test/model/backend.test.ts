@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StdioSpec } from '../../shared/src/backend.js';
 import { Engine } from '../../shared/src/engine/engine.js';
 import { commitContainer } from '../../shared/src/engine/image-ops.js';
-import type { RunOptions } from '../../shared/src/engine/run-options.js';
+import { runOptions, type RunOptions } from '../../shared/src/engine/run-options.js';
 import { StrataError } from '../../shared/src/errors.js';
 import { ModelBackend, renderDump } from '../../shared/src/model-backend/index.js';
 import { MODEL_DUMP_FILE, nodeLayerCodec, nodeModelHost } from '../../shared/src/model-backend/node.js';
@@ -35,24 +35,7 @@ const SCRIPT = [
 ].join('; ');
 
 function opts(args: string[]): RunOptions {
-  return {
-    image: 'busybox',
-    args,
-    entrypoint: null,
-    env: [],
-    workdir: null,
-    name: null,
-    hostname: null,
-    volumes: [],
-    tty: false,
-    interactive: false,
-    autoRemove: false,
-    detach: false,
-    init: false,
-    user: null,
-    readonly: false,
-    network: 'none',
-  };
+  return runOptions('busybox', args, { network: 'none' });
 }
 
 /** A committed layer as comparable lines: type, mode, path, size and content hash or link target. */

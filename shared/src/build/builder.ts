@@ -10,6 +10,7 @@ import type { ContainerConfig, HistoryEntry, ImageConfig } from '../oci/types.js
 import type { Digest } from '../store/digest.js';
 import { sha256 } from '../store/digest.js';
 import { addImage, addLayer, storeBlobStream } from '../engine/image-writer.js';
+import { runOptions } from '../engine/run-options.js';
 import { TarWriter } from '../tar/writer.js';
 import { readTar } from '../tar/reader.js';
 import { cleanComponents } from '../tar/extract.js';
@@ -308,23 +309,14 @@ export class Builder {
   private async run(state: State, argv: string[], argsUsed: string[], opts: BuildOptions): Promise<{ diffId: Digest; size: number }> {
     const image = state.imageId ?? addImage(this.engine.store, state.config, []);
     const cfg = state.config.config ?? {};
-    const rec = await this.engine.create({
-      image,
-      args: argv,
-      entrypoint: '',
-      env: argsUsed,
-      workdir: cfg.WorkingDir || null,
-      name: null,
-      hostname: null,
-      volumes: [],
-      tty: false,
-      interactive: false,
-      autoRemove: false,
-      detach: false,
-      init: false,
-      user: cfg.User || null,
-      readonly: false,
-    });
+    const rec = await this.engine.create(
+      runOptions(image, argv, {
+        entrypoint: '',
+        env: argsUsed,
+        workdir: cfg.WorkingDir || null,
+        user: cfg.User || null,
+      }),
+    );
     opts.out(` ---> Running in ${rec.Id.slice(0, 12)}\n`);
     try {
       const { exit } = await this.engine.start(rec, { kind: 'attach', tty: false, stdin: false });

@@ -47,6 +47,28 @@ export interface RunOptions {
   publishAll?: boolean;
 }
 
+/** `run` options as the CLI's defaults for IMAGE ARGS (Docker's: nothing set), with `overrides` on top. */
+export function runOptions(image: string, args: string[], overrides: Partial<RunOptions> = {}): RunOptions {
+  return {
+    image,
+    args,
+    entrypoint: null,
+    env: [],
+    workdir: null,
+    name: null,
+    hostname: null,
+    volumes: [],
+    tty: false,
+    interactive: false,
+    autoRemove: false,
+    detach: false,
+    init: false,
+    user: null,
+    readonly: false,
+    ...overrides,
+  };
+}
+
 /** One -p: connections to hostIp:hostPort ('' and 0: any address, a free port) reach containerPort. */
 export interface PublishOption {
   hostIp: string;
