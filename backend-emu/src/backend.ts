@@ -3,11 +3,10 @@
 // call; the store's metadata stays on the host, layers and containers live in the guest (its tmpfs
 // under /var/lib/strata, the same overlay2 layout as native). docs/emulator.md, "The emu backend".
 import fs from 'node:fs';
-import { createHash } from 'node:crypto';
 import type { Backend } from '../../shared/src/backend.js';
 import { StrataError } from '../../shared/src/errors.js';
 import { EmuSession } from './emu-session.ts';
-import { EmuSnapshotter, type BinarySubstitute } from './emu-snapshotter.ts';
+import { busyboxSubstitute, EmuSnapshotter } from './emu-snapshotter.ts';
 import { EmuRuntime } from './emu-runtime.ts';
 import { guestImagePaths, type GuestImagePaths, type GuestMachine } from './guest.ts';
 
@@ -26,16 +25,6 @@ export interface EmuBackendOptions {
    * need it to outlive the process, i.e. detached containers, with a clear error.
    */
   ephemeral?: boolean;
-}
-
-function busyboxSubstitute(file: string | null): BinarySubstitute | null {
-  if (file === null || !fs.existsSync(file)) return null;
-  const bytes = fs.readFileSync(file);
-  return {
-    size: bytes.length,
-    sha256: createHash('sha256').update(bytes).digest('hex'),
-    replacement: '/bin/busybox',
-  };
 }
 
 export class EmuBackend implements Backend {

@@ -30,6 +30,17 @@ export interface ScriptResult {
   stderr: string;
 }
 
+/**
+ * The guest's / is already a tmpfs, but a mount of its own makes the store's size and its entry in
+ * mountinfo explicit. The cgroup parent delegates pids, memory and cpu to containers. Run once per
+ * guest: by images/guest/snapshot.mjs before saving, else after the restore.
+ */
+export const PREPARE_SCRIPT = [
+  `mkdir -p ${GUEST_ROOT} && mount -t tmpfs -o mode=0711 strata ${GUEST_ROOT}`,
+  `mkdir -p ${GUEST_OVERLAY2}/l ${GUEST_RUN} ${GUEST_CGROUP_PARENT}`,
+  `echo '+pids +memory +cpu' > ${GUEST_CGROUP_PARENT}/cgroup.subtree_control`,
+].join(' && ');
+
 const DISCARDED =
   'the guest was discarded, with the layers and containers in it; the next request restores a fresh one';
 
@@ -79,16 +90,8 @@ export class EmuSession {
 
   private async boot(): Promise<GuestMachine> {
     const g = await GuestMachine.restore(this.imagePaths);
-    // The guest's / is already a tmpfs, but a mount of its own makes the store's size and its
-    // entry in mountinfo explicit. The cgroup parent delegates pids, memory and cpu to containers.
-    const prep = await g.run(
-      [
-        `mkdir -p ${GUEST_ROOT} && mount -t tmpfs -o mode=0711 strata ${GUEST_ROOT}`,
-        `mkdir -p ${GUEST_OVERLAY2}/l ${GUEST_RUN} ${GUEST_CGROUP_PARENT}`,
-        `echo '+pids +memory +cpu' > ${GUEST_CGROUP_PARENT}/cgroup.subtree_control`,
-      ].join(' && '),
-      { timeoutMs: TIMEOUTS.short },
-    );
+    if (g.meta.prepared) return g; // snapshot.mjs ran PREPARE_SCRIPT before saving the machine
+    const prep = await g.run(PREPARE_SCRIPT, { timeoutMs: TIMEOUTS.short });
     if (prep.exitCode !== 0) {
       await g.stop();
       throw new StrataError(`emu backend: preparing the guest failed: ${prep.stderr.trim()}`);

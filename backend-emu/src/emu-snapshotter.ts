@@ -10,6 +10,8 @@
 //          directory: a directory of the layer is opaque exactly when its probe file is hidden.
 // Snapshot metadata (link, lower chain) is also kept in memory: the guest starts empty with every
 // restore and this object is its only writer.
+import fs from 'node:fs';
+import { createHash } from 'node:crypto';
 import type {
   Change,
   LayerStream,
@@ -24,7 +26,7 @@ import { EmuSession, GUEST_OVERLAY2, GUEST_RUN, GUEST_SHARE, SHARE_DIR, TIMEOUTS
 import { shortLinkName } from '../../shared/src/overlay2.js';
 import { sortedUniqueChanges } from '../../shared/src/changes.js';
 
-interface SnapshotInfo {
+export interface SnapshotInfo {
   link: string;
   /** "l/SHORT" entries, nearest first (the lower file's content). */
   lower: string[];
@@ -105,14 +107,109 @@ strata_opaque() {
 }
 `;
 
+/** The shell that creates <id>.partial with link, lower, work (and merged), then `fill`, then renames. */
+export function snapshotScript(id: string, s: SnapshotInfo, fill: string): string {
+  const final = `${GUEST_OVERLAY2}/${id}`;
+  const tmp = `${final}.partial`;
+  return [
+    'set -e',
+    `P=${tmp}`,
+    // `[` is an ash builtin: no rm fork unless a failed attempt left the directory (or a baked layer
+    // that was removed before its guest was restored still sits under this name).
+    `[ ! -e $P ] || rm -rf $P`,
+    `[ ! -e ${final} ] || rm -rf ${final}`,
+    `mkdir -p $P/diff${s.work ? ' $P/work' : ''}${s.merged ? ' $P/merged' : ''}`,
+    `echo -n ${s.link} > $P/link`,
+    ...(s.lower.length > 0 ? [`echo -n ${q(s.lower.join(':'))} > $P/lower`] : []),
+    fill,
+    ...(s.committed ? [': > $P/committed'] : []),
+    `ln -s ../${id}/diff ${GUEST_OVERLAY2}/l/${s.link}`,
+    `mv $P ${final}`,
+  ].join('\n');
+}
+
+/** The `fill` of apply(): unpack the tar at `tarPath` (in the guest) into $P/diff, whiteouts made. */
+export function applyFill(tarPath: string, sub: BinarySubstitute | null): string {
+  const find = sub
+    ? `find . \\( -name '.wh.*' -o -type f -size ${sub.size}c \\) > ../special`
+    : `find . -name '.wh.*' > ../special`;
+  return `
+tar -x -f ${tarPath} -C $P/diff
+cd $P/diff
+${find}
+opq=
+while IFS= read -r f; do
+  b=\${f##*/}
+  case $b in
+  .wh..wh..opq) rm -f "$f"; opq="\${f%/*}
+$opq" ;;
+  .wh..wh.*) rm -rf "$f" ;;
+  .wh.*) rm -rf "$f"; mknod "\${f%/*}/\${b#.wh.}" c 0 0 ;;
+  *) ${sub ? `set -- $(sha256sum "$f"); [ "$1" != ${sub.sha256} ] || cat ${sub.replacement} > "$f"` : ':'} ;;
+  esac
+done < ../special
+rm -f ../special
+cd /
+# Deepest first: making a directory opaque moves its content, nested opaque ones included.
+printf '%s' "$opq" | while IFS= read -r d; do
+  [ -n "$d" ] || continue
+  d=\${d#./}
+  T=$P/.opq
+  rm -rf $T && mkdir -p "$T/lower/$d" $T/work $T/m
+  mv "$P/diff/$d" $T/keep
+  mount -t overlay -o lowerdir=$T/lower,upperdir=$P/diff,workdir=$T/work strata-opaque $T/m
+  rmdir "$T/m/$d" && mkdir "$T/m/$d"
+  umount $T/m
+  set -- $(stat -c '%a %u %g' $T/keep)
+  chmod "$1" "$P/diff/$d" && chown "$2:$3" "$P/diff/$d"
+  set --
+  for e in $T/keep/* $T/keep/.[!.]* $T/keep/..?*; do
+    if [ -e "$e" ] || [ -L "$e" ]; then set -- "$@" "$e"; fi
+  done
+  [ $# -eq 0 ] || mv "$@" "$P/diff/$d/"
+  touch -r $T/keep "$P/diff/$d"
+  rm -rf $T
+done`;
+}
+
+/**
+ * The script images/guest/snapshot.mjs runs before saving the machine: the layer whose tar is at
+ * `tarPath` applied under the directory name `dirName` (the diff ID's hex), as apply() would.
+ */
+export function bakedLayerScript(
+  dirName: string,
+  link: string,
+  tarPath: string,
+  sub: BinarySubstitute | null,
+): string {
+  const s: SnapshotInfo = { link, lower: [], work: false, merged: false, committed: true };
+  return snapshotScript(dirName, s, applyFill(tarPath, sub));
+}
+
+/** The host's busybox as a substitute: replaced by the guest's own /bin/busybox in layers. */
+export function busyboxSubstitute(file: string | null): BinarySubstitute | null {
+  if (file === null || !fs.existsSync(file)) return null;
+  const bytes = fs.readFileSync(file);
+  return {
+    size: bytes.length,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+    replacement: '/bin/busybox',
+  };
+}
+
 export class EmuSnapshotter implements Snapshotter {
   private readonly info = new Map<string, SnapshotInfo>();
+  /** Baked layers (GuestMachine.meta.baked) already taken by an apply() in this guest. */
+  private readonly claimed = new Set<string>();
 
   constructor(
     private readonly session: EmuSession,
     private readonly substitute: BinarySubstitute | null = null,
   ) {
-    session.onReset(() => this.info.clear());
+    session.onReset(() => {
+      this.info.clear();
+      this.claimed.clear();
+    });
   }
 
   private dir(id: string): string {
@@ -158,25 +255,6 @@ export class EmuSnapshotter implements Snapshotter {
     return [`l/${p.link}`, ...p.lower];
   }
 
-  /** The shell that creates <id>.partial with link, lower, work (and merged), then `fill`, then renames. */
-  private buildScript(id: string, s: SnapshotInfo, fill: string): string {
-    const final = this.dir(id);
-    const tmp = `${final}.partial`;
-    return [
-      'set -e',
-      `P=${tmp}`,
-      // `[` is an ash builtin: no rm fork unless a failed attempt left the directory.
-      `[ ! -e $P ] || rm -rf $P`,
-      `mkdir -p $P/diff${s.work ? ' $P/work' : ''}${s.merged ? ' $P/merged' : ''}`,
-      `echo -n ${s.link} > $P/link`,
-      ...(s.lower.length > 0 ? [`echo -n ${q(s.lower.join(':'))} > $P/lower`] : []),
-      fill,
-      ...(s.committed ? [': > $P/committed'] : []),
-      `ln -s ../${id}/diff ${GUEST_OVERLAY2}/l/${s.link}`,
-      `mv $P ${final}`,
-    ].join('\n');
-  }
-
   async apply(id: string, parent: string | null, layer: LayerStream): Promise<SnapshotPaths> {
     if (await this.exists(id)) return this.paths(id);
     const s: SnapshotInfo = {
@@ -186,53 +264,15 @@ export class EmuSnapshotter implements Snapshotter {
       merged: false,
       committed: true,
     };
+    const bytes = await collect(layer);
+    if (parent === null && (await this.claimBaked(id, s, bytes))) return this.paths(id);
     const tarName = `layers/${id}.tar`;
-    await this.session.writeFile(`${SHARE_DIR}/${tarName}`, await collect(layer));
-    const sub = this.substitute;
-    const find = sub
-      ? `find . \\( -name '.wh.*' -o -type f -size ${sub.size}c \\) > ../special`
-      : `find . -name '.wh.*' > ../special`;
-    const fill = `
-tar -x -f ${GUEST_SHARE}/${tarName} -C $P/diff
-cd $P/diff
-${find}
-opq=
-while IFS= read -r f; do
-  b=\${f##*/}
-  case $b in
-  .wh..wh..opq) rm -f "$f"; opq="\${f%/*}
-$opq" ;;
-  .wh..wh.*) rm -rf "$f" ;;
-  .wh.*) rm -rf "$f"; mknod "\${f%/*}/\${b#.wh.}" c 0 0 ;;
-  *) ${sub ? `set -- $(sha256sum "$f"); [ "$1" != ${sub.sha256} ] || cat ${sub.replacement} > "$f"` : ':'} ;;
-  esac
-done < ../special
-rm -f ../special
-cd /
-# Deepest first: making a directory opaque moves its content, nested opaque ones included.
-printf '%s' "$opq" | while IFS= read -r d; do
-  [ -n "$d" ] || continue
-  d=\${d#./}
-  T=$P/.opq
-  rm -rf $T && mkdir -p "$T/lower/$d" $T/work $T/m
-  mv "$P/diff/$d" $T/keep
-  mount -t overlay -o lowerdir=$T/lower,upperdir=$P/diff,workdir=$T/work strata-opaque $T/m
-  rmdir "$T/m/$d" && mkdir "$T/m/$d"
-  umount $T/m
-  set -- $(stat -c '%a %u %g' $T/keep)
-  chmod "$1" "$P/diff/$d" && chown "$2:$3" "$P/diff/$d"
-  set --
-  for e in $T/keep/* $T/keep/.[!.]* $T/keep/..?*; do
-    if [ -e "$e" ] || [ -L "$e" ]; then set -- "$@" "$e"; fi
-  done
-  [ $# -eq 0 ] || mv "$@" "$P/diff/$d/"
-  touch -r $T/keep "$P/diff/$d"
-  rm -rf $T
-done`;
+    await this.session.writeFile(`${SHARE_DIR}/${tarName}`, bytes);
+    const fill = applyFill(`${GUEST_SHARE}/${tarName}`, this.substitute);
     try {
       await this.session.check(
         `unpacking layer ${id.slice(0, 12)}`,
-        this.buildScript(id, s, fill),
+        snapshotScript(id, s, fill),
         TIMEOUTS.apply,
       );
     } finally {
@@ -240,6 +280,28 @@ done`;
     }
     this.info.set(id, s);
     return this.paths(id);
+  }
+
+  /**
+   * A base layer the saved machine already holds (snapshot.mjs): taken over by renaming it, when its
+   * diff ID and the binary substitution it was made with are this layer's. Else false: unpack it.
+   */
+  private async claimBaked(id: string, s: SnapshotInfo, bytes: Uint8Array): Promise<boolean> {
+    const g = await this.session.machine();
+    const diffId = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+    const sub = this.substitute?.sha256 ?? null;
+    const b = g.meta.baked.find(
+      (l) => l.diffId === diffId && l.substituteSha256 === sub && !this.claimed.has(l.dir),
+    );
+    if (!b) return false;
+    this.claimed.add(b.dir);
+    await this.session.check(
+      `taking over the saved layer ${diffId.slice(7, 19)}`,
+      `mv ${GUEST_OVERLAY2}/${b.dir} ${this.dir(id)} && ln -sfn ../${id}/diff ${GUEST_OVERLAY2}/l/${b.link}`,
+    );
+    s.link = b.link;
+    this.info.set(id, s);
+    return true;
   }
 
   async prepare(
@@ -286,7 +348,7 @@ done`;
       ...lines,
       ...[...modes].map(([mode, paths]) => `chmod ${mode.toString(8)} ${paths.join(' ')}`),
     ].join('\n');
-    await this.session.check(`preparing snapshot ${id.slice(0, 12)}`, this.buildScript(id, s, fill));
+    await this.session.check(`preparing snapshot ${id.slice(0, 12)}`, snapshotScript(id, s, fill));
     this.info.set(id, s);
     return this.paths(id);
   }

@@ -87,9 +87,35 @@ export class GuestDeadError extends GuestError {
 export const CANCEL_GRACE_MS = 5_000;
 const PANIC = /Kernel panic - not syncing/;
 
-interface StateMeta {
+/** A layer snapshot.mjs applied in the guest's store before saving it (docs/emulator.md). */
+export interface BakedLayer {
+  /** sha256:... of the layer tar it was made from. */
+  diffId: string;
+  /** Its directory under the guest's overlay2 (the diff ID's hex) and its l/ link name. */
+  dir: string;
+  link: string;
+  /** sha256 of the host binary that was replaced by the guest's own (null: none was). */
+  substituteSha256: string | null;
+}
+
+export interface StateMeta {
   memoryMiB: number;
   kernel: string;
+  /** The emu store's tmpfs and cgroup parent were made before saving (EmuSession skips that step). */
+  prepared: boolean;
+  baked: BakedLayer[];
+}
+
+function parseBaked(v: unknown): BakedLayer[] {
+  if (!Array.isArray(v)) return [];
+  return v.flatMap((b: unknown) => {
+    if (typeof b !== 'object' || b === null) return [];
+    const r = b as Record<string, unknown>;
+    const { diffId, dir, link, substituteSha256: sub } = r;
+    if (typeof diffId !== 'string' || typeof dir !== 'string' || typeof link !== 'string') return [];
+    if (!/^[a-f0-9]{64}$/.test(dir) || !/^[A-Z0-9]{26}$/.test(link)) return [];
+    return [{ diffId, dir, link, substituteSha256: typeof sub === 'string' ? sub : null }];
+  });
 }
 
 function parseMeta(text: string, path: string): StateMeta {
@@ -97,7 +123,12 @@ function parseMeta(text: string, path: string): StateMeta {
   if (typeof value === 'object' && value !== null) {
     const v = value as Record<string, unknown>;
     if (typeof v['memoryMiB'] === 'number' && typeof v['kernel'] === 'string') {
-      return { memoryMiB: v['memoryMiB'], kernel: v['kernel'] };
+      return {
+        memoryMiB: v['memoryMiB'],
+        kernel: v['kernel'],
+        prepared: v['prepared'] === true,
+        baked: parseBaked(v['baked']),
+      };
     }
   }
   throw new GuestError(`${path}: not a guest state description`);
@@ -152,6 +183,8 @@ export class GuestMachine {
   readonly kernelRelease: string;
   /** Milliseconds from restore() to the machine running (state read, gunzip, v86 restore). */
   readonly restoreMs: number;
+  /** What state.json says was prepared and baked into the saved machine. */
+  readonly meta: StateMeta;
 
   private readonly emu: Emulator;
   private nextId = 1;
@@ -169,9 +202,10 @@ export class GuestMachine {
 
   private readonly unsubscribe: () => void;
 
-  private constructor(emu: Emulator, kernelRelease: string, restoreMs: number) {
+  private constructor(emu: Emulator, meta: StateMeta, restoreMs: number) {
     this.emu = emu;
-    this.kernelRelease = kernelRelease;
+    this.meta = meta;
+    this.kernelRelease = meta.kernel;
     this.restoreMs = restoreMs;
     this.parser = new FrameParser(
       (e) => this.onAgentEvent(e),
@@ -200,7 +234,7 @@ export class GuestMachine {
       memoryBytes: meta.memoryMiB * 1024 * 1024,
       initialState: state,
     });
-    return new GuestMachine(emu, meta.kernel, performance.now() - t0);
+    return new GuestMachine(emu, meta, performance.now() - t0);
   }
 
   /**
