@@ -305,8 +305,8 @@ export function monitorScript(spec: ContainerSpec, p: StartPaths): string {
     // The epoch from builtins only: btime (from /proc/stat) + uptime.
     'bt=0; while read k v; do [ "$k" != btime ] || bt=$v; done < /proc/stat',
     'read up _ < /proc/uptime',
-    `printf 'code=%s\\nsignal=%s\\nfinished=%s\\noom=%s\\nend=1\\n' $code $sig $((bt + \${up%.*})) $oom > "$X/exit.tmp"`,
-    'mv "$X/exit.tmp" "$X/exit"',
+    // Straight into `exit` (no mv, a fork): the host takes it only once the end=1 line is there.
+    `printf 'code=%s\\nsignal=%s\\nfinished=%s\\noom=%s\\nend=1\\n' $code $sig $((bt + \${up%.*})) $oom > "$X/exit"`,
     `umount -l "$M" 2>/dev/null`,
     `rmdir $CG 2>/dev/null`,
     `rm -f ${q(p.fifo)} ${q(`${GUEST_RUN}/${spec.id}.setup`)}`,
@@ -348,8 +348,8 @@ export function execScript(spec: ContainerSpec, pid: number, proc: ProcessSpec, 
     ...(conf ? [`[ -r ${GUEST_CONFINE} ] && exec ${STAGE_FDS}`] : []),
     `echo 0 > ${guestCgroup(spec)}/cgroup.procs 2>/dev/null`,
     `env -i ${proc.env.map(q).join(' ')} nsenter -t ${pid} -m -u -i -n -p -r -w sh -c ${q(inside)} < /dev/null > ${q(`${share}.out`)} 2> ${q(`${share}.err`)}`,
-    `echo "code=$?" > ${q(`${share}.exit.tmp`)}`,
-    `mv ${q(`${share}.exit.tmp`)} ${q(`${share}.exit`)}`,
+    // One write of the whole line (no mv, a fork): the host never sees a part of it.
+    `echo "code=$?" > ${q(`${share}.exit`)}`,
     '',
   ].join('\n');
 }
