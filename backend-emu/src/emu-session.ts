@@ -1,6 +1,7 @@
 // The one guest an EmuBackend drives: restored from the snapshot on first use, prepared once (the
 // store's tmpfs, the strata cgroup), then reused for every request. Every request has a timeout and
 // fails with a StrataError that names what was asked of the guest.
+import { createHash } from 'node:crypto';
 import { StrataError } from '../../shared/src/errors.js';
 import {
   GuestDeadError,
@@ -40,6 +41,9 @@ export const PREPARE_SCRIPT = [
   `mkdir -p ${GUEST_OVERLAY2}/l ${GUEST_RUN} ${GUEST_CGROUP_PARENT}`,
   `echo '+pids +memory +cpu' > ${GUEST_CGROUP_PARENT}/cgroup.subtree_control`,
 ].join(' && ');
+
+export const sha256Hex = (text: string | Uint8Array): string =>
+  createHash('sha256').update(text).digest('hex');
 
 const DISCARDED =
   'the guest was discarded, with the layers and containers in it; the next request restores a fresh one';
@@ -90,7 +94,8 @@ export class EmuSession {
 
   private async boot(): Promise<GuestMachine> {
     const g = await GuestMachine.restore(this.imagePaths);
-    if (g.meta.prepared) return g; // snapshot.mjs ran PREPARE_SCRIPT before saving the machine
+    // snapshot.mjs ran PREPARE_SCRIPT before saving the machine: again only if it changed since.
+    if (g.meta.prepared === sha256Hex(PREPARE_SCRIPT)) return g;
     const prep = await g.run(PREPARE_SCRIPT, { timeoutMs: TIMEOUTS.short });
     if (prep.exitCode !== 0) {
       await g.stop();

@@ -11,7 +11,6 @@
 // Snapshot metadata (link, lower chain) is also kept in memory: the guest starts empty with every
 // restore and this object is its only writer.
 import fs from 'node:fs';
-import { createHash } from 'node:crypto';
 import type {
   Change,
   LayerStream,
@@ -22,7 +21,16 @@ import type {
 import { StrataError } from '../../shared/src/errors.js';
 import { readTar, TarWriter } from '../../shared/src/tar/index.js';
 import { shellQuote as q } from './protocol.ts';
-import { EmuSession, GUEST_OVERLAY2, GUEST_RUN, GUEST_SHARE, SHARE_DIR, TIMEOUTS } from './emu-session.ts';
+import { GUEST_HOST_MOUNT } from './guest.ts';
+import {
+  EmuSession,
+  sha256Hex,
+  GUEST_OVERLAY2,
+  GUEST_RUN,
+  GUEST_SHARE,
+  SHARE_DIR,
+  TIMEOUTS,
+} from './emu-session.ts';
 import { shortLinkName } from '../../shared/src/overlay2.js';
 import { sortedUniqueChanges } from '../../shared/src/changes.js';
 
@@ -172,19 +180,20 @@ printf '%s' "$opq" | while IFS= read -r d; do
 done`;
 }
 
+/** Where snapshot.mjs leaves the layer tar it bakes (in the 9p share, as the guest sees it). */
+export const BAKED_TAR = `${GUEST_HOST_MOUNT}/baked-layer.tar`;
+
 /**
  * The script images/guest/snapshot.mjs runs before saving the machine: the layer whose tar is at
- * `tarPath` applied under the directory name `dirName` (the diff ID's hex), as apply() would.
+ * BAKED_TAR applied under the directory name `dirName` (the diff ID's hex), as apply() would.
  */
-export function bakedLayerScript(
-  dirName: string,
-  link: string,
-  tarPath: string,
-  sub: BinarySubstitute | null,
-): string {
+export function bakedLayerScript(dirName: string, link: string, sub: BinarySubstitute | null): string {
   const s: SnapshotInfo = { link, lower: [], work: false, merged: false, committed: true };
-  return snapshotScript(dirName, s, applyFill(tarPath, sub));
+  return snapshotScript(dirName, s, applyFill(BAKED_TAR, sub));
 }
+
+/** What state.json records of the unpack: a baked layer is taken only while it is still current. */
+export const bakedScriptHash = (sub: BinarySubstitute | null): string => sha256Hex(applyFill(BAKED_TAR, sub));
 
 /** The host's busybox as a substitute: replaced by the guest's own /bin/busybox in layers. */
 export function busyboxSubstitute(file: string | null): BinarySubstitute | null {
@@ -192,7 +201,7 @@ export function busyboxSubstitute(file: string | null): BinarySubstitute | null 
   const bytes = fs.readFileSync(file);
   return {
     size: bytes.length,
-    sha256: createHash('sha256').update(bytes).digest('hex'),
+    sha256: sha256Hex(bytes),
     replacement: '/bin/busybox',
   };
 }
@@ -288,10 +297,10 @@ export class EmuSnapshotter implements Snapshotter {
    */
   private async claimBaked(id: string, s: SnapshotInfo, bytes: Uint8Array): Promise<boolean> {
     const g = await this.session.machine();
-    const diffId = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-    const sub = this.substitute?.sha256 ?? null;
+    const diffId = `sha256:${sha256Hex(bytes)}`;
+    const script = bakedScriptHash(this.substitute);
     const b = g.meta.baked.find(
-      (l) => l.diffId === diffId && l.substituteSha256 === sub && !this.claimed.has(l.dir),
+      (l) => l.diffId === diffId && l.script === script && !this.claimed.has(l.dir),
     );
     if (!b) return false;
     this.claimed.add(b.dir);

@@ -94,15 +94,15 @@ export interface BakedLayer {
   /** Its directory under the guest's overlay2 (the diff ID's hex) and its l/ link name. */
   dir: string;
   link: string;
-  /** sha256 of the host binary that was replaced by the guest's own (null: none was). */
-  substituteSha256: string | null;
+  /** sha256 of the unpack script it was made with (which names the substituted binary). */
+  script: string;
 }
 
 export interface StateMeta {
   memoryMiB: number;
   kernel: string;
-  /** The emu store's tmpfs and cgroup parent were made before saving (EmuSession skips that step). */
-  prepared: boolean;
+  /** sha256 of the preparation script run before saving (EmuSession skips it when it is current). */
+  prepared: string | null;
   baked: BakedLayer[];
 }
 
@@ -111,10 +111,10 @@ function parseBaked(v: unknown): BakedLayer[] {
   return v.flatMap((b: unknown) => {
     if (typeof b !== 'object' || b === null) return [];
     const r = b as Record<string, unknown>;
-    const { diffId, dir, link, substituteSha256: sub } = r;
+    const { diffId, dir, link, script } = r;
     if (typeof diffId !== 'string' || typeof dir !== 'string' || typeof link !== 'string') return [];
-    if (!/^[a-f0-9]{64}$/.test(dir) || !/^[A-Z0-9]{26}$/.test(link)) return [];
-    return [{ diffId, dir, link, substituteSha256: typeof sub === 'string' ? sub : null }];
+    if (typeof script !== 'string' || !/^[a-f0-9]{64}$/.test(dir) || !/^[A-Z0-9]{26}$/.test(link)) return [];
+    return [{ diffId, dir, link, script }];
   });
 }
 
@@ -126,7 +126,7 @@ function parseMeta(text: string, path: string): StateMeta {
       return {
         memoryMiB: v['memoryMiB'],
         kernel: v['kernel'],
-        prepared: v['prepared'] === true,
+        prepared: typeof v['prepared'] === 'string' ? v['prepared'] : null,
         baked: parseBaked(v['baked']),
       };
     }

@@ -8,7 +8,6 @@
 // Usage: node images/guest/snapshot.mjs [--memory-mib N]
 import { readFile, writeFile, rename, mkdtemp, rm } from 'node:fs/promises';
 import { statSync } from 'node:fs';
-import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -47,8 +46,8 @@ async function loadLib() {
     stdin: {
       contents: [
         "export { makeRootfs, tarRootfs, BUSYBOX_BINARY } from './images/busybox/build.ts';",
-        "export { bakedLayerScript, busyboxSubstitute } from './backend-emu/src/emu-snapshotter.ts';",
-        "export { PREPARE_SCRIPT } from './backend-emu/src/emu-session.ts';",
+        "export { bakedLayerScript, bakedScriptHash, BAKED_TAR, busyboxSubstitute } from './backend-emu/src/emu-snapshotter.ts';",
+        "export { PREPARE_SCRIPT, sha256Hex } from './backend-emu/src/emu-session.ts';",
         "export { shortLinkName } from './shared/src/overlay2.ts';",
       ].join('\n'),
       resolveDir: repo,
@@ -149,20 +148,18 @@ try {
   // The emu store, prepared, with the busybox layer in it (a long script: both through the 9p share).
   const lib = await loadLib();
   const tar = await busyboxLayer(lib);
-  const diffId = `sha256:${createHash('sha256').update(tar).digest('hex')}`;
+  const diffId = `sha256:${lib.sha256Hex(tar)}`;
   const sub = lib.busyboxSubstitute(lib.BUSYBOX_BINARY);
   const baked = {
     diffId,
     dir: diffId.slice(7),
     link: lib.shortLinkName(),
-    substituteSha256: sub?.sha256 ?? null,
+    script: lib.bakedScriptHash(sub),
   };
-  const bakeScript = [
-    'set -e',
-    lib.PREPARE_SCRIPT,
-    lib.bakedLayerScript(baked.dir, baked.link, '/mnt/host/baked-layer.tar', sub),
-  ].join('\n');
-  await emulator.create_file('baked-layer.tar', new Uint8Array(tar));
+  const bakeScript = ['set -e', lib.PREPARE_SCRIPT, lib.bakedLayerScript(baked.dir, baked.link, sub)].join(
+    '\n',
+  );
+  await emulator.create_file(lib.BAKED_TAR.replace('/mnt/host/', ''), new Uint8Array(tar));
   await emulator.create_file('baked.sh', new TextEncoder().encode(bakeScript));
   const tBake = performance.now();
   const at = out.length;
@@ -173,8 +170,7 @@ try {
   log(`busybox layer ${diffId.slice(7, 19)} applied in ${Math.round(performance.now() - tBake)} ms`);
 
   // One agent request (see images/guest/agent): drop caches so the state holds less memory.
-  const script =
-    'rm -f /mnt/host/baked.sh /mnt/host/baked-layer.tar; sync; echo 3 > /proc/sys/vm/drop_caches';
+  const script = `rm -f /mnt/host/baked.sh ${lib.BAKED_TAR}; sync; echo 3 > /proc/sys/vm/drop_caches`;
   const payload = [...Buffer.from(script)]
     .map((b) =>
       /[A-Za-z0-9_./-]/.test(String.fromCharCode(b))
@@ -200,7 +196,15 @@ try {
   await writeFile(
     join(cache, 'state.json'),
     JSON.stringify(
-      { memoryMiB, cmdline, kernel, stamp, bootMs: Math.round(bootMs), prepared: true, baked: [baked] },
+      {
+        memoryMiB,
+        cmdline,
+        kernel,
+        stamp,
+        bootMs: Math.round(bootMs),
+        prepared: lib.sha256Hex(lib.PREPARE_SCRIPT),
+        baked: [baked],
+      },
       null,
       2,
     ) + '\n',

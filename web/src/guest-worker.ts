@@ -62,8 +62,10 @@ const api: GuestWorkerApi = {
       (phase) => onProgress({ phase, fraction: 0.5 + 0.15 * ++step }),
     );
     onProgress({ phase: 'waiting for the guest agent', fraction: 0.95 });
-    // The first request also sets the guest clock; uname proves the agent answers.
-    const r = await guest.run('uname -sr', 20_000);
+    // The first request also sets the guest clock; uname proves the agent answers. The saved machine
+    // holds the emu backend's store, a tmpfs on /var/lib/strata (docs/emulator.md): the demo keeps its
+    // own layout on the root tmpfs (c1's start hard-links /bin/busybox), so that mount goes first.
+    const r = await guest.run('umount -l /var/lib/strata 2>/dev/null; uname -sr', 20_000);
     onProgress({ phase: 'running', fraction: 1 });
     return { kernelRelease: r.stdout.trim(), readyMs: performance.now() - t0 };
   },
