@@ -9,11 +9,12 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { EmuBackend } from '../../backend-emu/src/index.ts';
 import type { GuestMachine } from '../../backend-emu/src/index.ts';
 import { Engine } from '../../shared/src/engine/engine.ts';
-import { runOptions, type RunOptions } from '../../shared/src/engine/run-options.ts';
+import type { RunOptions } from '../../shared/src/engine/run-options.ts';
 import { Store } from '../../shared/src/store/index.ts';
 import { StrataError } from '../../shared/src/errors.ts';
 import { readTar } from '../../shared/src/tar/index.ts';
 import { buildBusyboxImage } from '../../images/busybox/build.ts';
+import { captureOutput, runOptions as opts } from './engine-fixture.ts';
 
 let root: string;
 let backend: EmuBackend;
@@ -23,28 +24,19 @@ let setupError: unknown = null;
 /** A container start is tens of busybox forks in the emulated CPU: seconds, minutes under heavy load. */
 const TEST_TIMEOUT = 300_000;
 
-function opts(args: string[], o: Partial<RunOptions> = {}): RunOptions {
-  return runOptions('busybox', args, { network: 'none', ...o });
-}
-
 /** Runs `args` in a container attached, capturing what it writes to process.stdout. */
 async function runAttached(
   args: string[],
   o: Partial<RunOptions> = {},
 ): Promise<{ code: number; out: string }> {
   const rec = await engine.create(opts(args, o));
-  let out = '';
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    out += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
-    return true;
-  }) as typeof process.stdout.write;
   try {
-    const { exit } = await engine.start(rec, { kind: 'attach', tty: false, stdin: false });
-    const st = await exit!;
-    return { code: st.exitCode, out };
+    const { value: code, out } = await captureOutput(async () => {
+      const { exit } = await engine.start(rec, { kind: 'attach', tty: false, stdin: false });
+      return (await exit!).exitCode;
+    });
+    return { code, out };
   } finally {
-    process.stdout.write = write;
     await engine.remove(rec, { force: true, volumes: true });
   }
 }
@@ -55,23 +47,15 @@ async function execOut(
   args: string[],
 ): Promise<{ code: number; out: string }> {
   const spec = await engine.spec(rec);
-  let out = '';
-  const write = process.stdout.write.bind(process.stdout);
-  process.stdout.write = ((chunk: string | Uint8Array) => {
-    out += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString();
-    return true;
-  }) as typeof process.stdout.write;
-  try {
-    const code = await backend.runtime.exec(
+  const { value: code, out } = await captureOutput(() =>
+    backend.runtime.exec(
       spec,
       rec.State.Pid,
       { args, env: rec.Config.Env ?? [], cwd: '/', user: '', terminal: false },
       { kind: 'attach', tty: false, stdin: false },
-    );
-    return { code, out };
-  } finally {
-    process.stdout.write = write;
-  }
+    ),
+  );
+  return { code, out };
 }
 
 async function inGuest(script: string): Promise<string> {

@@ -43,3 +43,30 @@ export async function stopEmuEngine(f: Partial<EmuFixture> | undefined): Promise
 export function runOptions(args: string[], o: Partial<RunOptions> = {}): RunOptions {
   return coreRunOptions('busybox', args, { network: 'none', ...o });
 }
+
+/** Captures what the container writes to process.stdout and process.stderr while `fn` runs. */
+export async function captureOutput<T>(
+  fn: () => Promise<T>,
+): Promise<{ value: T; out: string; err: string }> {
+  let out = '';
+  let err = '';
+  const w = {
+    out: process.stdout.write.bind(process.stdout),
+    err: process.stderr.write.bind(process.stderr),
+  };
+  const text = (c: string | Uint8Array) => (typeof c === 'string' ? c : Buffer.from(c).toString());
+  process.stdout.write = ((c: string | Uint8Array) => {
+    out += text(c);
+    return true;
+  }) as typeof process.stdout.write;
+  process.stderr.write = ((c: string | Uint8Array) => {
+    err += text(c);
+    return true;
+  }) as typeof process.stderr.write;
+  try {
+    return { value: await fn(), out, err };
+  } finally {
+    process.stdout.write = w.out;
+    process.stderr.write = w.err;
+  }
+}

@@ -6,7 +6,13 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { StrataError } from '../../shared/src/errors.ts';
 import type { RunOptions } from '../../shared/src/engine/run-options.ts';
-import { runOptions as opts, startEmuEngine, stopEmuEngine, type EmuFixture } from './engine-fixture.ts';
+import {
+  captureOutput,
+  runOptions as opts,
+  startEmuEngine,
+  stopEmuEngine,
+  type EmuFixture,
+} from './engine-fixture.ts';
 
 /** Docker's default capability set (the 14 it keeps) as /proc/PID/status prints it. */
 const DOCKER_DEFAULT_CAPS = '00000000a80425fb';
@@ -15,31 +21,6 @@ const TEST_TIMEOUT = 300_000;
 let f: EmuFixture | undefined;
 let setupError: unknown = null;
 
-/** Captures what the container writes to process.stdout and process.stderr while `fn` runs. */
-async function capture<T>(fn: () => Promise<T>): Promise<{ value: T; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const w = {
-    out: process.stdout.write.bind(process.stdout),
-    err: process.stderr.write.bind(process.stderr),
-  };
-  const text = (c: string | Uint8Array) => (typeof c === 'string' ? c : Buffer.from(c).toString());
-  process.stdout.write = ((c: string | Uint8Array) => {
-    out += text(c);
-    return true;
-  }) as typeof process.stdout.write;
-  process.stderr.write = ((c: string | Uint8Array) => {
-    err += text(c);
-    return true;
-  }) as typeof process.stderr.write;
-  try {
-    return { value: await fn(), out, err };
-  } finally {
-    process.stdout.write = w.out;
-    process.stderr.write = w.err;
-  }
-}
-
 /** `sh -c script` in an attached container: exit code, stdout, stderr. */
 async function sh(
   script: string,
@@ -47,7 +28,7 @@ async function sh(
 ): Promise<{ code: number; out: string; err: string }> {
   const rec = await f!.engine.create(opts(['sh', '-c', script], o));
   try {
-    const r = await capture(async () => {
+    const r = await captureOutput(async () => {
       const { exit } = await f!.engine.start(rec, { kind: 'attach', tty: false, stdin: false });
       return (await exit!).exitCode;
     });
@@ -175,7 +156,7 @@ describe('emu backend confinement (strata-confine in the guest)', () => {
       try {
         await f!.engine.start(rec, { kind: 'log', path: f!.engine.logPath(rec), tty: false });
         const spec = await f!.engine.spec(rec);
-        const r = await capture(() =>
+        const r = await captureOutput(() =>
           f!.backend.runtime.exec(
             spec,
             rec.State.Pid,
