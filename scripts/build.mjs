@@ -55,6 +55,10 @@ if (
 if (stale('build/strata-userns', ['backend-native/stage/strata-userns.c'])) {
   compileStatic('backend-native/stage/strata-userns.c', 'build/strata-userns');
 }
+// The scenario executor (docs/scenarios.md); images/guest/build.sh builds the same source for i386.
+if (stale('build/strata-scenario', ['backend-native/stage/strata-scenario.c'])) {
+  compileStatic('backend-native/stage/strata-scenario.c', 'build/strata-scenario');
+}
 
 if (
   stale('dist/strata.mjs', [
