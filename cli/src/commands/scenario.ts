@@ -45,7 +45,7 @@ function load(file: string): Scenario {
 
 /** Each scenario's result on one backend; the native runner does them all in one batch. */
 async function runAll(backend: ScenarioBackend, scenarios: readonly Scenario[]): Promise<ScenarioResult[]> {
-  if (backend === 'model') return scenarios.map(runOnModel);
+  if (backend === 'model') return scenarios.map((s) => runOnModel(s));
   const { runOnKernelBatch } = await import('../../../backend-native/src/scenario-native.js');
   const out = await runOnKernelBatch(scenarios);
   return out.map((r) => {

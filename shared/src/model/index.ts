@@ -22,6 +22,7 @@ export type {
   CloneMountFlags,
   CloneOptions,
   KernelOptions,
+  KernelRelease,
   LookupOptions,
   MountFlag,
   MountOptions,

@@ -70,6 +70,8 @@ export class Mount {
   /** Peer group this mount receives propagation from (slave), or null. */
   master: number | null = null;
   unbindable = false;
+  /** Order of entry into its namespace's list (Linux 6.1 lists mountinfo in this order), 0 before. */
+  listSeq = 0;
 
   constructor(
     readonly id: number,
@@ -149,7 +151,18 @@ export interface KernelOptions {
   /** Give every mount of the initial namespace shared propagation, as systemd does at boot. */
   sharedRoot?: boolean;
   hostname?: string;
+  /** The kernel whose answers the model gives (default 6.18). */
+  release?: KernelRelease;
 }
+
+/**
+ * The kernels the model was checked against, where they answer differently (docs/scenarios.md,
+ * "Linux 6.1 and 6.18"): 6.18 (the native host) lists mountinfo in creation order, does not copy the
+ * unbindable flag in clone_mnt() and shows overlay's uuid=on / redirect_dir=on; 6.1 (Debian 12's,
+ * the emu guest) lists mounts in the order they entered the namespace (propagated copies after the
+ * mount, in reverse), keeps a copy unbindable and shows neither option.
+ */
+export type KernelRelease = '6.18' | '6.1';
 
 export interface CloneOptions {
   namespaces?: NsKind[];
@@ -176,8 +189,12 @@ export class Kernel {
   private mountSeq = 0;
   /** The process making the current system call (what /proc/self resolves to). */
   current: Process | null = null;
+  /** The kernel the model answers as. */
+  readonly version: KernelRelease;
+  private listSeq = 0;
 
   constructor(opts: KernelOptions = {}) {
+    this.version = opts.release ?? '6.18';
     const initPid = new PidNamespace(0xeffffffc, null);
     const initNs: Omit<Namespaces, 'mnt'> = {
       uts: new UtsNamespace(0xeffffffe, opts.hostname ?? 'localhost'),
@@ -258,6 +275,20 @@ export class Kernel {
   private addToNs(m: Mount, ns: MountNamespace): void {
     m.ns = ns;
     ns.mounts.add(m);
+    // A moved mount keeps its place in the list (6.1's attach_mnt does not touch mnt_list).
+    if (m.listSeq === 0) m.listSeq = ++this.listSeq;
+  }
+
+  /** A tree enters a namespace; 6.1's commit_tree() appends it in copy_tree()'s (creation) order. */
+  private enterNs(top: Mount, ns: MountNamespace): void {
+    const all = subtree(top);
+    if (this.version === '6.1') all.sort((a, b) => a.seq - b.seq);
+    for (const x of all) this.addToNs(x, ns);
+  }
+
+  /** mountinfo's order: creation (6.18: by unique mount ID) or namespace list order (6.1). */
+  private listOrder(a: Mount, b: Mount): number {
+    return this.version === '6.1' ? a.listSeq - b.listSeq : a.seq - b.seq;
   }
 
   /** Attach a detached mount tree at `at`, putting the whole tree into at.mount's namespace. */
@@ -266,7 +297,7 @@ export class Kernel {
     m.mountpoint = at.path;
     at.mount.children.push(m);
     const ns = at.mount.ns;
-    if (ns) for (const x of subtree(m)) this.addToNs(x, ns);
+    if (ns) this.enterNs(m, ns);
   }
 
   /** Take a mount (and its subtree, which stays attached to it) out of its parent and namespace. */
@@ -401,6 +432,8 @@ export class Kernel {
     for (const o of old.options) m.options.add(o);
     // clone_mnt() does not copy mnt_t_flags on Linux 6.18: a copy is never unbindable (a namespace
     // copy of an unbindable mount is private; binds and propagation skip unbindable mounts anyway).
+    // 6.1 copies mnt_flags, MNT_UNBINDABLE with them.
+    if (this.version === '6.1') m.unbindable = old.unbindable;
     if (flags.slave) {
       m.master = old.group;
     } else if (!flags.private) {
@@ -444,6 +477,8 @@ export class Kernel {
     if (dest.mount.group !== null) for (const m of subtree(src)) if (m.group === null) this.setShared(m);
     const copies = dest.mount.group !== null ? this.propagateMount(dest, src) : [];
     this.attach(src, dest);
+    // 6.1's propagate_one() puts each copy at the head of the list that attach_recursive_mnt() commits.
+    if (this.version === '6.1') copies.reverse();
     for (const [copy, at] of copies) {
       // A copy landing where something is already mounted goes underneath it ("tucked"): the mount
       // that was there moves onto the copy's root.
@@ -597,7 +632,7 @@ export class Kernel {
     const ns = new MountNamespace(this.newNsInode());
     const { copy, map } = this.copyTree(old.root, old.root.root, { copyUnbindable: true });
     ns.root = copy;
-    for (const m of subtree(copy)) this.addToNs(m, ns);
+    this.enterNs(copy, ns);
     return { ns, map };
   }
 
@@ -700,7 +735,7 @@ export class Kernel {
   /** The mountinfo entries process `p` sees (mounts outside its root are hidden). */
   mountinfo(p: Process): MountInfo[] {
     const out: MountInfo[] = [];
-    const mounts = [...p.ns.mnt.mounts].sort((a, b) => a.seq - b.seq);
+    const mounts = [...p.ns.mnt.mounts].sort((a, b) => this.listOrder(a, b));
     for (const m of mounts) {
       const mp = this.pathFrom({ mount: m, path: m.root }, p.root);
       if (mp === null) continue;
@@ -998,7 +1033,11 @@ export class Process {
       sb = k.newSuperBlock(new ProcFs(k, this.ns.pid), sbFlags, ro);
     } else if (fsType === 'overlay') {
       const ov = this.overlayFromData(data);
-      sb = k.newSuperBlock(ov, [...sbFlags, ...overlayShowOptions(data)], ro || ov.layers.upper === null);
+      sb = k.newSuperBlock(
+        ov,
+        [...sbFlags, ...overlayShowOptions(data, k.version)],
+        ro || ov.layers.upper === null,
+      );
     } else if (fsType === 'devpts') {
       sb = k.newSuperBlock(new MemFs('devpts', 0o755), [...sbFlags, ...devptsOptions(data)], ro);
     } else if (fsType === 'ramfs') {
@@ -1347,14 +1386,15 @@ function remap(ref: PathRef, map: Map<Mount, Mount>): PathRef {
 /**
  * overlay's show_options as Linux 6.18 prints them with the default module parameters: the layer paths as
  * given, then "uuid=on" for a writable overlay, or "redirect_dir=on" for a lowerdir-only (read-only) one.
+ * 6.1 (Debian's defaults) prints the layer paths only.
  */
-function overlayShowOptions(data: string): string[] {
+function overlayShowOptions(data: string, release: KernelRelease): string[] {
   const opts = new Map(parseMountData(data));
   const out: string[] = [];
   for (const k of ['lowerdir', 'upperdir', 'workdir']) {
     const v = opts.get(k);
     if (v !== undefined && v !== null) out.push(`${k}=${v}`);
   }
-  out.push(opts.has('upperdir') ? 'uuid=on' : 'redirect_dir=on');
+  if (release !== '6.1') out.push(opts.has('upperdir') ? 'uuid=on' : 'redirect_dir=on');
   return out;
 }

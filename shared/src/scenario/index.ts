@@ -4,7 +4,7 @@ export { ScenarioError, parseScenario, parseScenarioText, scenarioToJson, FS_TYP
 export type { LayerEntry, Scenario, Step, StepOp, UnsharePropagation } from './types.js';
 export { layerCalls, stepCalls, WORLD_SOURCE } from './plan.js';
 export type { Call } from './plan.js';
-export { ModelSession, runOnModel, runOnModelRaw, worldProcess } from './model-runner.js';
+export { ModelSession, modelRelease, runOnModel, runOnModelRaw, worldProcess } from './model-runner.js';
 export { describeStep, diffResults, normaliseResult, renderResult, renderTreeEntry } from './result.js';
 export type { NamespaceResult, RawResult, RawTreeEntry, ScenarioResult } from './result.js';
 export { sha256Hex } from './sha256.js';

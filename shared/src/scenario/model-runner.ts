@@ -1,7 +1,7 @@
 // Run a scenario on the kernel model (pure TypeScript, no Node APIs: it runs in the browser too).
 
 import type { MountInfo } from '../mount/mountinfo.js';
-import type { Process } from '../model/index.js';
+import type { KernelRelease, Process } from '../model/index.js';
 import { Kernel, ModelError, OPAQUE_XATTR } from '../model/index.js';
 import type { Call } from './plan.js';
 import { WORLD_SOURCE, layerCalls, stepCalls } from './plan.js';
@@ -116,10 +116,12 @@ export interface ModelRun {
 
 /** A scenario in progress on the model: layers written, steps applied one at a time. */
 export class ModelSession {
-  private readonly chain: Chain = { procs: [{ proc: worldProcess(), createdBy: null }] };
+  private readonly chain: Chain;
   readonly outcomes: string[] = [];
 
-  constructor(layers: Scenario['layers']) {
+  /** `release`: the kernel the model answers as (default 6.18; see KernelRelease). */
+  constructor(layers: Scenario['layers'], release?: KernelRelease) {
+    this.chain = { procs: [{ proc: worldProcess(new Kernel({ release })), createdBy: null }] };
     for (const call of layerCalls(layers)) execCall(this.chain, call, null);
   }
 
@@ -159,12 +161,20 @@ export class ModelSession {
   }
 }
 
-export function runOnModelRaw(s: Scenario): ModelRun {
-  const session = new ModelSession(s.layers);
+export function runOnModelRaw(s: Scenario, release?: KernelRelease): ModelRun {
+  const session = new ModelSession(s.layers, release);
   for (const step of s.steps) session.step(step);
   return session.result(s.trees);
 }
 
-export function runOnModel(s: Scenario): ScenarioResult {
-  return normaliseResult(s.name, runOnModelRaw(s).raw);
+export function runOnModel(s: Scenario, release?: KernelRelease): ScenarioResult {
+  return normaliseResult(s.name, runOnModelRaw(s, release).raw);
+}
+
+/**
+ * The model's release for a kernel that reports `uname -r`: 6.1 for 6.1.x (the emu guest), else 6.18,
+ * the newest the model was checked against.
+ */
+export function modelRelease(unameRelease: string): KernelRelease {
+  return /^6\.1\./.test(unameRelease) ? '6.1' : '6.18';
 }
