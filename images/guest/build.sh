@@ -67,6 +67,16 @@ bios_src=/usr/share/seabios/bios-256k.bin
 [[ -f $bios_src ]] || die "$bios_src not found after installing seabios"
 cmp -s "$bios_src" "$cache/bios.bin" 2>/dev/null || cp "$bios_src" "$cache/bios.bin"
 
+# --- the scenario executor for the emu runner (docs/scenarios.md) ----------------------------------
+# backend-native's strata-scenario.c for i386, next to the saved machine but not in the initrd (the
+# snapshot stays as small): backend-emu/src/emu-scenario.ts copies it into the 9p share when used.
+scenario_src=$repo/backend-native/stage/strata-scenario.c
+if [[ ! -x $cache/strata-scenario || $scenario_src -nt $cache/strata-scenario ]]; then
+  i686-linux-gnu-gcc -O2 -static -s -Wall -Wextra -Werror -o "$cache/strata-scenario.tmp" "$scenario_src"
+  mv "$cache/strata-scenario.tmp" "$cache/strata-scenario"
+  log "built strata-scenario (i386)"
+fi
+
 # --- i386 packages: kernel and busybox, downloaded, not installed ---------------------------
 have_deb() { compgen -G "$cache/debs/$1" >/dev/null; }
 if ! have_deb 'linux-image-6.1.0-*-686-unsigned_*_i386.deb' || ! have_deb 'busybox-static_*_i386.deb'; then
