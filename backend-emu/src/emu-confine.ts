@@ -50,8 +50,9 @@ export function guestSeccompText(): string {
 /**
  * strata-confine flags for a SecuritySpec (without --paths, --report-fd, --argv0), or null for no
  * confinement. A profile the guest has no program for is refused with a clear message (exit 125).
+ * `bpf`: where the stage reads the program (an exec's stage has it as fd 6; a run's reads the file).
  */
-export function confineArgs(sec: SecuritySpec | undefined): string[] | null {
+export function confineArgs(sec: SecuritySpec | undefined, bpf = '/proc/self/fd/6'): string[] | null {
   if (sec === undefined) return null;
   const args = ['--caps', capabilityMask(sec.capabilities)];
   if (sec.noNewPrivileges) args.push('--no-new-privs');
@@ -72,6 +73,6 @@ export function confineArgs(sec: SecuritySpec | undefined): string[] | null {
         'the added capabilities change the profile: add --security-opt seccomp=unconfined',
     );
   }
-  args.push('--seccomp', '/proc/self/fd/6');
+  args.push('--seccomp', bpf);
   return args;
 }

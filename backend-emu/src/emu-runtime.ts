@@ -1,4 +1,4 @@
-// The emu runtime: containers started inside the guest by generated busybox scripts (emu-scripts.ts).
+// The emu runtime: containers started inside the guest by its static stage (emu-scripts.ts).
 // The guest's agent answers one request at a time, so nothing long-running happens inside a request:
 // a start returns once the payload is exec'd, and the monitor left in the guest writes the payload's
 // output and exit status into the 9p share, which the host reads directly (no guest round trip) to
@@ -18,21 +18,11 @@ import type {
 } from '../../shared/src/backend.js';
 import type { ContainerSpec, ProcessSpec } from '../../shared/src/spec.js';
 import { StrataError } from '../../shared/src/errors.js';
-import { TarWriter } from '../../shared/src/tar/index.js';
 import { shellQuote as q } from './protocol.ts';
 import { GUEST_HOST_MOUNT as GUEST_MOUNT_ROOT } from './guest.ts';
-import { EmuSession, GUEST_RUN, GUEST_SHARE, SHARE_DIR, TIMEOUTS } from './emu-session.ts';
+import { EmuSession, GUEST_SHARE, SHARE_DIR, TIMEOUTS } from './emu-session.ts';
 import { parseExitFile } from '../../shared/src/exit-file.js';
-import {
-  execScript,
-  guestCgroup,
-  innerScript,
-  monitorScript,
-  mountTrees,
-  startRequest,
-  type GuestSource,
-  type StartPaths,
-} from './emu-scripts.ts';
+import { execScript, guestCgroup, startRequest, type GuestSource, type StartPaths } from './emu-scripts.ts';
 
 /** Where a host path lands in the guest (through the 9p share). */
 export function hostToShare(hostPath: string): string {
@@ -42,12 +32,6 @@ export function hostToShare(hostPath: string): string {
 function parseExit(text: string): ExitStatus | null {
   if (!/^end=1$/m.test(text)) return null; // still being written
   return parseExitFile(text);
-}
-
-async function tarBytes(inputs: Parameters<TarWriter['write']>[0]): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  for await (const c of new TarWriter().write(inputs)) parts.push(c.slice());
-  return Buffer.concat(parts);
 }
 
 interface Tracked {
@@ -92,7 +76,9 @@ export class EmuRuntime implements Runtime {
     }
     if (!this.seeded.has(share)) {
       this.seeded.add(share);
+      // Directories too (an empty volume is a bind source like any other).
       const walk = async (dir: string): Promise<void> => {
+        await this.session.mkdir(hostToShare(dir));
         for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
           const p = path.join(dir, e.name);
           if (e.isDirectory()) await walk(p);
@@ -137,27 +123,19 @@ export class EmuRuntime implements Runtime {
     }
     const paths: StartPaths = {
       share,
-      fifo: `${GUEST_RUN}/${spec.id}.${Date.now().toString(36)}.fifo`,
       sources,
-      trees: new Map(),
       stdout: stdio.kind === 'log' ? 'log' : 'split',
       stdin,
     };
-    paths.trees = mountTrees(spec, sources);
-    for (const [key, inputs] of paths.trees) {
-      await this.session.writeFile(`${shareRel}/tree-${key}.tar`, await tarBytes(inputs));
-    }
     for (const f of ['exit', 'out', 'err', 'log']) await this.session.removeFile(`${shareRel}/${f}`);
-    // A one-byte file makes the directory exist for the redirections (v86 creates parents on write).
+    // An empty file makes the directory exist for the stage's opens (v86 creates parents on write).
     await this.session.writeFile(`${shareRel}/out`, '');
     await this.session.writeFile(`${shareRel}/err`, '');
     if (stdio.kind === 'log') await this.session.writeFile(`${shareRel}/log`, '');
-    await this.session.writeFile(`${shareRel}/monitor.sh`, monitorScript(spec, paths));
-    await this.session.writeFile(`${shareRel}/inner.sh`, innerScript(spec, paths));
 
     const r = await this.session.run(
       `starting container ${spec.id.slice(0, 12)}`,
-      startRequest(paths),
+      startRequest(spec, paths),
       TIMEOUTS.start,
     );
     let pid = 0;
@@ -330,19 +308,20 @@ export class EmuRuntime implements Runtime {
     const t = this.containers.get(spec.id);
     if (t?.timer) clearTimeout(t.timer);
     if (!this.session.restored) return;
-    if (t?.exit) {
+    // The stage's monitor unmounts the rootfs and removes the cgroup before it writes `exit`: once
+    // that is there, the guest has nothing left to do (no request, no fork).
+    if (t && (t.exit ?? (await this.poll(t)))) {
       // The share is v86's memory: drop what the finished container left there (a detached log has
       // been copied to the host by poll()).
-      const names = ['out', 'err', 'log', 'exit', 'stdin', 'monitor.sh', 'inner.sh', 'tree-root.tar'];
-      for (let i = 0; i < spec.mounts.length; i++) names.push(`tree-${i}.tar`);
-      for (const n of names) await this.session.removeFile(`${t.share}/${n}`);
+      for (const n of ['out', 'err', 'log', 'exit', 'stdin'])
+        await this.session.removeFile(`${t.share}/${n}`);
+      return;
     }
     await this.session.run(
       `cleaning up ${spec.id.slice(0, 12)}`,
       [
         `umount -l ${q(spec.rootfs.mergedDir)} 2>/dev/null`,
         `rmdir ${guestCgroup(spec)} 2>/dev/null`,
-        `rm -f ${GUEST_RUN}/${spec.id}.*`,
         'true',
       ].join('; '),
     );

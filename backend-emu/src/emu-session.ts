@@ -139,6 +139,11 @@ export class EmuSession {
     await g.writeFile(path, data);
   }
 
+  async mkdir(path: string): Promise<void> {
+    const g = await this.machine();
+    await g.mkdir(path);
+  }
+
   /** A file in the 9p share, or null when it does not exist (yet). */
   async readFile(path: string): Promise<Uint8Array | null> {
     // A dead guest is not replaced for a read: its files went with it (pollers see `generation`).

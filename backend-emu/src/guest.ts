@@ -270,6 +270,12 @@ export class GuestMachine {
     await this.emu.writeFile(path, typeof data === 'string' ? new TextEncoder().encode(data) : data);
   }
 
+  /** Makes a directory (and its parents) in the 9p share. */
+  async mkdir(path: string): Promise<void> {
+    this.assertRunning();
+    await this.emu.mkdir(path);
+  }
+
   /** Removes a file from the 9p share. Missing files are not an error. */
   async removeFile(path: string): Promise<void> {
     this.assertRunning();

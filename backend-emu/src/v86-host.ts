@@ -26,6 +26,8 @@ export interface Emulator {
   sendSerial(text: string): void;
   /** Write a file into v86's in-memory 9p filesystem, creating its parent directories. */
   writeFile(path: string, data: Uint8Array): Promise<void>;
+  /** mkdir -p in the 9p share. */
+  mkdir(path: string): Promise<void>;
   /** Remove a file from the 9p filesystem and free its data. Missing files are not an error. */
   removeFile(path: string): Promise<void>;
   /** Read a file from the 9p filesystem; rejects when it does not exist. */
@@ -126,6 +128,15 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
     await filesystem.DeleteData(found.id);
   };
 
+  const mkdirs = (dirs: string[]): void => {
+    const filesystem = fs();
+    let parent = 0;
+    for (let i = 0; i < dirs.length; i++) {
+      const found = filesystem.SearchPath(dirs.slice(0, i + 1).join('/'));
+      parent = found.id !== -1 ? found.id : filesystem.CreateDirectory(dirs[i] ?? '', parent);
+    }
+  };
+
   return {
     onSerialByte(listener) {
       emulator.add_listener('serial0-output-byte', listener);
@@ -134,15 +145,12 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
     sendSerial(text) {
       emulator.serial0_send(text);
     },
+    async mkdir(path) {
+      mkdirs(fsPath(path).split('/'));
+    },
     async writeFile(path, data) {
       const p = fsPath(path);
-      const dirs = p.split('/').slice(0, -1);
-      const filesystem = fs();
-      let parent = 0;
-      for (let i = 0; i < dirs.length; i++) {
-        const found = filesystem.SearchPath(dirs.slice(0, i + 1).join('/'));
-        parent = found.id !== -1 ? found.id : filesystem.CreateDirectory(dirs[i] ?? '', parent);
-      }
+      mkdirs(p.split('/').slice(0, -1));
       // create_file() over an existing name would leave the old file's data behind, unreachable.
       await remove(p);
       await emulator.create_file(p, data);

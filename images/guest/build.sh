@@ -2,8 +2,8 @@
 # Builds the emulator guest (backend-emu) from Debian packages only:
 #   .cache/guest/vmlinuz     Debian i386 686 kernel (bzImage)
 #   .cache/guest/initrd.gz   gzip newc cpio: busybox-static:i386, kernel modules, /init, the agent,
-#                            the confinement stage (strata-confine, i386 from backend-native's
-#                            confine.c) and the default seccomp profile as an i386 BPF program
+#                            the container stage (strata-confine, i386 from backend-native's
+#                            setup.c and confine.c) and the default seccomp profile as i386 BPF
 #   .cache/guest/bios.bin    SeaBIOS from the host's seabios package
 # Run as root (a fully cached build needs no root). Idempotent: packages are downloaded once
 # (apt-get download, never installed on the host), and the initrd is rebuilt only when its inputs
@@ -115,14 +115,19 @@ seccomp_text=$(node "$here/seccomp.mjs" --text) || die "compiling the default se
 stamp=$( (
   basename "$kernel_deb"
   basename "$busybox_deb"
-  cat "$here/build.sh" "$here/init" "$here/agent" "$here/confine-stage.c" "$here/seccomp.mjs"
+  cat "$here/build.sh" "$here/init" "$here/agent" "$here/seccomp.mjs"
+  cat "$here/confine-stage.c" "$here/run-stage.c" "$here/guest-stage.h"
   cat "$repo/backend-native/stage/confine.c" "$repo/backend-native/stage/confine.h"
+  cat "$repo/backend-native/stage/setup.c" "$repo/backend-native/stage/setup.h"
   echo "$seccomp_text"
 ) | sha256sum | cut -c1-16)
 take_snapshot() {
   [[ $snapshot == 1 ]] || return 0
+  # Current when newer than the initrd and the script, and made with the store preparation and
+  # busybox layer that state.json records (snapshot.mjs --check computes them from the TypeScript).
   if [[ -f $cache/state.bin.gz && -f $cache/state.json && $cache/state.bin.gz -nt $cache/initrd.gz &&
-    $here/snapshot.mjs -ot $cache/state.bin.gz ]]; then
+    $here/snapshot.mjs -ot $cache/state.bin.gz ]] &&
+    STRATA_GUEST_CACHE=$cache node "$here/snapshot.mjs" --check; then
     log "snapshot up to date ($(stat -c %s "$cache/state.bin.gz") bytes)"
     return 0
   fi
@@ -179,9 +184,11 @@ printf '%s\n' "${modules[@]}" >"$root/lib/modules/order"
 
 install -m 0755 "$here/init" "$root/init"
 install -m 0755 "$here/agent" "$root/bin/strata-agent"
-# Every payload goes through it (backend-emu/src/emu-confine.ts), as through the native shim.
+# Every container is built by it (`strata-confine run`: the native shim's setup.c, one process
+# instead of ~20 busybox ones) and every payload goes through it (backend-emu/src/emu-confine.ts).
 i686-linux-gnu-gcc -O2 -static -s -Wall -Wextra -Werror -I "$repo/backend-native/stage" -o "$root/bin/strata-confine" \
-  "$here/confine-stage.c" "$repo/backend-native/stage/confine.c"
+  "$here/confine-stage.c" "$here/run-stage.c" "$repo/backend-native/stage/confine.c" \
+  "$repo/backend-native/stage/setup.c"
 mkdir -p "$root/etc/strata"
 [[ -x $repo/build/strata-shim ]] || die "build/strata-shim missing: run node scripts/build.mjs first"
 node "$here/seccomp.mjs" "$root/etc/strata/seccomp-default.bpf"

@@ -4,7 +4,8 @@
 // in the container's PID 1 only), capabilities, no_new_privs, the seccomp filter (a BPF program
 // compiled on the build host: there is no libseccomp for i386 here), then execvp.
 //
-// Usage: strata-confine [--paths] [--seccomp FILE] [--report-fd N] [--argv0 NAME] [--user SPEC]
+// Usage: strata-confine run ... (a whole container, run-stage.c), or
+//        strata-confine [--paths] [--seccomp FILE] [--report-fd N] [--argv0 NAME] [--user SPEC]
 //        [confine flags] -- CMD ARGS...
 // --report-fd: the start's report channel; gets "ok" right before execve, or "error 125 ...".
 // --user: Docker's USER[:GROUP], resolved in the container's /etc/passwd and /etc/group (the stage
@@ -23,17 +24,18 @@
 #include <unistd.h>
 
 #include "confine.h"
+#include "guest-stage.h"
 
-static int report_fd = -1;
+int report_fd = -1;
 
-static void fail(const char *what) {
+void fail(const char *what) {
   int e = errno;
   fprintf(stderr, "strata-confine: %s: %s\n", what, strerror(e));
   if (report_fd >= 0) dprintf(report_fd, "error 125 confinement: %s: %s\n", what, strerror(e));
   _exit(125);
 }
 
-static void fail_msg(const char *msg) {
+void fail_msg(const char *msg) {
   fprintf(stderr, "strata-confine: %s\n", msg);
   if (report_fd >= 0) dprintf(report_fd, "error 125 %s\n", msg);
   _exit(125);
@@ -47,7 +49,7 @@ static int numeric(const char *s) {
 }
 
 // fgetpwent/fgetgrent read the files themselves: no NSS modules, which a static binary lacks.
-static void resolve_user(struct confine *c, const char *spec) {
+void resolve_user(struct confine *c, const char *spec) {
   char buf[256], msg[400];
   snprintf(buf, sizeof buf, "%s", spec);
   char *group = strchr(buf, ':');
@@ -113,7 +115,7 @@ static void resolve_user(struct confine *c, const char *spec) {
 }
 
 // The whole BPF file (struct sock_filter[], as strata-shim --export-bpf-fd writes it).
-static void read_bpf(struct confine *c, const char *file) {
+void read_bpf(struct confine *c, const char *file) {
   int fd = open(file, O_RDONLY | O_CLOEXEC);
   struct stat st;
   if (fd < 0 || fstat(fd, &st) < 0) fail(file);
@@ -125,6 +127,7 @@ static void read_bpf(struct confine *c, const char *file) {
 }
 
 int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "run") == 0) return run_main(argc - 1, argv + 1);
   // Until execve, /proc/PID/exe is the guest's binary: not dumpable, a container process cannot
   // open it or ptrace this process (CVE-2019-5736, as the native shim).
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) fail("PR_SET_DUMPABLE");

@@ -5,7 +5,7 @@
 // page cache and saves the machine state to .cache/guest/state.bin.gz, plus state.json: how the
 // machine was configured (a restore must use the same memory size and devices) and the baked layer's
 // diff ID, which EmuSnapshotter matches before taking it over instead of unpacking the tar.
-// Usage: node images/guest/snapshot.mjs [--memory-mib N]
+// Usage: node images/guest/snapshot.mjs [--memory-mib N] | --check
 import { readFile, writeFile, rename, mkdtemp, rm } from 'node:fs/promises';
 import { statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -91,6 +91,30 @@ function log(msg) {
   process.stderr.write(`snapshot: ${msg}\n`);
 }
 
+/** What the saved machine's store is made with: state.json records it, a restore checks it. */
+async function storeKey(lib) {
+  const tar = await busyboxLayer(lib);
+  const diffId = `sha256:${lib.sha256Hex(tar)}`;
+  const sub = lib.busyboxSubstitute(lib.BUSYBOX_BINARY);
+  return { tar, diffId, prepared: lib.sha256Hex(lib.PREPARE_SCRIPT), script: lib.bakedScriptHash(sub), sub };
+}
+
+// --check: exit 0 when state.json was made with the current preparation, busybox layer and its
+// unpack script (build.sh's cache key: a change to them retakes the snapshot), else 1.
+if (process.argv.includes('--check')) {
+  let saved = null;
+  try {
+    saved = JSON.parse(await readFile(join(cache, 'state.json'), 'utf8'));
+  } catch {
+    process.exit(1);
+  }
+  const k = await storeKey(await loadLib());
+  const b = saved.baked?.[0];
+  const current = saved.prepared === k.prepared && b?.diffId === k.diffId && b?.script === k.script;
+  if (!current) log('the saved store was made with other preparation or busybox layer scripts');
+  process.exit(current ? 0 : 1);
+}
+
 const t0 = performance.now();
 const emulator = new V86({
   wasm_path: fileURLToPath(import.meta.resolve('v86/build/v86.wasm')),
@@ -147,15 +171,9 @@ try {
 
   // The emu store, prepared, with the busybox layer in it (a long script: both through the 9p share).
   const lib = await loadLib();
-  const tar = await busyboxLayer(lib);
-  const diffId = `sha256:${lib.sha256Hex(tar)}`;
-  const sub = lib.busyboxSubstitute(lib.BUSYBOX_BINARY);
-  const baked = {
-    diffId,
-    dir: diffId.slice(7),
-    link: lib.shortLinkName(),
-    script: lib.bakedScriptHash(sub),
-  };
+  const key = await storeKey(lib);
+  const { tar, diffId, sub, prepared } = key;
+  const baked = { diffId, dir: diffId.slice(7), link: lib.shortLinkName(), script: key.script };
   const bakeScript = ['set -e', lib.PREPARE_SCRIPT, lib.bakedLayerScript(baked.dir, baked.link, sub)].join(
     '\n',
   );
@@ -202,7 +220,7 @@ try {
         kernel,
         stamp,
         bootMs: Math.round(bootMs),
-        prepared: lib.sha256Hex(lib.PREPARE_SCRIPT),
+        prepared,
         baked: [baked],
       },
       null,

@@ -1,7 +1,8 @@
-// The emu backend's guest scripts are pure functions of the ContainerSpec: checked here without a
+// The emu backend's guest requests are pure functions of the ContainerSpec: checked here without a
 // guest (the guest runs them in backend.test.ts and differential.test.ts).
 import { describe, expect, it } from 'vitest';
-import { cgroupLines, innerScript, monitorScript, mountTrees } from '../../backend-emu/src/emu-scripts.ts';
+import { runStageArgs, startRequest } from '../../backend-emu/src/emu-scripts.ts';
+import { deviceArgs, mountArgs } from '../../backend-native/src/run-plan.ts';
 import {
   ALL_CONTAINER_NAMESPACES,
   defaultDevices,
@@ -45,61 +46,61 @@ const sources = new Map([
   [7, { guestPath: '/mnt/host/.strata-emu/hostfs/host/data', isFile: false }],
 ]);
 
-describe('emu guest scripts', () => {
-  it('puts the devices, /dev symlinks and the mount points under /dev into the /dev tmpfs tree', () => {
-    const trees = mountTrees(spec, sources);
-    expect([...trees.keys()]).toEqual([1]); // index of the /dev tmpfs in defaultMounts()
-    const entries = trees.get(1)!.map((e) => `${e.header.type} ${e.header.path}`);
-    expect(entries).toEqual(
-      expect.arrayContaining([
-        'dir pts',
-        'dir mqueue',
-        'dir shm',
-        'char null',
-        'char urandom',
-        'symlink ptmx',
-      ]),
-    );
-    expect(entries).not.toContain('dir proc');
-  });
+const paths = { share: '/mnt/host/.strata-emu/c/x', sources, stdout: 'split' as const, stdin: false };
 
-  it('maps the limits to cgroup v2 files', () => {
-    expect(cgroupLines(spec, '$CG')).toEqual([
-      'echo 20 > $CG/pids.max',
-      `echo ${64 << 20} > $CG/memory.max`,
-      `[ ! -e $CG/memory.swap.max ] || echo ${64 << 20} > $CG/memory.swap.max`,
+/** The values of every occurrence of a flag taking `n` values. */
+function flagValues(args: string[], flag: string, n: number): string[][] {
+  const out: string[][] = [];
+  args.forEach((a, i) => {
+    if (a === flag) out.push(args.slice(i + 1, i + 1 + n));
+  });
+  return out;
+}
+
+describe('emu start plan', () => {
+  const args = runStageArgs(spec, paths);
+
+  it("is the native shim's setup plan, with the bind sources mapped into the share", () => {
+    const mapped = spec.mounts.map((m, i) => ({ ...m, source: sources.get(i)?.guestPath ?? m.source }));
+    const native = [...mountArgs(mapped), ...deviceArgs(spec)];
+    // The same flags in the same order: one plan builder (shared/src/run-plan.ts).
+    const at = args.indexOf('--mount');
+    expect(args.slice(at, at + native.length)).toEqual(native);
+    const binds = flagValues(args, '--mount', 6).filter((m) => m[0] === 'bind');
+    expect(binds.map((m) => [m[3], m[4], m[1]])).toEqual([
+      ['/mnt/host/.strata-emu/hostfs/host/hostname', '/etc/hostname', String(4096 | 16384)],
+      ['/mnt/host/.strata-emu/hostfs/host/data', '/data', String(4096 | 16384 | 1)],
     ]);
   });
 
-  it('mounts in spec order, remounts a read-only bind, pivots, resolves and execs with argv0', () => {
-    const p = {
-      share: '/mnt/host/.strata-emu/c/x',
-      fifo: '/run/f',
-      sources,
-      trees: mountTrees(spec, sources),
-      stdout: 'split' as const,
-      stdin: false,
-    };
-    const inner = innerScript(spec, p);
-    const order = [
-      'mount -t tmpfs',
-      'tar -x -f "$X/tree-1.tar"',
-      'mount -t devpts',
-      'mount -t sysfs',
-      '--rbind /mnt/host/.strata-emu/hostfs/host/data',
-      'remount,bind,ro',
-      'mount -t proc',
-      'pivot_root . .',
-      'umount -l .',
-      "exec -a sh \"$r\" -c 'echo '\\''it'\\'''\\''s'\\'''",
-    ];
-    const at = order.map((s) => inner.indexOf(s));
-    expect(at.every((i) => i >= 0)).toBe(true);
-    expect([...at].sort((a, b) => a - b)).toEqual(at);
-    const monitor = monitorScript(spec, p);
-    expect(monitor).toContain("env -i PATH=/bin 'A=b c' unshare -m -u -i -n -p -f --propagation private sh");
-    expect(monitor).toContain(
-      `mount -t overlay -o lowerdir=/S/l/A:/S/l/B,upperdir=/S/x/diff,workdir=/S/x/work overlay "$M"`,
-    );
+  it('carries the overlay, cwd, network, hostname, limits, stdio, env and the payload', () => {
+    const value = (flag: string) => args[args.indexOf(flag) + 1];
+    expect(args.slice(0, 2)).toEqual(['/bin/strata-confine', 'run']);
+    expect(value('--overlay')).toBe('lowerdir=/S/l/A:/S/l/B,upperdir=/S/x/diff,workdir=/S/x/work');
+    expect(value('--rootfs')).toBe('/S/x/merged');
+    expect(value('--mkdir')).toBe('/work');
+    expect(value('--cwd')).toBe('/work');
+    expect(args).toContain('--unshare-net');
+    expect(value('--hostname')).toBe('h');
+    expect(value('--cgroup')).toBe(`/sys/fs/cgroup/strata/${id}`);
+    expect(flagValues(args, '--cgroup-set', 2)).toEqual([
+      ['pids.max', '20'],
+      ['memory.max', String(64 << 20)],
+    ]);
+    expect(flagValues(args, '--cgroup-opt', 2)).toEqual([['memory.swap.max', String(64 << 20)]]);
+    expect(value('--stdout')).toBe('/mnt/host/.strata-emu/c/x/out');
+    expect(value('--exit')).toBe('/mnt/host/.strata-emu/c/x/exit');
+    expect(flagValues(args, '--env', 1)).toEqual([['PATH=/bin'], ['A=b c']]);
+    expect(args.slice(args.indexOf('--') + 1)).toEqual(spec.process.args);
+    // Unconfined here (no SecuritySpec): no capability or seccomp flags.
+    expect(args).not.toContain('--caps');
+  });
+
+  it('is one request that execs the stage, every argument quoted', () => {
+    const script = startRequest(spec, paths);
+    expect(script.startsWith('exec /bin/strata-confine run --rootfs /S/x/merged ')).toBe(true);
+    expect(script).toContain(`--env 'A=b c'`);
+    expect(script).toContain(String.raw`-- sh -c 'echo '\''it'\'''\''s'\'''`);
+    expect(script.trim().split('\n')).toHaveLength(1);
   });
 });
