@@ -1,6 +1,7 @@
 // Builds the offline web demo (web/) into dist/web with vite, then copies in what the app fetches at
 // run time: the guest's saved machine from .cache/guest and v86's wasm. Everything the page needs is
 // then under dist/web, so any static server (or scripts/start.mjs) serves it with no other origin.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,8 +16,9 @@ const guestDir = process.env.STRATA_GUEST_CACHE
 export function runtimeAssets() {
   return [
     ['guest/bios.bin', path.join(guestDir, 'bios.bin')],
-    ['guest/state.bin.gz', path.join(guestDir, 'state.bin.gz')],
-    ['guest/state.json', path.join(guestDir, 'state.json')],
+    // The web snapshot: the guest's, with container c1 already running (images/guest/web-snapshot.mjs).
+    ['guest/state.bin.zst', path.join(guestDir, 'web', 'state.bin.zst')],
+    ['guest/state.json', path.join(guestDir, 'web', 'state.json')],
     ['v86/v86.wasm', path.join(root, 'node_modules', 'v86', 'build', 'v86.wasm')],
   ];
 }
@@ -51,6 +53,12 @@ export function webStale(outDir = WEB_OUT) {
  * trigger at any time.
  */
 export async function buildWeb({ force = false, quiet = false, outDir = WEB_OUT } = {}) {
+  // Makes (or finds up to date, by its inputs' hashes) the web snapshot from the guest's.
+  if (fs.existsSync(path.join(guestDir, 'state.bin.gz'))) {
+    execFileSync(process.execPath, [path.join(root, 'images', 'guest', 'web-snapshot.mjs')], {
+      stdio: ['ignore', 'ignore', quiet ? 'pipe' : 'inherit'],
+    });
+  }
   const missing = runtimeAssets().filter(([, from]) => !fs.existsSync(from));
   if (missing.length > 0) {
     throw new Error(

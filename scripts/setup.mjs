@@ -32,6 +32,8 @@ export const APT_PACKAGES = [
   // HTTP load for bench/port-forward.
   'wrk',
   'chromium',
+  // The web demo's saved machine is zstd-compressed (images/guest/web-snapshot.mjs).
+  'zstd',
 ];
 
 function installed(pkg) {

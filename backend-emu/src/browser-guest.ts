@@ -10,8 +10,11 @@ import { onceEvent } from './v86-events.ts';
 export interface BrowserGuestAssets {
   /** SeaBIOS image the snapshot was taken with. */
   bios: ArrayBuffer;
-  /** gzip of v86's save_state() (state.bin.gz as the image build wrote it). */
-  stateGz: ArrayBuffer;
+  /**
+   * v86's save_state(), gzipped or zstd-compressed (v86 takes a zstd state as is and decompresses it
+   * in its wasm). A promise lets the download overlap v86's start.
+   */
+  stateGz: ArrayBuffer | Promise<ArrayBuffer>;
   /** URL of v86.wasm, served by the same origin. */
   wasmUrl: string;
   memoryMiB: number;
@@ -38,6 +41,11 @@ export class BrowserGuestError extends Error {
 export async function gunzip(data: ArrayBuffer): Promise<ArrayBuffer> {
   const stream = new Blob([data]).stream().pipeThrough(new DecompressionStream('gzip'));
   return new Response(stream).arrayBuffer();
+}
+
+/** zstd's frame magic, as v86's restore_state() tests it. */
+function isZstd(data: ArrayBuffer): boolean {
+  return data.byteLength >= 4 && new DataView(data).getUint32(0, true) === 0xfd2fb528;
 }
 
 /** v86's internal 9p filesystem: only what writing a request file needs (checked at run time). */
@@ -86,7 +94,9 @@ export class BrowserGuest {
     const t0 = performance.now();
     onPhase('decompressing the saved machine');
     // Started before v86 so that the gunzip overlaps the wasm compile.
-    const state = gunzip(assets.stateGz);
+    const state = Promise.resolve(assets.stateGz).then((data) => (isZstd(data) ? data : gunzip(data)));
+    // Not left unhandled while v86 starts: a failed download is thrown by the await below.
+    state.catch(() => undefined);
     onPhase('starting v86 (compiling its WebAssembly)');
     const emulator = new V86({
       wasm_path: assets.wasmUrl,

@@ -11,17 +11,15 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import { buildWeb } from '../../scripts/build-web.mjs';
 import { serveStatic } from '../../scripts/serve-web.mjs';
+import { launchOffline } from '../../test/web/chromium.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const runs = Number(process.env.BENCH_RUNS ?? 3);
-const CHROMIUM = '/usr/bin/chromium';
 const GOAL_MS = 2500;
 const GOAL_BYTES = 20e6;
 
-if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} missing: apt-get install -y chromium`);
 const outDir = await buildWeb({
   quiet: true,
   force: true,
@@ -37,31 +35,9 @@ async function once() {
   const { server, url } = await serveStatic(outDir);
   const sockets = new Set();
   server.on('connection', (s) => sockets.add(s));
-  const origin = url.replace(/\/$/, '');
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-bench-chromium-'));
-  const context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    viewport: { width: 1366, height: 768 },
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
-  const offOrigin = [];
-  await context.route('**/*', (route) => {
-    const u = route.request().url();
-    if (u.startsWith(origin + '/')) return route.continue();
-    offOrigin.push(u);
-    return route.abort();
-  });
+  const browser = await launchOffline({ origin: url, viewport: { width: 1366, height: 768 } });
   try {
-    const page = context.pages()[0] ?? (await context.newPage());
+    const { page, offOrigin } = browser;
     const state = (sel, attr) =>
       `document.querySelector('strata-app')?.shadowRoot?.querySelector('${sel}')?.getAttribute('${attr}')`;
     const t0 = performance.now();
@@ -97,15 +73,26 @@ async function once() {
       },
     );
     const table = performance.now() - t0;
-    const readyInfo = await page.locator('[data-testid="guest-status"]').innerText();
+    const status = page.locator('[data-testid="guest-status"]');
+    const readyInfo = await status.innerText();
+    // The worker's own clock: when each restore phase began, from its start() (after the page loaded).
+    const workerReadyMs = Number(await status.getAttribute('data-ready-ms'));
+    const phases = JSON.parse((await status.getAttribute('data-phases')) ?? '[]');
     let bytes = 0;
     for (const s of sockets) bytes += s.bytesWritten;
     if (offOrigin.length > 0) throw new Error(`requests left the origin: ${offOrigin.join(' ')}`);
-    return { readyMs: ready, tableMs: table, terminalMs: terminal, bytes, status: readyInfo };
+    return {
+      readyMs: ready,
+      tableMs: table,
+      terminalMs: terminal,
+      bytes,
+      status: readyInfo,
+      pageMs: ready - workerReadyMs,
+      phases,
+    };
   } finally {
-    await context.close();
+    await browser.close();
     await new Promise((r) => server.close(() => r()));
-    fs.rmSync(profile, { recursive: true, force: true });
   }
 }
 
@@ -114,7 +101,8 @@ for (let i = 0; i < runs; i++) {
   const r = await once();
   console.log(
     `run ${i + 1}: guest ready ${(r.readyMs / 1000).toFixed(2)} s, c1 table ${(r.tableMs / 1000).toFixed(2)} s, ` +
-      `terminal answer ${(r.terminalMs / 1000).toFixed(2)} s, ${(r.bytes / 1e6).toFixed(2)} MB`,
+      `terminal answer ${(r.terminalMs / 1000).toFixed(2)} s, ${(r.bytes / 1e6).toFixed(2)} MB; ` +
+      `page and worker start ${Math.round(r.pageMs)} ms, then ${r.phases.map(([p, ms]) => `${p} @${ms}`).join(', ')}`,
   );
   results.push(r);
 }

@@ -2,25 +2,24 @@
 // chromium (playwright-core) with every request to another origin aborted, wait for the real guest,
 // and check what the lessons show (texts and structure, not pixels). Screenshots go to
 // test-results/web/. Without chromium or the guest image this fails; it never skips.
-import { existsSync, mkdirSync, rmSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, rmSync, mkdtempSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildWeb } from '../../scripts/build-web.mjs';
 import { serveStatic } from '../../scripts/serve-web.mjs';
+import { launchOffline, type OfflineBrowser } from './chromium.mjs';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SHOTS = path.resolve('test-results/web');
 
 let server: Server;
 let origin = '';
+let browser: OfflineBrowser;
 let context: BrowserContext;
 let page: Page;
-let profile = '';
 let outDir = '';
-const offOrigin: string[] = [];
 const pageErrors: string[] = [];
 
 /** A full-page (or viewport) screenshot; generous timeout: a full page takes long on a loaded machine. */
@@ -39,8 +38,6 @@ async function runStep(step: string, timeout = 40_000): Promise<string> {
 
 describe('web demo (chromium, offline)', () => {
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM))
-      throw new Error(`${CHROMIUM} missing: apt-get install -y chromium (scripts/setup.mjs)`);
     // Its own output dir: the CLI build empties dist/ whenever another test run rebuilds it.
     // buildWeb throws, naming the build command, when the guest image is missing.
     outDir = await buildWeb({
@@ -53,38 +50,17 @@ describe('web demo (chromium, offline)', () => {
     origin = served.url.replace(/\/$/, '');
     rmSync(SHOTS, { recursive: true, force: true });
     mkdirSync(SHOTS, { recursive: true });
-    profile = mkdtempSync(path.join(tmpdir(), 'strata-chromium-'));
-    // A fresh profile per run (playwright passes it to chromium as --user-data-dir).
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      viewport: { width: 1280, height: 900 },
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-    // Offline: anything not from the local server is aborted and recorded (the test then fails).
-    await context.route('**/*', (route) => {
-      const url = route.request().url();
-      if (url.startsWith(origin + '/')) return route.continue();
-      offOrigin.push(url);
-      return route.abort();
-    });
-    page = context.pages()[0] ?? (await context.newPage());
+    // Fresh profile; anything not from the local server is aborted and recorded (the test then fails).
+    // Throws without chromium.
+    browser = await launchOffline({ origin, viewport: { width: 1280, height: 900 } });
+    ({ context, page } = browser);
     page.setDefaultTimeout(15_000);
     page.on('pageerror', (e) => pageErrors.push(e.message));
   }, 90_000);
 
   afterAll(async () => {
-    await context?.close();
+    await browser?.close();
     await new Promise<void>((r) => (server ? server.close(() => r()) : r()));
-    if (profile) rmSync(profile, { recursive: true, force: true });
     if (outDir) rmSync(outDir, { recursive: true, force: true });
   });
 
@@ -256,7 +232,7 @@ describe('web demo (chromium, offline)', () => {
     const width = await page.evaluate(() => document.documentElement.scrollWidth);
     expect(width).toBeLessThanOrEqual(390); // nothing wider than the phone: wide tables scroll in place
 
-    expect(offOrigin).toEqual([]);
+    expect(browser.offOrigin).toEqual([]);
     expect(pageErrors).toEqual([]);
   }, 150_000);
 
@@ -264,13 +240,13 @@ describe('web demo (chromium, offline)', () => {
     const broken = await context.newPage();
     try {
       // The saved machine is "missing": the worker's fetch gets a 404.
-      await broken.route('**/guest/state.bin.gz', (route) => route.fulfill({ status: 404, body: 'gone' }));
+      await broken.route('**/guest/state.bin.zst', (route) => route.fulfill({ status: 404, body: 'gone' }));
       await broken.goto(`${origin}/`);
       const panel = broken.locator('[data-testid="error-panel"]');
       await panel.waitFor({ timeout: 20_000 });
       expect(await panel.getAttribute('role')).toBe('alert');
       expect(await panel.innerText()).toMatch(
-        /The guest \(real Linux in v86\) failed: cannot load .*state\.bin\.gz: HTTP 404/,
+        /The guest \(real Linux in v86\) failed: cannot load .*state\.bin\.zst: HTTP 404/,
       );
       expect(await broken.locator('[data-testid="guest-status"]').getAttribute('data-state')).toBe('failed');
       const live = broken.locator('[data-testid="live-mounts"]');

@@ -13,10 +13,14 @@ export interface GuestInfo {
   kernelRelease: string;
   /** From start() to the first answer of the agent. */
   readyMs: number;
+  /** When each restore phase began, ms from start() (download, decompress, v86 start, restore, agent). */
+  phases: Array<{ phase: string; ms: number }>;
+  /** What the first script given to start() printed (it runs in the same request as the first check). */
+  first: BrowserRunResult;
 }
 
 export interface GuestWorkerApi {
-  start(baseUrl: string, onProgress: (p: Progress) => void): Promise<GuestInfo>;
+  start(baseUrl: string, firstScript: string, onProgress: (p: Progress) => void): Promise<GuestInfo>;
   run(script: string, timeoutMs: number): Promise<BrowserRunResult>;
   console(): Promise<string>;
 }

@@ -80,10 +80,10 @@ export function startContainerScript(): string {
   const dirs = [`${OVERLAY2}/l`, '/run/strata', c.upper, c.work, c.merged, ...parts.flatMap((p) => p.dirs)];
   const base = `${OVERLAY2}/${IMAGE_LAYERS[0]?.id ?? ''}/diff`;
   const chain = [INIT_LAYER, ...[...IMAGE_LAYERS].reverse()].map((x) => `l/${x.short}`).join(':');
-  // A subshell, so that "already running" can exit it without ending the caller's script.
-  return `(
+  // The check is builtins only (no fork: c1 runs already in the web snapshot); the start is a
+  // subshell, so that set -e ends it without ending the caller's script.
+  return `if ! { [ -s ${PID_FILE} ] && read -r P < ${PID_FILE} && [ -d /proc/$P ]; }; then (
 set -e
-if [ -s ${PID_FILE} ] && read -r P < ${PID_FILE} && [ -d /proc/$P ]; then exit 0; fi
 mkdir -p ${[...new Set(dirs)].join(' ')}
 ${parts.flatMap((p) => p.lines).join('\n')}
 # The base layer's userland: the guest's static busybox and one link per applet.
@@ -97,7 +97,8 @@ setsid unshare -m -u -i -n -p -f sh -c ${q(containerInit())} </dev/null >/run/st
 if ! read -r ok < ${READY_FIFO} || [ "$ok" != ok ]; then
   echo 'container did not start:' >&2; cat /run/strata/${CONTAINER}.log >&2; exit 1
 fi
-)`;
+)
+fi`;
 }
 
 /** nsenter into c1 (its PID in $P): namespaces and root, as `docker exec` (setns + fork + exec). */
@@ -111,6 +112,15 @@ export function inContainer(script: string): string {
 }
 
 export const CONTAINER_MOUNTINFO = inContainer('cat /proc/self/mountinfo');
+
+/**
+ * c1's mount table for the live panel, in the guest's first request: /proc/<c1's PID>/mountinfo is
+ * relative to that process's root and mount namespace (the same text c1's own /proc/self/mountinfo
+ * gives), read with sh builtins: no nsenter, no cat, no fork in the emulated CPU.
+ */
+export const LIVE_MOUNTINFO = `${startContainerScript()} >/dev/null
+read -r P < ${PID_FILE}
+while IFS= read -r l; do echo "$l"; done < /proc/$P/mountinfo`;
 
 // Lesson (a): mount namespaces. Seed experiments 1 and 2.
 export const NS_INHERIT = `echo 'from the host' > /tmp/host-file
@@ -232,3 +242,34 @@ for n in cgroup ipc mnt net pid uts; do
 done`;
 
 export const EXEC_VIEW = `${inContainer('echo "$ hostname"; hostname; echo "$ cat /etc/hostname"; cat /etc/hostname; echo "$ ps"; ps -o pid,args')}`;
+
+// Lesson: chroot, seed experiments 3 and 4. The guest's busybox is static, so the hand-made rootfs
+// needs no lib/ (the write-ups copy what `ldd /bin/bash` names; here it would say "not a dynamic
+// executable").
+export const CHROOT_HANDMADE = `R=/tmp/rootfs
+rm -rf $R; mkdir -p $R/bin
+ln /bin/busybox $R/bin/busybox 2>/dev/null || cp /bin/busybox $R/bin/busybox
+for a in sh ls cat; do ln -s busybox $R/bin/$a; done
+echo "$ find $R"; find $R | sort
+echo "$ chroot $R /bin/sh"
+chroot $R /bin/sh -c '
+echo "$ ls /"; ls /
+echo "$ ls /bin"; ls /bin
+echo "$ cat /etc/os-release"; cat /etc/os-release 2>&1 || true'`;
+
+/** The demo image's base layer: an unpacked busybox image, as `chroot busybox /bin/sh` used. */
+const BASE_DIFF = `${OVERLAY2}/${IMAGE_LAYERS[0]?.id ?? ''}/diff`;
+
+export const CHROOT_IMAGE = `B=${BASE_DIFF}
+echo "$ chroot <the image's base layer> /bin/sh"
+chroot $B /bin/sh -c '
+echo "$ cat /etc/os-release"; cat /etc/os-release
+echo "$ ls /"; ls /'
+echo "$ uname -r   (inside, then outside: one kernel)"; chroot $B /bin/uname -r; uname -r
+chroot $B /bin/sleep 60 &
+C=$!
+echo "$ readlink /proc/<chrooted PID>/root"; readlink /proc/$C/root
+echo "namespace	host	chroot"
+for n in mnt uts pid net; do printf '%s\\t%s\\t%s\\n' $n "$(readlink /proc/self/ns/$n)" "$(readlink /proc/$C/ns/$n)"; done
+kill $C; wait $C 2>/dev/null
+true`;

@@ -168,6 +168,39 @@ export const LESSONS: Lesson[] = [
     ],
   },
   {
+    id: 'chroot',
+    title: 'chroot into a hand-made rootfs',
+    seed: 'experiments 3 and 4',
+    summary:
+      'chroot(2) changes the root directory of one process: a directory with a shell in it is enough to ' +
+      'run in. An unpacked image is such a directory (a rootfs): the files of an OS, not its kernel. chroot ' +
+      "isolates nothing else: the process keeps the host's mounts, hostname, PIDs and network.",
+    steps: [
+      {
+        id: 'handmade',
+        title: 'A rootfs by hand: bin/ and a static busybox',
+        explain:
+          "Inside, ls / lists only bin: the directory is the whole filesystem the shell can name. The guest's " +
+          'busybox is statically linked, so no lib/ is needed (the write-ups copy what ldd names for bash and ls).',
+        script: guest.CHROOT_HANDMADE,
+        container: false,
+        model: model.chrootHandmade,
+        display: 'text',
+      },
+      {
+        id: 'image',
+        title: "An image's layer as the root: same kernel, same namespaces",
+        explain:
+          "chroot into the demo image's base layer (an unpacked busybox image): its own os-release and " +
+          "directories, but uname -r is the guest's kernel, and every namespace of the chrooted process is the host's.",
+        script: guest.CHROOT_IMAGE,
+        container: true,
+        model: model.chrootImage,
+        display: 'text',
+      },
+    ],
+  },
+  {
     id: 'pivot-root',
     title: 'pivot_root',
     seed: 'experiment 5',

@@ -297,3 +297,47 @@ export function execView(): string {
     '$ ps   (the model has no process table to print)',
   ].join('\n');
 }
+
+export function chrootHandmade(): string {
+  const host = new Kernel({ hostname: 'strata-guest' }).init;
+  const r = '/tmp/rootfs';
+  host.mkdirp(`${r}/bin`);
+  host.writeFile(`${r}/bin/busybox`, 'ELF');
+  for (const a of ['sh', 'ls', 'cat']) host.symlink('busybox', `${r}/bin/${a}`);
+  const find = [r, `${r}/bin`, ...host.readdir(`${r}/bin`).map((f) => `${r}/bin/${f}`)].sort();
+  const c = host.clone();
+  c.chroot(r);
+  c.chdir('/');
+  const missing = errno(() => c.readFile('/etc/os-release'));
+  return [
+    `$ find ${r}`,
+    ...find,
+    `$ chroot ${r} /bin/sh`,
+    '$ ls /',
+    ...c.readdir('/'),
+    '$ ls /bin',
+    ...c.readdir('/bin'),
+    '$ cat /etc/os-release',
+    `cat: can't open '/etc/os-release': ${missing === 'ENOENT' ? 'No such file or directory' : (missing ?? 'ok')}`,
+  ].join('\n');
+}
+
+export function chrootImage(): string {
+  const { host } = containerWorld();
+  const c = host.clone();
+  const base = `${OVERLAY2}/${IMAGE_LAYERS[0]?.id ?? ''}/diff`;
+  c.chroot(base);
+  c.chdir('/');
+  return [
+    "$ chroot <the image's base layer> /bin/sh",
+    '$ cat /etc/os-release',
+    c.readFile('/etc/os-release').trimEnd(),
+    '$ ls /',
+    ...c.readdir('/'),
+    '$ uname -r   (the model has one kernel and no release string to print)',
+    '$ readlink /proc/<chrooted PID>/root',
+    base,
+    'namespace\thost\tchroot',
+    ...(['mnt', 'uts', 'pid', 'net'] as const).map((n) => `${n}\t${host.nsLink(n)}\t${c.nsLink(n)}`),
+  ].join('\n');
+}

@@ -3,7 +3,8 @@
 import { css, html, LitElement, nothing, unsafeCSS } from 'lit';
 import xtermCss from '@xterm/xterm/css/xterm.css?inline';
 import { keyed } from 'lit/directives/keyed.js';
-import { GuestClient, type GuestState } from '../guest-client.ts';
+import type { GuestState } from '../guest-client.ts';
+import { guestClient } from '../boot.ts';
 import { guestScript, LESSONS, type Lesson } from '../lessons.ts';
 import { CONTAINER_MOUNTINFO } from '../guest-scripts.ts';
 import { containerMountinfo } from '../model-lessons.ts';
@@ -28,24 +29,27 @@ export class StrataApp extends LitElement {
   declare guestState: GuestState;
   declare lessonId: string;
   declare live: LiveMounts;
-  private readonly guest = new GuestClient();
+  private readonly guest = guestClient;
 
   constructor() {
     super();
-    this.guestState = this.guest.state;
     this.lessonId = this.fromHash();
     // The model answers at once: this is what the first lesson shows while the guest restores.
     this.live = { backend: 'model', text: containerMountinfo() };
-    this.guest.addEventListener('change', () => {
-      this.guestState = this.guest.state;
-      if (this.guest.state.kind === 'ready') void this.showLiveMounts();
-    });
+    // The guest started before this element (boot.ts): take its state now, then follow it.
+    this.onGuestChange();
+    this.guest.addEventListener('change', () => this.onGuestChange());
     window.addEventListener('hashchange', () => (this.lessonId = this.fromHash()));
   }
 
-  override connectedCallback(): void {
-    super.connectedCallback();
-    void this.guest.start();
+  private onGuestChange(): void {
+    const s = this.guest.state;
+    this.guestState = s;
+    if (s.kind !== 'ready') return;
+    // c1's table came with the guest's first request; asked again only if that failed.
+    if (s.info.first.exitCode === 0 && / - overlay /.test(s.info.first.stdout)) {
+      this.live = { backend: 'guest', text: s.info.first.stdout };
+    } else void this.showLiveMounts();
   }
 
   private fromHash(): string {
@@ -244,7 +248,15 @@ export class StrataApp extends LitElement {
       </div>`;
     }
     if (s.kind === 'ready') {
-      return html`<div class="status" data-testid="guest-status" data-state="ready" role="status">
+      // data-phases: when each restore phase began (the bench reads it).
+      return html`<div
+        class="status"
+        data-testid="guest-status"
+        data-state="ready"
+        data-ready-ms=${Math.round(s.info.readyMs)}
+        data-phases=${JSON.stringify(s.info.phases.map((p) => [p.phase, Math.round(p.ms)]))}
+        role="status"
+      >
         Guest running: Linux ${s.info.kernelRelease.replace(/^Linux /, '')} in v86, up in
         ${(s.info.readyMs / 1000).toFixed(1)} s
       </div>`;
@@ -269,8 +281,9 @@ export class StrataApp extends LitElement {
         >
       </h3>
       <p>
-        /proc/self/mountinfo inside a running container: its root (first line, highlighted) is the overlay of
-        the image's layers (lowerdir=…), its read-write layer (upperdir) and workdir.
+        What /proc/self/mountinfo shows inside a running container (read from the guest as
+        /proc/PID/mountinfo): its root (first line, highlighted) is the overlay of the image's layers
+        (lowerdir=…), its read-write layer (upperdir) and workdir.
         ${
           this.live.backend === 'guest'
             ? ''

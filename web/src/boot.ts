@@ -1,0 +1,8 @@
+// Imported first by main.ts: the guest worker starts (and begins downloading the saved machine)
+// before the rest of the app's modules are evaluated, which takes a few hundred ms on a busy machine.
+import { GuestClient } from './guest-client.ts';
+import { LIVE_MOUNTINFO } from './guest-scripts.ts';
+
+export const guestClient = new GuestClient();
+// Its first request also reads container c1's mount table for the live panel.
+void guestClient.start(LIVE_MOUNTINFO);
