@@ -80,6 +80,24 @@ describe('strata scenario', () => {
     expect(r.code).toBe(0);
   });
 
+  it('run --kernel 6.1: the model answers as Linux 6.1; bad --kernel and --backend values exit 125', () => {
+    const f = file('unbindable-copies.json');
+    const as61 = strata(work, ['scenario', 'run', f, '--kernel', '6.1', '--json']);
+    expect(as61.code).toBe(0);
+    expect(JSON.parse(as61.stdout).outcomes[12]).toBe('EINVAL');
+    const as618 = strata(work, ['scenario', 'run', f, '--json']);
+    expect(JSON.parse(as618.stdout).outcomes[12]).toBe('ok');
+    const bad = strata(work, ['scenario', 'run', f, '--kernel', '5.4']);
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toBe("strata: --kernel: unknown release '5.4': expected 6.18 or 6.1\n");
+    const native = strata(work, ['scenario', 'run', f, '--backend', 'native', '--kernel', '6.1']);
+    expect(native.code).toBe(125);
+    expect(native.stderr).toContain('--kernel: only the model answers as a chosen kernel');
+    const unknown = strata(work, ['scenario', 'compare', f, '--backends', 'model,qemu']);
+    expect(unknown.code).toBe(125);
+    expect(unknown.stderr).toContain("unknown scenario backend 'qemu': expected model, native, emu");
+  });
+
   it('a bad scenario names file, step and field; exit 125', () => {
     const f = path.join(work, 'bad.json');
     writeFileSync(f, JSON.stringify({ steps: [{ op: 'bind', source: '/a' }] }));
