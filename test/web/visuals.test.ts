@@ -95,6 +95,25 @@ describe('model answers', () => {
   });
 });
 
+describe('chroot lesson (model)', () => {
+  it('a hand-made rootfs: / is the directory, the host has nothing more to show', () => {
+    const out = model.chrootHandmade();
+    expect(out).toMatch(
+      /\$ chroot \/tmp\/rootfs \/bin\/sh\n\$ ls \/\nbin\n\$ ls \/bin\nbusybox\ncat\nls\nsh\n/,
+    );
+    expect(out).toContain("cat: can't open '/etc/os-release': No such file or directory");
+  });
+
+  it("an image's base layer as root: its files, and every namespace still the host's", () => {
+    const out = model.chrootImage();
+    expect(out).toMatch(/\$ cat \/etc\/os-release\nNAME="Strata demo"/);
+    expect(out).toMatch(/\$ ls \/\nbin\ndev\netc\nproc\nroot\nsys\ntmp\nusr\nvar\n/);
+    const rows = out.split('\n').filter((l) => /^(mnt|uts|pid|net)\t/.test(l));
+    expect(rows).toHaveLength(4);
+    for (const [, host, chrooted] of rows.map((l) => l.split('\t'))) expect(chrooted).toBe(host);
+  });
+});
+
 describe('namespace graph', () => {
   it("docker exec (model): the exec'd process is in every namespace of app's PID 1", () => {
     const g = nsGraph(modelDocker.execGraph());

@@ -213,6 +213,93 @@ describe('web demo (chromium, offline)', () => {
     await page.setViewportSize({ width: 1280, height: 900 });
   }, 480_000);
 
+  it('chroot lesson: a hand-made rootfs, and an image layer as the root', async () => {
+    await page.locator('nav button[data-lesson="chroot"]').click();
+    expect(await page.locator('[data-testid="lesson"]').getAttribute('data-lesson')).toBe('chroot');
+    // The model answers at once.
+    const handmade = page.locator('lesson-step[data-step="handmade"]');
+    expect(await handmade.locator('[data-testid="answer"]').getAttribute('data-backend')).toBe('model');
+    expect(await handmade.locator('[data-testid="output"]').innerText()).toMatch(
+      /\$ ls \/\nbin\n\$ ls \/bin/,
+    );
+
+    const made = await runStep('handmade', 90_000);
+    expect(made).toContain('guest: real Linux in v86');
+    // Inside, the directory is the whole filesystem: / holds bin only, and the host's files are not there.
+    expect(made).toMatch(
+      /\$ chroot \/tmp\/rootfs \/bin\/sh\n\$ ls \/\nbin\n\$ ls \/bin\nbusybox\ncat\nls\nsh\n/,
+    );
+    expect(made).toContain("cat: can't open '/etc/os-release': No such file or directory");
+
+    const image = await runStep('image', 90_000);
+    expect(image).toMatch(/\$ cat \/etc\/os-release\nNAME="Strata demo"/);
+    expect(image).toMatch(/\$ ls \/\nbin\ndev\netc\nproc\nroot\nsys\ntmp\nusr\nvar\n/);
+    // One kernel: uname -r inside and outside print the same release.
+    const [inside, outside] = /one kernel\)\n(\S+)\n(\S+)/.exec(image)?.slice(1) ?? [];
+    expect(inside).toMatch(/^6\.1\./);
+    expect(inside).toBe(outside);
+    expect(image).toMatch(/\/root\n\/var\/lib\/strata\/overlay2\/\w+\/diff\n/);
+    // chroot isolates nothing else: each namespace of the chrooted process is the host's.
+    for (const n of ['mnt', 'uts', 'pid', 'net']) {
+      const row = new RegExp(`^${n}\\t(${n}:\\[\\d+\\])\\t(${n}:\\[\\d+\\])$`, 'm').exec(image);
+      expect(row?.[1]).toBeDefined();
+      expect(row?.[1]).toBe(row?.[2]);
+    }
+    await shot('11-chroot-lesson');
+  }, 240_000);
+
+  it('volumes lesson: bind mount, named volume, host and container mount tables', async () => {
+    await page.locator('nav button[data-lesson="volumes"]').click();
+    expect(await page.locator('[data-testid="lesson"]').getAttribute('data-lesson')).toBe('volumes');
+    const bind = await runStep('bind', 170_000);
+    expect(bind).toContain('guest: real Linux in v86');
+    // The container saw the host's file; its /data is a bind whose mount root is the host's /srv/data.
+    expect(bind).toMatch(/mountinfo'\nhost\.txt\n\d+ \d+ \d+:\d+ \/srv\/data \/data rw/);
+    expect(bind).toMatch(/\(host, the container is gone\)\nwritten inside/);
+    expect(bind).toContain('(none: the bind mount exists only in the container');
+
+    const named = await runStep('named', 170_000);
+    expect(named).toMatch(/_data {6}\(host\)\nfrom-container\n/);
+    expect(named).toMatch(/the new layer holds:\nA \/test\n\(only the empty mount point/);
+
+    await runStep('mounts', 170_000);
+    const diff = page.locator('lesson-step[data-step="mounts"] [data-testid="mount-diff"]');
+    const kind = (mp: string) => diff.locator(`tr[data-mount="${mp}"]`).getAttribute('data-kind');
+    expect(await kind('/test')).toBe('container-only');
+    expect(await kind('/')).toBe('changed');
+    expect(await kind('/proc')).toBe('changed');
+    expect(await kind('/mnt/host')).toBe('host-only');
+    expect(
+      await diff.locator('tr[data-kind="host-only"][data-mount$="/merged"]').count(),
+    ).toBeGreaterThanOrEqual(1);
+    await shot('12-volumes-lesson');
+  }, 600_000);
+
+  it('--net container: lesson: one network namespace, two containers', async () => {
+    await page.locator('nav button[data-lesson="net-container"]').click();
+    await runStep('join', 170_000);
+    const step = page.locator('lesson-step[data-step="join"]');
+    expect(await step.locator('[data-testid="process"]').allTextContents()).toEqual([
+      'host: PID 1',
+      'web: PID 1',
+      'side (--net container:web)',
+    ]);
+    const members = (kind: string) =>
+      step
+        .locator(`[data-testid="ns-node"][data-kind="${kind}"]`)
+        .evaluateAll((els) => els.map((e) => e.getAttribute('data-members')).sort());
+    // net: the host's node, and one node web and side share; every other kind: three nodes (cgroup one).
+    expect(await members('net')).toEqual(['1', '2']);
+    for (const kind of ['ipc', 'mnt', 'pid', 'uts']) expect(await members(kind)).toEqual(['1', '1', '1']);
+    expect(await members('cgroup')).toEqual(['3']);
+
+    const talk = await runStep('talk', 170_000);
+    expect(talk).toMatch(/shared loopback\)\nhello from web\n/);
+    expect(talk).toMatch(/own UTS and PID namespaces\)\nside\n/);
+    expect(talk).toMatch(/another network namespace\)\nwget: can't connect/);
+    await shot('13-net-container-lesson');
+  }, 420_000);
+
   it('terminal runs in the container; phone width; no request left the origin', async () => {
     const term = page.locator('guest-terminal .xterm');
     await term.click();
