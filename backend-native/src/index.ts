@@ -3,19 +3,21 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Backend } from '../../shared/src/backend.js';
 import { StrataError } from '../../shared/src/errors.js';
-import { NativeRuntime, shimPath } from './runtime.js';
+import { NativeRuntime, shimPath, type ShimLauncher } from './runtime.js';
 import { Overlay2Snapshotter } from './snapshotter.js';
 import { isRootless } from './rootless.js';
 
 export class NativeBackend implements Backend {
   readonly kind = 'native' as const;
   readonly snapshots: Overlay2Snapshotter;
-  readonly runtime = new NativeRuntime();
+  readonly runtime: NativeRuntime;
   // A user namespace cannot plumb veth pairs into the host's bridge: loopback only there.
   readonly defaultNetwork = isRootless() ? 'none' : 'bridge';
 
-  constructor(root: string) {
+  /** `launcher`: who starts attached runs' shims (the warm daemon's client); default here. */
+  constructor(root: string, launcher: ShimLauncher | null = null) {
     this.snapshots = new Overlay2Snapshotter(path.join(root, 'overlay2'));
+    this.runtime = new NativeRuntime(launcher);
   }
 
   async checkPrerequisites(): Promise<void> {

@@ -23,6 +23,7 @@ import {
 } from './network.js';
 import { CLONE, SyscallError, detachIfMounted, setns, setWindowSize, unlockPty } from './libc.js';
 import { deviceArgs, mountArgs } from './run-plan.js';
+import { forwardTerminal } from './forward-terminal.js';
 import { resolveUser } from './users.js';
 import { parseExitFile } from '../../shared/src/exit-file.js';
 import { findUp } from '../../shared/src/find-up.js';
@@ -102,6 +103,7 @@ function lineReader(sock: Socket): () => Promise<string | null> {
   const wake = () => waiters.splice(0).forEach((w) => w());
   sock.setEncoding('utf8');
   sock.on('data', (d: string) => ((buf += d), wake()));
+  sock.resume(); // a daemon's control connection arrives paused (native-daemon.ts)
   sock.on('end', () => ((ended = true), wake()));
   sock.on('close', () => ((ended = true), wake()));
   sock.on('error', () => ((ended = true), wake()));
@@ -168,18 +170,57 @@ function enterNetworkOf(pid: number, plan: NetworkPlan): void {
   }
 }
 
-/** Foreground `run -t`: the shim relays the pty; this terminal goes raw and its resizes pass on. */
-function forwardTerminal(child: ChildProcess, stdin: boolean): () => void {
-  const raw = stdin && process.stdin.isTTY === true;
-  if (raw) process.stdin.setRawMode(true);
-  const onResize = () => child.kill('SIGWINCH');
-  process.stdout.on('resize', onResize);
-  return () => {
-    process.stdout.off('resize', onResize);
-    if (raw) {
-      process.stdin.setRawMode(false);
-      process.stdin.pause();
-    }
+/**
+ * How a shim is started: spawned here, or (the warm daemon's attached runs, cli/src/native-daemon.ts)
+ * by the thin client that owns the terminal, so the shim gets the user's own stdio.
+ */
+export interface ShimInvocation {
+  /** The container's. */
+  id: string;
+  shim: string;
+  args: string[];
+  env: Record<string, string>;
+  /** fds 0-2: a number is this process's fd, 'ignore' is /dev/null. */
+  std: Array<number | 'ignore'>;
+  /** Become the shim's fds 4, 5, ...; the caller closes them once the launch has resolved. */
+  extra: number[];
+  terminal: boolean;
+  attachStdin: boolean;
+}
+
+export interface LaunchedShim {
+  pid: number;
+  /** The shim's control socket (its fd 3). */
+  ctl: Socket;
+  /** The shim's exit status, once it has ended. */
+  exited: Promise<number>;
+  kill(signal: NodeJS.Signals): void;
+  /** A detached monitor outlives this process. */
+  unref(): void;
+  /** Foreground -t: the terminal goes raw and its resizes pass on; returns the undo. */
+  forwardTerminal(): () => void;
+}
+
+export type ShimLauncher = (inv: ShimInvocation) => Promise<LaunchedShim>;
+
+/** The shim as this process's child. */
+export async function spawnShim(inv: ShimInvocation): Promise<LaunchedShim> {
+  const child = spawn(inv.shim, inv.args, {
+    stdio: [...inv.std, 'pipe', ...inv.extra],
+    env: inv.env,
+    detached: true,
+  });
+  if (child.pid === undefined) throw new StrataError(`could not start ${inv.shim}`);
+  const exited = new Promise<number>((resolve) =>
+    child.on('exit', (code, sig) => resolve(code ?? 128 + (sig ? 15 : 0))),
+  );
+  return {
+    pid: child.pid,
+    ctl: child.stdio[3] as Socket,
+    exited,
+    kill: (s) => void child.kill(s),
+    unref: () => child.unref(),
+    forwardTerminal: () => forwardTerminal(child, inv.attachStdin),
   };
 }
 
@@ -219,6 +260,9 @@ function relayTerminal(master: number, stdin: boolean): () => void {
 }
 
 export class NativeRuntime implements Runtime {
+  /** `launcher` starts the shim of attached runs (the daemon's client); detached ones stay here. */
+  constructor(private readonly launcher: ShimLauncher | null = null) {}
+
   async start(
     spec: ContainerSpec,
     stdio: StdioSpec,
@@ -288,25 +332,29 @@ export class NativeRuntime implements Runtime {
       '--',
       ...spec.process.args,
     ];
-    const std = stdio.kind === 'log' ? ['ignore', logFd!, logFd!] : [attachStdin ? 0 : 'ignore', 1, 2];
-    let child: ChildProcess;
+    const std: Array<number | 'ignore'> =
+      stdio.kind === 'log' ? ['ignore', logFd!, logFd!] : [attachStdin ? 0 : 'ignore', 1, 2];
+    const launch = stdio.kind === 'attach' && this.launcher ? this.launcher : spawnShim;
+    let child: LaunchedShim;
     try {
-      child = spawn(shim, args, {
-        stdio: [...std, 'pipe', ...extra] as Array<number | 'ignore' | 'pipe'>,
+      child = await launch({
+        id: spec.id,
+        shim,
+        args,
         env: envObject(spec.process.env),
-        detached: true,
+        std,
+        extra,
+        terminal,
+        attachStdin,
       });
     } finally {
       closeAll(owned);
     }
-    if (child.pid === undefined) throw new StrataError(`could not start ${shim}`);
     const shimPid = child.pid;
     trace('runtime: shim spawned');
-    const ctl = child.stdio[3] as Socket;
+    const ctl = child.ctl;
     const readLine = lineReader(ctl);
-    const exited = new Promise<number>((resolve) =>
-      child.on('exit', (code, sig) => resolve(code ?? 128 + (sig ? 15 : 0))),
-    );
+    const exited = child.exited;
     const abort = async (e: unknown): Promise<never> => {
       child.kill('SIGKILL'); // still waiting for its go line: nothing ran
       ctl.destroy();
@@ -362,7 +410,7 @@ export class NativeRuntime implements Runtime {
       child.unref();
       return { pid, monitorPid: shimPid, ...(network ? { network } : {}) };
     }
-    const stopTerminal = terminal ? forwardTerminal(child, attachStdin) : () => undefined;
+    const stopTerminal = terminal ? child.forwardTerminal() : () => undefined;
     const exit = exited.then(() => {
       trace('runtime: monitor exited');
       stopTerminal();

@@ -593,6 +593,11 @@ int main(int argc, char **argv) {
   struct opts o;
   parse(argc, argv, &o);
   ctl = o.ctl_fd;
+  // The warm daemon's client hands over a socket of its own, non-blocking (cli/src/client.ts).
+  if (ctl >= 0) {
+    int fl = fcntl(ctl, F_GETFL);
+    if (fl >= 0 && (fl & O_NONBLOCK)) fcntl(ctl, F_SETFL, fl & ~O_NONBLOCK);
+  }
   // Until execve replaces this image, /proc/PID/exe of the shim is the host's strata-shim binary and
   // a container process watching /proc could open it (CVE-2019-5736). Not dumpable, its /proc
   // entries need CAP_SYS_PTRACE in the host's user namespace; execve makes the payload dumpable again.

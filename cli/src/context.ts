@@ -14,6 +14,11 @@ export interface Context {
   removeOnExit(id: string): string[];
   out(text: string): void;
   err(text: string): void;
+  /**
+   * docker run's --sig-proxy: what the user's process receives goes to `pid` through `kill`;
+   * returns the undo. (In the warm daemon, the client proxies them itself.)
+   */
+  forwardSignals(pid: number, kill: (signal: NodeJS.Signals) => void): () => void;
 }
 
 export interface Command {

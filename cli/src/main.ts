@@ -7,9 +7,11 @@ import { StrataError, UsageError } from '../../shared/src/errors.js';
 import { DEFAULT_ROOT, Store } from '../../shared/src/store/index.js';
 import type { Backend } from '../../shared/src/backend.js';
 import { defaultRootlessRoot, isRootless, runRootless } from '../../backend-native/src/rootless.js';
+import type { ShimLauncher } from '../../backend-native/src/runtime.js';
 import { familiarString, parseReference } from '../../shared/src/reference.js';
 import type { Command, Context } from './context.js';
 import { helpText, parseFlags } from './flags.js';
+import { proxySignals } from './daemon-protocol.js';
 // Command modules load on demand: a `run` should not pay for parsing the Dockerfile builder, the
 // archive code or the tar writer (bench/run-latency).
 const MODULES: Array<[string[], () => Promise<Record<string, unknown>>]> = [
@@ -72,8 +74,9 @@ function selfScript(): string {
 }
 
 /** Backends load on demand too (the native one brings koffi). */
-async function makeBackend(name: string, root: string): Promise<Backend> {
-  if (name === 'native') return new (await import('../../backend-native/src/index.js')).NativeBackend(root);
+async function makeBackend(name: string, root: string, launcher: ShimLauncher | null): Promise<Backend> {
+  if (name === 'native')
+    return new (await import('../../backend-native/src/index.js')).NativeBackend(root, launcher);
   if (name === 'emu') {
     // In the per-store daemon, every command shares its guest; otherwise (STRATA_EMU_DAEMON=0) the
     // guest lives as long as this process: single-command flows only (docs/emulator.md).
@@ -119,6 +122,8 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(await usage());
     return name === undefined && globals.flags.get('help') !== true ? 0 : 0;
   }
+  // The warm native daemon (cli/src/native-daemon.ts), which the thin client starts.
+  if (name === 'native-daemon') return (await import('./native-daemon.js')).serve(root);
   if (backendName === 'emu' && name !== 'scenario' && process.env.STRATA_EMU_DAEMON !== '0') {
     const daemon = await import('./emu-daemon.js');
     const start = [process.execPath, selfScript(), '--root', root, '--backend', 'emu', 'emu-daemon', 'serve'];
@@ -141,6 +146,32 @@ export async function main(argv: string[]): Promise<number> {
     return runRootless([name, ...rest], root, ['--backend', backendName, ...(debug ? ['--debug'] : [])]);
   }
 
+  const ctx = commandContext({
+    root,
+    debug,
+    backendName,
+    out: (t) => void process.stdout.write(t),
+    err: (t) => void process.stderr.write(t),
+  });
+  return command.run(ctx, parsed);
+}
+
+export interface ContextOptions {
+  root: string;
+  debug: boolean;
+  backendName: string;
+  out(text: string): void;
+  err(text: string): void;
+  /** Who starts attached runs' shims on the native backend (the warm daemon's client). */
+  launcher?: ShimLauncher;
+  /** The user's environment, for `-e NAME` (default this process's). */
+  hostEnv?: NodeJS.ProcessEnv;
+  forwardSignals?: Context['forwardSignals'];
+}
+
+/** What a command runs with: the store and engine opened lazily, output and signals. */
+export function commandContext(o: ContextOptions): Context {
+  const { root, debug, backendName } = o;
   let store: Store | null = null;
   let engine: Engine | null = null;
   const ctx: Context = {
@@ -153,9 +184,10 @@ export async function main(argv: string[]): Promise<number> {
     },
     async engine() {
       if (engine) return engine;
-      const backend = await makeBackend(backendName, root);
+      const backend = await makeBackend(backendName, root, o.launcher ?? null);
       await backend.checkPrerequisites();
       engine = new Engine(ctx.store(), backend);
+      if (o.hostEnv) engine.hostEnv = o.hostEnv;
       trace('cli: engine ready');
       engine.imageProvider = async (ref) => {
         // The embedded default image is built from Debian's busybox-static on first use.
@@ -175,10 +207,11 @@ export async function main(argv: string[]): Promise<number> {
     removeOnExit(id) {
       return [process.execPath, selfScript(), '--root', root, '--backend', backendName, 'rm', '-f', '-v', id];
     },
-    out: (t) => void process.stdout.write(t),
-    err: (t) => void process.stderr.write(t),
+    out: o.out,
+    err: o.err,
+    forwardSignals: o.forwardSignals ?? ((_pid, kill) => proxySignals(kill)),
   };
-  return command.run(ctx, parsed);
+  return ctx;
 }
 
 export async function cli(argv: string[]): Promise<void> {
@@ -187,23 +220,20 @@ export async function cli(argv: string[]): Promise<void> {
   process.stdout.write('', () => process.exit(code));
 }
 
+/** A failed command as the CLI reports it: `strata: MESSAGE` (and the stack with --debug), exit code. */
+export function errorReport(e: unknown, debug: boolean): { text: string; code: number } {
+  const err = e instanceof Error ? e : null;
+  const text = `strata: ${err?.message ?? String(e)}\n${debug && err ? `${err.stack}\n` : ''}`;
+  return { text, code: e instanceof StrataError ? e.exitCode : 125 };
+}
+
 /** main() with errors printed as the CLI prints them; resolves the exit code (the emu daemon's entry). */
 export async function runCli(argv: string[]): Promise<number> {
-  let code: number;
   try {
-    code = await main(argv);
+    return await main(argv);
   } catch (e) {
-    if (e instanceof StrataError) {
-      process.stderr.write(`strata: ${e.message}\n`);
-      if (process.argv.includes('--debug') || process.argv.includes('-D'))
-        process.stderr.write(`${e.stack}\n`);
-      code = e.exitCode;
-    } else {
-      process.stderr.write(`strata: ${(e as Error).message ?? String(e)}\n`);
-      if (process.argv.includes('--debug') || process.argv.includes('-D'))
-        process.stderr.write(`${(e as Error).stack}\n`);
-      code = 125;
-    }
+    const r = errorReport(e, process.argv.includes('--debug') || process.argv.includes('-D'));
+    process.stderr.write(r.text);
+    return r.code;
   }
-  return code;
 }

@@ -126,7 +126,12 @@ export function runOptions(p: Parsed, detach: boolean): RunOptions {
 }
 
 /** Run in the foreground: stream attached, signals proxied, exit code passed through. */
-async function runAttached(engine: Engine, rec: ContainerRecord, opts: RunOptions): Promise<number> {
+async function runAttached(
+  ctx: Context,
+  engine: Engine,
+  rec: ContainerRecord,
+  opts: RunOptions,
+): Promise<number> {
   let started;
   try {
     started = await engine.start(rec, { kind: 'attach', tty: opts.tty, stdin: opts.interactive });
@@ -135,14 +140,13 @@ async function runAttached(engine: Engine, rec: ContainerRecord, opts: RunOption
     throw e;
   }
   // docker run's --sig-proxy: what the CLI receives goes to the container (a tty carries ^C itself).
-  const proxy = (sig: NodeJS.Signals) => void engine.backend.runtime.kill(rec.State.Pid, sig);
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
-  for (const s of signals) process.on(s, proxy);
+  const pid = rec.State.Pid;
+  const stopProxy = ctx.forwardSignals(pid, (sig) => void engine.backend.runtime.kill(pid, sig));
   try {
     const status = await started.exit!;
     return status.exitCode;
   } finally {
-    for (const s of signals) process.off(s, proxy);
+    stopProxy();
     if (opts.autoRemove) await engine.remove(rec, { force: true, volumes: true });
   }
 }
@@ -157,7 +161,7 @@ export const runCommand: Command = {
     const opts = runOptions(p, bool(p, 'detach'));
     const engine = await ctx.engine();
     const rec = await engine.create(opts);
-    if (!opts.detach) return runAttached(engine, rec, opts);
+    if (!opts.detach) return runAttached(ctx, engine, rec, opts);
     try {
       await engine.start(
         rec,

@@ -36,6 +36,8 @@ const LOG_FILE = 'container.log';
 export class Engine {
   /** Builds embedded images (busybox) on first use; set by the CLI. */
   imageProvider: ImageProvider | null = null;
+  /** Where `-e NAME` finds NAME's value: the user's environment (the daemon's client's, there). */
+  hostEnv: NodeJS.ProcessEnv = process.env;
 
   constructor(
     readonly store: Store,
@@ -108,7 +110,7 @@ export class Engine {
     const name = opts.name ?? randomName() + '_' + id.slice(0, 4);
     const hostname = opts.hostname ?? id.slice(0, 12);
     const cfg = image.config.config ?? {};
-    const env = mergeEnv(cfg.Env ?? [], opts.env, hostname, opts.tty, process.env);
+    const env = mergeEnv(cfg.Env ?? [], opts.env, hostname, opts.tty, this.hostEnv);
     const withDefault =
       opts.network === undefined && this.backend.defaultNetwork
         ? { ...opts, network: this.backend.defaultNetwork }

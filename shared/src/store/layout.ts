@@ -3,7 +3,7 @@
 import path from 'node:path';
 import { ensureDir } from './fsutil.js';
 
-export const DEFAULT_ROOT = '/var/lib/strata';
+export { DEFAULT_ROOT } from './default-root.js';
 
 export class StoreLayout {
   constructor(readonly root: string) {}

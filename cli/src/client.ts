@@ -1,0 +1,234 @@
+// The thin client of the warm native daemon (native-daemon.ts): `strata run` sends its arguments
+// to the store's daemon, which does the engine work warm (image, layers, init layer, record, the
+// shim's plan), and starts the shim itself with its own stdio, as the CLI does, so terminals, pipes,
+// signals and exit codes are the CLI's. It loads almost nothing (net, child_process): a Node start
+// is the floor, and a cold engine costs ~100 ms of compiling on top (docs/native-backend.md).
+//
+// Null from runViaDaemon means "do it directly": STRATA_DAEMON=0, not a native `run` as root, no
+// daemon (one is started in the background for next time), or a daemon that went away before it
+// had started anything.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { forwardTerminal } from '../../backend-native/src/forward-terminal.js';
+import { DEFAULT_ROOT } from '../../shared/src/store/default-root.js';
+import {
+  daemonSocket,
+  DAEMON_DIR,
+  proxySignals,
+  type ClientMessage,
+  type DaemonMessage,
+  type SpawnPlan,
+} from './daemon-protocol.js';
+
+interface Globals {
+  root: string;
+  debug: boolean;
+  args: string[];
+}
+
+/** The global options main.ts knows, when this is a native `run` as root; else null. */
+function runArguments(argv: string[]): Globals | null {
+  let root = process.env.STRATA_ROOT;
+  let backend = process.env.STRATA_BACKEND ?? 'native';
+  let debug = false;
+  let i = 0;
+  for (; i < argv.length && argv[i]!.startsWith('-'); i++) {
+    const a = argv[i]!;
+    const eq = a.indexOf('=');
+    const [flag, value] = eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : [a, undefined];
+    if (flag === '--debug' || flag === '-D') debug = true;
+    else if (flag === '--root' || flag === '--backend') {
+      const v = value ?? argv[++i];
+      if (v === undefined) return null;
+      if (flag === '--root') root = v;
+      else backend = v;
+    } else return null; // --help, --version, or an error main() reports
+  }
+  const args = argv.slice(i);
+  if (args[0] !== 'run' || args.length < 2 || args[1] === '--help') return null;
+  if (backend !== 'native' || process.getuid?.() !== 0 || process.env.STRATA_ROOTLESS === '1') return null;
+  return { root: path.resolve(root ?? DEFAULT_ROOT), debug, args };
+}
+
+function connect(sock: string): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.createConnection(sock);
+    s.once('connect', () => {
+      s.off('error', reject);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}
+
+/** For next time: a daemon for this store (only once the store exists: its first command makes it). */
+function startDaemon(root: string, sock: string): void {
+  if (!fs.existsSync(root)) return;
+  try {
+    fs.mkdirSync(DAEMON_DIR, { recursive: true, mode: 0o700 });
+    const log = fs.openSync(sock.replace(/\.sock$/, '.log'), 'a', 0o600);
+    const argv = [process.argv[1]!, '--root', root, 'native-daemon'];
+    spawn(process.execPath, argv, { detached: true, stdio: ['ignore', log, log] }).unref();
+    fs.closeSync(log);
+  } catch {
+    /* this command runs directly either way */
+  }
+}
+
+/** Runs `strata run ...` through the daemon of the store and `build` (dist/BUILD); null: directly. */
+export async function runViaDaemon(argv: string[], build: string): Promise<number | null> {
+  if (process.env.STRATA_DAEMON === '0') return null;
+  const g = runArguments(argv);
+  if (!g) return null;
+  const sock = daemonSocket(g.root, build);
+  const token = `${process.pid}.${Date.now()}`;
+  // Connection B (the shim's control socket) is made at once, paused: this process never reads it.
+  const ctl = new net.Socket();
+  ctl.pause();
+  ctl.on('error', () => undefined);
+  ctl.connect(sock);
+  ctl.write(`ctl ${token}\n`);
+  let conn: net.Socket;
+  try {
+    conn = await connect(sock);
+  } catch {
+    ctl.destroy();
+    startDaemon(g.root, sock);
+    return null;
+  }
+  return session(conn, ctl, g, token, sock);
+}
+
+function session(
+  conn: net.Socket,
+  ctl: net.Socket,
+  g: Globals,
+  token: string,
+  sock: string,
+): Promise<number | null> {
+  const send = (m: ClientMessage): void => {
+    if (!conn.destroyed) conn.write(JSON.stringify(m) + '\n');
+  };
+  return new Promise((resolve) => {
+    let plan: SpawnPlan | null = null;
+    let shim: ChildProcess | null = null;
+    let shimExit: Promise<number> | null = null;
+    let stopProxy = (): void => undefined;
+    let finished = false;
+    let served = false;
+    const finish = (code: number | null): void => {
+      if (finished) return;
+      finished = true;
+      stopProxy();
+      ctl.destroy();
+      conn.destroy();
+      resolve(code);
+    };
+
+    const start = (p: SpawnPlan): void => {
+      plan = p;
+      const fds: number[] = [];
+      try {
+        for (const f of p.fds) fds.push(fs.openSync(f.path, f.flags));
+        shim = spawn(p.shim, p.args, {
+          stdio: [p.stdin ? 0 : 'ignore', 1, 2, ctl, ...fds],
+          env: p.env,
+          detached: true,
+        });
+      } catch (e) {
+        send({ spawnError: (e as Error).message });
+        return;
+      } finally {
+        for (const fd of fds) fs.closeSync(fd);
+        ctl.destroy(); // the shim has its own copy: the daemon sees its end when the shim's goes
+      }
+      const child = shim;
+      if (child.pid === undefined) {
+        child.once('error', (e) => send({ spawnError: e.message }));
+        return;
+      }
+      const stopTerminal = p.terminal ? forwardTerminal(child, p.attachStdin) : () => undefined;
+      shimExit = new Promise((done) =>
+        child.once('exit', (code, sig) => {
+          stopTerminal();
+          const status = code ?? 128 + (sig === 'SIGKILL' ? 9 : 15);
+          send({ exit: status });
+          done(status);
+        }),
+      );
+      send({ spawned: child.pid });
+    };
+
+    const onMessage = (m: DaemonMessage): void => {
+      if (!served && ('spawn' in m || 'code' in m)) {
+        served = true;
+        if (process.env.STRATA_TRACE === '1')
+          process.stderr.write(`[trace] client: run through the daemon ${sock}\n`);
+      }
+      if ('o' in m) process.stdout.write(Buffer.from(m.o, 'base64'));
+      else if ('e' in m) process.stderr.write(Buffer.from(m.e, 'base64'));
+      else if ('spawn' in m) start(m.spawn);
+      else if ('pid' in m) {
+        const pid = m.pid;
+        stopProxy = proxySignals((sig) => {
+          try {
+            process.kill(pid, sig);
+          } catch {
+            /* already gone */
+          }
+        });
+      } else finish(m.code);
+    };
+
+    let buf = '';
+    conn.setEncoding('utf8');
+    conn.on('data', (chunk: string) => {
+      buf += chunk;
+      for (let i = buf.indexOf('\n'); i >= 0 && !finished; i = buf.indexOf('\n')) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        onMessage(JSON.parse(line) as DaemonMessage);
+      }
+    });
+    conn.on('error', () => undefined); // 'close' follows
+    conn.on('close', () => {
+      if (finished) return;
+      // The daemon went away. Before it handed over a shim nothing ran: do it all directly (and
+      // start a daemon in its place for next time).
+      if (plan === null) {
+        startDaemon(g.root, sock);
+        return finish(null);
+      }
+      void orphaned(plan, shimExit, g).then(finish);
+    });
+    send({
+      run: {
+        root: g.root,
+        args: g.args,
+        debug: g.debug,
+        cwd: process.cwd(),
+        env: process.env as Record<string, string>,
+        token,
+      },
+    });
+  });
+}
+
+/**
+ * The daemon went away after handing over a shim: the shim's status is the payload's (or 125 if
+ * it gave up before starting it), and an --rm container is removed the direct way.
+ */
+async function orphaned(plan: SpawnPlan, shimExit: Promise<number> | null, g: Globals): Promise<number> {
+  const code = shimExit ? await shimExit : 125;
+  process.stderr.write(
+    `strata: the daemon for ${g.root} went away during the run of ${plan.id.slice(0, 12)}\n`,
+  );
+  if (plan.autoRemove) {
+    spawnSync(process.execPath, [process.argv[1]!, '--root', g.root, 'rm', '-f', '-v', plan.id], {
+      stdio: 'ignore',
+    });
+  }
+  return code;
+}

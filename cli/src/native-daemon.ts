@@ -1,0 +1,298 @@
+// The warm native daemon: one per store root and build, started in the background by the thin
+// client (client.ts) and serving its `run` commands concurrently with the engine already compiled.
+// The daemon creates the container and prepares the shim's plan as the CLI does; an attached run's
+// shim is started by the client with the user's stdio (the fds the plan passes are reopened there
+// through /proc/DAEMON/fd), and the shim's control socket is a second connection from the client
+// to here. A detached run's shim starts here, as the CLI starts it. Wire format: daemon-protocol.ts.
+//
+// It stops after STRATA_DAEMON_IDLE_MS without a request (10 min), and within a second once its
+// store root or socket is gone or dist/ has been rebuilt.
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { ShimLauncher } from '../../backend-native/src/runtime.js';
+import { StrataError, UsageError } from '../../shared/src/errors.js';
+import { pidAlive } from '../../shared/src/store/fsutil.js';
+import { runCommand } from './commands/run.js';
+import {
+  buildOf,
+  daemonSocket,
+  DAEMON_DIR,
+  type ClientMessage,
+  type DaemonMessage,
+  type RunRequest,
+} from './daemon-protocol.js';
+import { bool, parseFlags } from './flags.js';
+import { commandContext, errorReport } from './main.js';
+
+const IDLE_MS = Number(process.env['STRATA_DAEMON_IDLE_MS'] ?? 10 * 60_000);
+const WATCH_MS = 1000;
+/** How long a handed-over shim's control connection may take to arrive. */
+const CTL_TIMEOUT_MS = 30_000;
+
+/** Connections B by token, until their run claims them. */
+const ctlConnections = new Map<string, net.Socket>();
+const ctlWaiters = new Map<string, (s: net.Socket) => void>();
+
+function registerCtl(token: string, conn: net.Socket): void {
+  const waiter = ctlWaiters.get(token);
+  if (waiter) {
+    ctlWaiters.delete(token);
+    waiter(conn);
+    return;
+  }
+  ctlConnections.set(token, conn);
+  const drop = () => ctlConnections.get(token) === conn && ctlConnections.delete(token);
+  conn.once('close', drop);
+  setTimeout(() => (drop() ? conn.destroy() : undefined), CTL_TIMEOUT_MS).unref();
+}
+
+function claimCtl(token: string): Promise<net.Socket> {
+  const conn = ctlConnections.get(token);
+  if (conn) {
+    ctlConnections.delete(token);
+    return Promise.resolve(conn);
+  }
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      ctlWaiters.delete(token);
+      reject(new StrataError('the client did not connect the container monitor to the daemon'));
+    }, CTL_TIMEOUT_MS);
+    ctlWaiters.set(token, (s) => {
+      clearTimeout(timer);
+      resolve(s);
+    });
+  });
+}
+
+/** The flags to reopen one of this process's fds with (through /proc/PID/fd/N), creation taken out. */
+function reopenFlags(fd: number): number {
+  const info = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
+  const flags = parseInt(/^flags:\s+([0-7]+)/m.exec(info)?.[1] ?? '0', 8);
+  const { O_CREAT, O_EXCL, O_TRUNC } = fs.constants;
+  return flags & ~(O_CREAT | O_EXCL | O_TRUNC);
+}
+
+const b64 = (t: string) => Buffer.from(t).toString('base64');
+
+let active = 0;
+let lastRequest = Date.now();
+
+/** One `run` from a client, on connection A; `rest` is what followed its request line. */
+async function handleRun(root: string, conn: net.Socket, req: RunRequest, rest: string): Promise<void> {
+  const send = (m: DaemonMessage): void => {
+    if (!conn.destroyed) conn.write(JSON.stringify(m) + '\n');
+  };
+  let closed = false;
+  let onSpawned: { resolve(pid: number): void; reject(e: Error): void } | null = null;
+  let onExit: ((code: number) => void) | null = null;
+  const exitReported = new Promise<number>((r) => (onExit = r));
+  const onClose: Array<() => void> = [];
+  const onMessage = (m: ClientMessage): void => {
+    if ('spawned' in m) onSpawned?.resolve(m.spawned);
+    else if ('spawnError' in m)
+      onSpawned?.reject(new StrataError(`could not start the shim: ${m.spawnError}`));
+    else if ('exit' in m) onExit?.(m.exit);
+  };
+  let buf = rest;
+  conn.setEncoding('utf8');
+  const take = (): void => {
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      onMessage(JSON.parse(line) as ClientMessage);
+    }
+  };
+  conn.on('data', (chunk: string) => ((buf += chunk), take()));
+  conn.on('close', () => {
+    closed = true;
+    onSpawned?.reject(new StrataError('the client went away'));
+    for (const f of onClose.splice(0)) f();
+  });
+  conn.resume();
+  take();
+
+  /** The shim's status: the client reports it; a client gone, the shim is watched until it ends. */
+  const shimEnded = (pid: number): Promise<number> =>
+    Promise.race([
+      exitReported,
+      new Promise<number>((resolve) => {
+        const watch = () => {
+          const t = setInterval(() => {
+            if (!pidAlive(pid)) {
+              clearInterval(t);
+              resolve(255);
+            }
+          }, 50);
+        };
+        if (closed) watch();
+        else onClose.push(watch);
+      }),
+    ]);
+
+  let autoRemove = false;
+  const launcher: ShimLauncher = async (inv) => {
+    const spawned = new Promise<number>((resolve, reject) => (onSpawned = { resolve, reject }));
+    if (closed) throw new StrataError('the client went away');
+    send({
+      spawn: {
+        id: inv.id,
+        autoRemove,
+        shim: inv.shim,
+        args: inv.args,
+        env: inv.env,
+        stdin: inv.std[0] === 0,
+        fds: inv.extra.map((fd) => ({ path: `/proc/${process.pid}/fd/${fd}`, flags: reopenFlags(fd) })),
+        terminal: inv.terminal,
+        attachStdin: inv.attachStdin,
+      },
+    });
+    const pid = await spawned;
+    const ctl = await claimCtl(req.token);
+    return {
+      pid,
+      ctl,
+      exited: shimEnded(pid),
+      kill: (signal) => {
+        try {
+          process.kill(pid, signal);
+        } catch {
+          /* gone already */
+        }
+      },
+      unref: () => undefined,
+      forwardTerminal: () => () => undefined, // the client's terminal: it does that
+    };
+  };
+
+  const ctx = commandContext({
+    root,
+    debug: req.debug,
+    backendName: 'native',
+    out: (t) => send({ o: b64(t) }),
+    err: (t) => send({ e: b64(t) }),
+    launcher,
+    hostEnv: req.env,
+    forwardSignals: (pid) => {
+      send({ pid });
+      return () => undefined;
+    },
+  });
+  let code: number;
+  try {
+    if (req.root !== root) throw new StrataError(`this daemon serves ${root}, not ${req.root}`);
+    const [name, ...args] = req.args;
+    if (name !== runCommand.name) throw new UsageError(`the daemon runs 'run' only, not '${name}'`);
+    const parsed = parseFlags(runCommand.name, runCommand.flags, args, false);
+    autoRemove = bool(parsed, 'rm');
+    // The flags are read before run()'s first await: relative paths in them are the user's.
+    const own = process.cwd();
+    let pending: Promise<number>;
+    try {
+      process.chdir(req.cwd);
+    } catch {
+      /* a cwd gone meanwhile: absolute paths still work */
+    }
+    try {
+      pending = runCommand.run(ctx, parsed);
+    } finally {
+      process.chdir(own);
+    }
+    code = await pending;
+  } catch (e) {
+    const r = errorReport(e, req.debug);
+    send({ e: b64(r.text) });
+    code = r.code;
+  }
+  send({ code });
+  conn.end();
+}
+
+function onConnection(root: string, conn: net.Socket): void {
+  let head = Buffer.alloc(0);
+  conn.on('error', () => undefined); // a client that went away: its run still completes
+  const onData = (d: Buffer): void => {
+    head = Buffer.concat([head, d]);
+    const nl = head.indexOf(10);
+    if (nl < 0) return;
+    conn.off('data', onData);
+    conn.pause();
+    const first = head.subarray(0, nl).toString('utf8');
+    const rest = head.subarray(nl + 1);
+    if (first.startsWith('ctl ')) {
+      if (rest.length > 0) conn.unshift(rest); // the shim's first line, should it be here already
+      registerCtl(first.slice(4), conn);
+      return;
+    }
+    let req: RunRequest;
+    try {
+      req = (JSON.parse(first) as { run: RunRequest }).run;
+      if (typeof req?.token !== 'string' || !Array.isArray(req.args)) throw new Error('no run request');
+    } catch (e) {
+      conn.end(JSON.stringify({ e: b64(`strata: bad daemon request: ${(e as Error).message}\n`) }) + '\n');
+      return;
+    }
+    active++;
+    lastRequest = Date.now();
+    void handleRun(root, conn, req, rest.toString('utf8')).finally(() => {
+      active--;
+      lastRequest = Date.now();
+    });
+  };
+  conn.on('data', onData);
+}
+
+function connectOnce(sock: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createConnection(sock);
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** `strata --root ROOT native-daemon`: serve until idle or the store, socket or build is gone. */
+export async function serve(root: string): Promise<number> {
+  const self = import.meta.url;
+  const build = buildOf(self);
+  if (!build) throw new StrataError('the native daemon runs from a built dist/ only (npm run build)');
+  const sock = daemonSocket(root, build);
+  const log = sock.replace(/\.sock$/, '.log');
+  const pointer = path.join(
+    fileURLToPath(self.slice(0, self.indexOf(`/dist/${build}/`))),
+    'dist',
+    'strata.mjs',
+  );
+  fs.mkdirSync(DAEMON_DIR, { recursive: true, mode: 0o700 });
+  if (await connectOnce(sock)) return 0; // another one serves this store already
+  fs.rmSync(sock, { force: true }); // stale, from a daemon that died
+  const server = net.createServer((conn) => onConnection(root, conn));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(sock, () => resolve());
+  });
+  fs.chmodSync(sock, 0o600);
+  const ino = fs.statSync(sock).ino;
+  const current = (): boolean => {
+    try {
+      return (
+        fs.statSync(sock).ino === ino &&
+        fs.existsSync(root) &&
+        fs.readFileSync(pointer, 'utf8').includes(`./${build}/`)
+      );
+    } catch {
+      return false;
+    }
+  };
+  setInterval(() => {
+    if (current() && (active > 0 || Date.now() - lastRequest < IDLE_MS)) return;
+    // A socket another daemon put in its place (two started at once) is that one's.
+    if (fs.statSync(sock, { throwIfNoEntry: false })?.ino === ino) {
+      fs.rmSync(sock, { force: true });
+      fs.rmSync(log, { force: true });
+    }
+    process.exit(0);
+  }, WATCH_MS);
+  process.stdout.write(`strata native daemon for ${root} (${build}): ${sock}, pid ${process.pid}\n`);
+  return new Promise<number>(() => undefined); // it ends by process.exit above
+}

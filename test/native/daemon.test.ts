@@ -1,0 +1,265 @@
+// The warm native daemon (cli/src/native-daemon.ts) and its thin client (cli/src/client.ts): a run
+// through it behaves as a direct one; a rebuilt dist/ never reaches an old daemon; a daemon stops
+// once its store is gone; a daemon killed before or during a run leaves the client a working
+// fallback and the store consistent. Real kernel, as root.
+import { spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { daemonSocket } from '../../cli/src/daemon-protocol.js';
+import {
+  BIN,
+  REPO,
+  destroyRoot,
+  hostMountPoints,
+  ok,
+  requireNativePrerequisites,
+  strata,
+  tempRoot,
+  type Result,
+} from '../helpers/strata.js';
+
+const TRACE = { ...process.env, STRATA_TRACE: '1' };
+const VIA_DAEMON = /\[trace\] client: run through the daemon/;
+
+function currentBuild(bin = BIN): string {
+  const pointer = fs.readFileSync(path.join(path.dirname(bin), '..', 'dist', 'strata.mjs'), 'utf8');
+  const build = /\.\/(v[\d-]+)\//.exec(pointer)?.[1];
+  if (!build) throw new Error(`no build in ${pointer}`);
+  return build;
+}
+
+function answers(sock: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.createConnection(sock);
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+}
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The daemon's PID, from its log (the last one started for the socket writes last). */
+function daemonPid(sock: string): number {
+  const log = fs.readFileSync(sock.replace(/\.sock$/, '.log'), 'utf8');
+  const pid = Number([...log.matchAll(/, pid (\d+)/g)].at(-1)?.[1]);
+  if (!pid) throw new Error(`no pid in the daemon log: ${log}`);
+  return pid;
+}
+
+const alive = (pid: number): boolean => fs.existsSync(`/proc/${pid}`);
+
+/** A run that went through the daemon (STRATA_TRACE says so) and what it printed. */
+function viaDaemon(root: string, args: string[], env: NodeJS.ProcessEnv = {}): Result {
+  const r = strata(root, ['run', ...args], { env: { ...TRACE, ...env } });
+  expect(r.stderr).toMatch(VIA_DAEMON);
+  return r;
+}
+
+function runAsync(bin: string, root: string, args: string[]): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [bin, '--root', root, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: TRACE,
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 128, stdout, stderr }));
+  });
+}
+
+/** Containers, container layers and mounts a store holds: none once every run --rm is over. */
+function leftovers(root: string): string[] {
+  const layers = fs
+    .readdirSync(path.join(root, 'overlay2'))
+    .filter((d) => d.endsWith('-init') || fs.existsSync(path.join(root, 'overlay2', d, 'merged')));
+  const containers = fs.readdirSync(path.join(root, 'containers')).filter((d) => d !== '.names');
+  return [...layers, ...containers, ...hostMountPoints(root).filter((m) => m.startsWith(root + '/'))];
+}
+
+let root: string;
+let sock: string;
+beforeAll(async () => {
+  requireNativePrerequisites();
+  root = tempRoot('daemon');
+  // The first run in a store runs directly (and builds the image); it starts the daemon for later.
+  const first = strata(root, ['run', '--rm', 'busybox', 'true'], { env: TRACE });
+  expect(first.code).toBe(0);
+  expect(first.stderr).not.toMatch(VIA_DAEMON);
+  sock = daemonSocket(root, currentBuild());
+  await until('the daemon to listen', () => answers(sock));
+}, 120_000);
+afterAll(() => destroyRoot(root));
+
+describe('runs through the warm daemon', () => {
+  it('as a direct run: output, exit codes, the user environment for -e, stdin, relative paths', () => {
+    const r = viaDaemon(root, ['--rm', '-e', 'FROM_USER', 'busybox', 'sh', '-c', 'echo $FROM_USER; exit 3'], {
+      FROM_USER: 'the client env',
+    });
+    expect(r.stdout).toBe('the client env\n');
+    expect(r.code).toBe(3);
+    expect(viaDaemon(root, ['--rm', 'busybox', 'nosuch']).code).toBe(127);
+    const bad = viaDaemon(root, ['--rm', 'nosuchimage']);
+    expect(bad.code).toBe(125);
+    expect(bad.stderr).toMatch(/Unable to find image 'nosuchimage' locally/);
+    const input = spawnSync(process.execPath, [BIN, '--root', root, 'run', '--rm', '-i', 'busybox', 'cat'], {
+      input: 'through the client stdin\n',
+      encoding: 'utf8',
+      env: TRACE,
+    });
+    expect(input.stderr).toMatch(VIA_DAEMON);
+    expect(input.stdout).toBe('through the client stdin\n');
+    // The daemon reads a relative seccomp=FILE from the client's working directory.
+    const dir = fs.mkdtempSync(path.join(root, '..', `${path.basename(root)}-cwd-`));
+    try {
+      fs.writeFileSync(path.join(dir, 'profile.json'), JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW' }));
+      const seccomp = spawnSync(
+        process.execPath,
+        [BIN, '--root', root, 'run', '--rm', '--security-opt', 'seccomp=profile.json', 'busybox', 'true'],
+        { cwd: dir, encoding: 'utf8', env: TRACE },
+      );
+      expect(seccomp.stderr).toMatch(VIA_DAEMON);
+      expect(seccomp.status).toBe(0);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    expect(leftovers(root)).toEqual([]);
+  });
+
+  it('forwards signals to the container and detaches with -d', async () => {
+    const run = runAsync(BIN, root, [
+      'run',
+      '--rm',
+      'busybox',
+      'sh',
+      '-c',
+      'trap "echo got TERM; exit 7" TERM; echo ready; sleep 30 & wait',
+    ]);
+    await until('the container', () => ok(root, ['ps', '-q']).trim() !== '');
+    await new Promise((r) => setTimeout(r, 300)); // its trap is set once it printed ready
+    const client = spawnSync('pgrep', ['-f', `${root} run --rm busybox sh`], { encoding: 'utf8' });
+    const pid = Number(client.stdout.trim().split('\n')[0]);
+    expect(pid).toBeGreaterThan(0);
+    process.kill(pid, 'SIGTERM');
+    const r = await run;
+    expect(r.stderr).toMatch(VIA_DAEMON);
+    expect(r.stdout).toBe('ready\ngot TERM\n');
+    expect(r.code).toBe(7);
+    const id = viaDaemon(root, ['-d', '--rm', 'busybox', 'sleep', '0.2']).stdout.trim();
+    expect(id).toMatch(/^[a-f0-9]{64}$/);
+    await until('the detached --rm container to remove itself', () => leftovers(root).length === 0);
+  });
+
+  it('STRATA_DAEMON=0 runs directly and starts no daemon', () => {
+    const other = tempRoot('daemon-off');
+    try {
+      const off = { ...TRACE, STRATA_DAEMON: '0' };
+      for (let i = 0; i < 2; i++) {
+        const r = strata(other, ['run', '--rm', 'busybox', 'true'], { env: off });
+        expect(r.code).toBe(0);
+        expect(r.stderr).not.toMatch(VIA_DAEMON);
+      }
+      expect(fs.existsSync(daemonSocket(other, currentBuild()))).toBe(false);
+    } finally {
+      destroyRoot(other);
+    }
+  }, 120_000);
+});
+
+describe('the daemon goes away', () => {
+  it('killed while a run waits: the client runs it directly', async () => {
+    await until('the daemon', () => answers(sock));
+    const pid = daemonPid(sock);
+    process.kill(pid, 'SIGSTOP'); // it accepts the connection (the kernel does) but answers nothing
+    const run = runAsync(BIN, root, ['run', '--rm', 'busybox', 'sh', '-c', 'echo direct; exit 4']);
+    await new Promise((r) => setTimeout(r, 1500));
+    process.kill(pid, 'SIGKILL');
+    const r = await run;
+    expect(r.stdout).toBe('direct\n');
+    expect(r.code).toBe(4);
+    expect(r.stderr).not.toMatch(VIA_DAEMON);
+    expect(leftovers(root)).toEqual([]);
+    // That run started a new daemon in its place.
+    await until('a new daemon', async () => (await answers(sock)) && daemonPid(sock) !== pid);
+  }, 60_000);
+
+  it('killed while its container runs: the exit code still arrives, --rm removes it, the store stays consistent', async () => {
+    await until('the daemon', () => answers(sock));
+    const pid = daemonPid(sock);
+    const run = runAsync(BIN, root, ['run', '--rm', 'busybox', 'sh', '-c', 'sleep 2; echo finished; exit 6']);
+    await until('the container', () => ok(root, ['ps', '-q']).trim() !== '');
+    process.kill(pid, 'SIGKILL');
+    const r = await run;
+    expect(r.stderr).toMatch(VIA_DAEMON);
+    expect(r.stderr).toMatch(/the daemon for .* went away/);
+    expect(r.stdout).toBe('finished\n');
+    expect(r.code).toBe(6);
+    expect(ok(root, ['ps', '-aq'])).toBe('');
+    expect(leftovers(root)).toEqual([]);
+    expect(strata(root, ['run', '--rm', 'busybox', 'echo', 'next']).stdout).toBe('next\n');
+  }, 60_000);
+
+  it('stops within seconds once its store root is removed', async () => {
+    const other = tempRoot('daemon-gone');
+    const otherSock = daemonSocket(other, currentBuild());
+    try {
+      ok(other, ['run', '--rm', 'busybox', 'true']);
+      await until('its daemon', () => answers(otherSock));
+      const pid = daemonPid(otherSock);
+      destroyRoot(other);
+      await until('the daemon to exit', () => !alive(pid), 15_000);
+      expect(fs.existsSync(otherSock)).toBe(false);
+    } finally {
+      if (fs.existsSync(other)) destroyRoot(other);
+    }
+  }, 120_000);
+
+  it('a rebuilt dist/ never talks to the old build: its daemon stops, the next run starts a new one', async () => {
+    // An installation of its own (bin/ and dist/ copied; the shim and node_modules linked), so that
+    // "rebuilding" it does not disturb other tests using the checkout's dist/.
+    const inst = fs.mkdtempSync(path.join(path.dirname(root), 'strata-inst-'));
+    const other = tempRoot('daemon-build');
+    try {
+      fs.cpSync(path.join(REPO, 'bin'), path.join(inst, 'bin'), { recursive: true });
+      const old = currentBuild();
+      fs.mkdirSync(path.join(inst, 'dist'));
+      fs.cpSync(path.join(REPO, 'dist', old), path.join(inst, 'dist', old), { recursive: true });
+      fs.copyFileSync(path.join(REPO, 'dist', 'strata.mjs'), path.join(inst, 'dist', 'strata.mjs'));
+      fs.symlinkSync(path.join(REPO, 'build'), path.join(inst, 'build'));
+      fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(inst, 'node_modules'));
+      const bin = path.join(inst, 'bin', 'strata.js');
+      const run = (): Promise<Result> => runAsync(bin, other, ['run', '--rm', 'busybox', 'echo', 'ok']);
+      expect((await run()).code).toBe(0);
+      const oldSock = daemonSocket(other, old);
+      await until('the daemon of the first build', () => answers(oldSock));
+      const oldPid = daemonPid(oldSock);
+      expect((await run()).stderr).toMatch(VIA_DAEMON);
+
+      const rebuilt = `v${Date.now()}-${process.pid}`;
+      fs.cpSync(path.join(inst, 'dist', old), path.join(inst, 'dist', rebuilt), { recursive: true });
+      fs.writeFileSync(path.join(inst, 'dist', 'strata.mjs'), `export * from './${rebuilt}/strata.mjs';\n`);
+      const first = await run(); // no daemon of this build yet: directly, and one starts
+      expect(first.code).toBe(0);
+      expect(first.stderr).not.toMatch(VIA_DAEMON);
+      await until('the old daemon to exit', () => !alive(oldPid), 15_000);
+      const newSock = daemonSocket(other, rebuilt);
+      await until('the daemon of the new build', () => answers(newSock));
+      const second = await run();
+      expect(second.stdout).toBe('ok\n');
+      expect(second.stderr).toMatch(VIA_DAEMON);
+    } finally {
+      destroyRoot(other);
+      fs.rmSync(inst, { recursive: true, force: true });
+    }
+  }, 180_000);
+});
