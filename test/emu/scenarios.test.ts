@@ -10,16 +10,11 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished }
 import { GuestMachine } from '../../backend-emu/src/index.ts';
 import { EmuScenarioRunner } from '../../backend-emu/src/emu-scenario.ts';
 import { runOnKernelBatch } from '../../backend-native/src/scenario-native.ts';
-import {
-  diffResults,
-  modelRelease,
-  parseScenarioText,
-  runOnModel,
-  scenarioToJson,
-} from '../../shared/src/scenario/index.ts';
+import { diffResults, modelRelease, parseScenarioText, runOnModel } from '../../shared/src/scenario/index.ts';
 import type { Scenario, ScenarioResult } from '../../shared/src/scenario/index.ts';
-import { generateScenario, shrinkScenario } from '../../shared/src/scenario/random.ts';
+import { generateScenario } from '../../shared/src/scenario/random.ts';
 import { REPO, requireNativePrerequisites, strata, tempRoot } from '../helpers/strata.ts';
+import { disagreements, unmet } from '../scenario/checks.ts';
 
 /** Generated scenarios in the guest: one request; about 0.13 s each at load 2, 0.3 s at load 6.5. */
 const COUNT = Number(process.env.SCENARIO_EMU_FUZZ_COUNT ?? 200);
@@ -57,12 +52,6 @@ afterAll(async () => {
 function ok(r: ScenarioResult | Error | undefined): ScenarioResult {
   if (r === undefined || r instanceof Error) throw r ?? new Error('no result');
   return r;
-}
-
-function unmet(s: Scenario, r: ScenarioResult): string[] {
-  return Object.entries(s.expect)
-    .filter(([i, e]) => r.outcomes[Number(i)] !== e)
-    .map(([i, e]) => `step ${i}: expected ${e}, got ${r.outcomes[Number(i)]}`);
 }
 
 describe('scenarios on the emu guest kernel', () => {
@@ -109,31 +98,7 @@ describe('scenarios on the emu guest kernel', () => {
       const started = Date.now();
       const emu = await runner.run(batch);
       console.log(`${COUNT} scenarios in the guest in ${Date.now() - started} ms (one request)`);
-      const failures: string[] = [];
-      for (let i = 0; i < batch.length; i++) {
-        const s = batch[i] as Scenario;
-        const r = emu[i];
-        if (r === undefined || r instanceof Error) {
-          failures.push(`${s.name}: ${r?.message ?? 'no result'}`);
-          continue;
-        }
-        const d = diffResults(runOnModel(s, '6.1'), r, ['model', 'emu']);
-        if (d.length === 0) continue;
-        const small = await shrinkScenario(s, async (cands) => {
-          const real = await runner.run(cands);
-          return cands.map((c, k) => {
-            const x = real[k];
-            return (
-              x !== undefined &&
-              !(x instanceof Error) &&
-              diffResults(runOnModel(c, '6.1'), x, ['model', 'emu']).length > 0
-            );
-          });
-        });
-        failures.push(
-          `${s.name}:\n${d.join('\n')}\nminimal scenario:\n${JSON.stringify(scenarioToJson(small), null, 2)}`,
-        );
-      }
+      const failures = await disagreements(batch, emu, (c) => runner.run(c), '6.1', 'emu');
       expect(failures.join('\n\n')).toBe('');
     },
   );

@@ -1,24 +1,20 @@
 // Every scenario in scenarios/ gives the same normalised result on the model and on the real kernel
 // (root, overlayfs; fails, never skips, without them), and meets its own "expect" outcomes.
 import { readFileSync, readdirSync } from 'node:fs';
+import { release } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { diffResults, parseScenarioText, runOnModel } from '../../shared/src/scenario/index.js';
-import type { Scenario, ScenarioResult } from '../../shared/src/scenario/index.js';
+import { diffResults, modelRelease, parseScenarioText, runOnModel } from '../../shared/src/scenario/index.js';
+import type { Scenario } from '../../shared/src/scenario/index.js';
 import { runOnKernelBatch } from '../../backend-native/src/scenario-native.js';
 import { REPO } from '../helpers/strata.js';
+import { unmet } from './checks.js';
 
 const DIR = path.join(REPO, 'scenarios');
 const files = readdirSync(DIR)
   .filter((f) => f.endsWith('.json'))
   .sort();
 const scenarios: Scenario[] = files.map((f) => parseScenarioText(readFileSync(path.join(DIR, f), 'utf8'), f));
-
-function unmet(s: Scenario, r: ScenarioResult): string[] {
-  return Object.entries(s.expect)
-    .filter(([i, e]) => r.outcomes[Number(i)] !== e)
-    .map(([i, e]) => `step ${i}: expected ${e}, got ${r.outcomes[Number(i)]}`);
-}
 
 describe('scenarios/*.json: model and real kernel agree', () => {
   it('has the write-ups experiments', () => {
@@ -37,7 +33,7 @@ describe('scenarios/*.json: model and real kernel agree', () => {
     scenarios.forEach((s, i) => {
       const r = real[i];
       if (r instanceof Error || r === undefined) throw r ?? new Error('no result');
-      const m = runOnModel(s);
+      const m = runOnModel(s, modelRelease(release()));
       expect(diffResults(m, r, ['model', 'native']), s.name).toEqual([]);
       expect(unmet(s, m), `${s.name} (model)`).toEqual([]);
       expect(unmet(s, r), `${s.name} (native)`).toEqual([]);

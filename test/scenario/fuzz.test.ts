@@ -2,25 +2,14 @@
 // disagreements over SCENARIO_FUZZ_COUNT seeds (default 500) from SCENARIO_FUZZ_SEED (default 1).
 // A disagreement is shrunk (steps dropped while it persists) and printed as a scenario file.
 import { describe, expect, it } from 'vitest';
-import { diffResults, runOnModel, scenarioToJson } from '../../shared/src/scenario/index.js';
-import type { Scenario } from '../../shared/src/scenario/index.js';
+import { release } from 'node:os';
+import { modelRelease } from '../../shared/src/scenario/index.js';
 import { generateScenario, shrinkScenario } from '../../shared/src/scenario/random.js';
 import { runOnKernelBatch } from '../../backend-native/src/scenario-native.js';
+import { disagreements } from './checks.js';
 
 const COUNT = Number(process.env.SCENARIO_FUZZ_COUNT ?? 500);
 const FIRST = Number(process.env.SCENARIO_FUZZ_SEED ?? 1);
-
-async function disagreeing(cands: Scenario[]): Promise<boolean[]> {
-  const real = await runOnKernelBatch(cands);
-  return cands.map((c, i) => {
-    const r = real[i];
-    return (
-      r !== undefined &&
-      !(r instanceof Error) &&
-      diffResults(runOnModel(c), r, ['model', 'native']).length > 0
-    );
-  });
-}
 
 describe('generated scenarios: model vs real kernel', () => {
   it('generation is deterministic and covers layers, file operations and mount sequences', () => {
@@ -68,24 +57,13 @@ describe('generated scenarios: model vs real kernel', () => {
     const started = Date.now();
     const real = await runOnKernelBatch(scenarios);
     console.log(`${COUNT} scenarios on the real kernel in ${Date.now() - started} ms`);
-    const failures: string[] = [];
-    for (let i = 0; i < scenarios.length; i++) {
-      const s = scenarios[i] as Scenario;
-      const r = real[i];
-      if (r === undefined || r instanceof Error) {
-        failures.push(`${s.name}: ${r?.message ?? 'no result'}`);
-        continue;
-      }
-      const d = diffResults(runOnModel(s), r, ['model', 'native']);
-      if (d.length === 0) continue;
-      const small = await shrinkScenario(s, disagreeing);
-      const again = await runOnKernelBatch([small]);
-      const a = again[0];
-      const why = a && !(a instanceof Error) ? diffResults(runOnModel(small), a, ['model', 'native']) : d;
-      failures.push(
-        `${s.name}:\n${why.join('\n')}\nminimal scenario:\n${JSON.stringify(scenarioToJson(small), null, 2)}`,
-      );
-    }
+    const failures = await disagreements(
+      scenarios,
+      real,
+      runOnKernelBatch,
+      modelRelease(release()),
+      'native',
+    );
     expect(failures.join('\n\n')).toBe('');
   });
 });
