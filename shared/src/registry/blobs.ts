@@ -228,19 +228,21 @@ export async function uploadBytes(
 }
 
 /**
- * The bytes of a blob, in order, hashed as they stream in; the generator ends only when the digest
- * and size match the descriptor (it throws otherwise), so a consumer that reaches the end has
- * consumed verified bytes. A connection that breaks mid-blob is retried from where it stopped
- * (Range: bytes=N-); a server that answers 200 instead of 206 sends the blob from the start and the
- * bytes already yielded are skipped: the digest covers exactly the bytes yielded, so it still holds.
+ * The bytes of a blob, in order, hashed as they stream in and handed to `sink` (synchronously; a
+ * piece is valid only during the call). Resolves only when the digest and size match the descriptor
+ * (it throws otherwise), so a caller whose sink saw every piece has consumed verified bytes. A
+ * connection that breaks mid-blob is retried from where it stopped (Range: bytes=N-); a server that
+ * answers 200 instead of 206 sends the blob from the start and the bytes already poured are skipped:
+ * the digest covers exactly the bytes poured, so it still holds.
  */
-export async function* blobBytes(
+export async function pourBlob(
   c: RegistryClient,
   repo: string,
   desc: { digest: string; size: number },
+  sink: (piece: Buffer) => void,
   onBytes: (n: number) => void = () => undefined,
   policy: RetryPolicy = DEFAULT_RETRY,
-): AsyncGenerator<Buffer, void, undefined> {
+): Promise<void> {
   const hash = createHash('sha256');
   let done = 0;
   for (let attempt = 1; ; attempt++) {
@@ -249,6 +251,7 @@ export async function* blobBytes(
       res = await c.request('GET', blobPath(repo, desc.digest), {
         ok: [200, 206],
         retry: false,
+        bulk: true,
         headers: done > 0 ? { Range: `bytes=${done}-` } : {},
       });
       // 206 from where we asked (or earlier: the overlap is skipped); 200 is the whole blob again.
@@ -261,13 +264,13 @@ export async function* blobBytes(
           );
         skip = done - Number(from[1]);
       }
-      for await (const piece of res.body) {
-        let b = piece as Buffer;
+      await res.body.pour((piece) => {
+        let b = piece;
         if (skip > 0) {
           const n = Math.min(skip, b.length);
           skip -= n;
           b = b.subarray(n);
-          if (b.length === 0) continue;
+          if (b.length === 0) return;
         }
         if (done + b.length > desc.size)
           throw new StrataError(
@@ -276,8 +279,8 @@ export async function* blobBytes(
         hash.update(b);
         done += b.length;
         onBytes(b.length);
-        yield b;
-      }
+        sink(b);
+      });
       if (done < desc.size)
         throw new TransientError(
           `blob ${desc.digest}: connection closed after ${done} of ${desc.size} bytes`,
@@ -288,8 +291,8 @@ export async function* blobBytes(
       policy.onRetry?.(attempt, e);
       await backoff(attempt, policy);
     } finally {
-      // A consumer that stopped early, or a failed attempt: the socket is not reusable.
-      if (res !== null && !res.body.readableEnded) res.body.destroy();
+      // A sink that refused the bytes, or a failed attempt: the connection is not reusable.
+      if (res !== null && !res.body.complete) res.body.destroy();
     }
   }
   const actual = `sha256:${hash.digest('hex')}`;
@@ -313,6 +316,6 @@ export async function readBlob(
       `blob ${desc.digest}: ${desc.size} bytes is more than the ${limit} a config may have`,
     );
   const parts: Buffer[] = [];
-  for await (const b of blobBytes(c, repo, desc)) parts.push(b);
+  await pourBlob(c, repo, desc, (b) => parts.push(Buffer.from(b)));
   return Buffer.concat(parts);
 }

@@ -46,6 +46,8 @@ export interface RequestOptions {
   ok: number[];
   /** false for requests that must not be repeated blindly (the caller retries at its level). */
   retry?: boolean;
+  /** A blob download, read with `pour` (see HttpRequest.bulk). */
+  bulk?: boolean;
 }
 
 /** "manifest unknown: manifest unknown" from {"errors":[{"code":...,"message":...}]}, as docker shows. */
@@ -134,6 +136,7 @@ export class RegistryClient {
         headers,
         body: opts.body ?? null,
         timeoutMs: this.opts.timeoutMs,
+        bulk: opts.bulk,
       });
       const location = res.headers.location;
       if ([301, 302, 303, 307, 308].includes(res.status) && location && ['GET', 'HEAD'].includes(method)) {

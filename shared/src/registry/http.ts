@@ -5,6 +5,7 @@ import http from 'node:http';
 import https from 'node:https';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { StrataError } from '../errors.js';
+import { sendWire } from './wire.js';
 
 // A few sockets per host: 3 layers move at once, plus manifests and HEADs.
 const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 8 });
@@ -17,12 +18,51 @@ export interface HttpRequest {
   body?: Buffer | Buffer[] | null;
   /** Idle socket timeout: a stalled server fails the attempt instead of hanging the pull. */
   timeoutMs?: number;
+  /**
+   * A big body read with `pour` (blob downloads): over plain HTTP the request then goes on a
+   * connection of its own, read without node:http's copies (wire.ts).
+   */
+  bulk?: boolean;
+}
+
+/** A response body: iterated (small bodies) or poured into a synchronous sink (blobs). */
+export interface ResponseBody extends AsyncIterable<Buffer> {
+  /**
+   * Hands the body to `sink` piece by piece, in order, and resolves at its end. A piece is valid
+   * only during the call (its memory may be reused); a sink that throws ends the body with that error.
+   */
+  pour(sink: (piece: Buffer) => void): Promise<void>;
+  /** Drops the connection: a body not wanted any further. */
+  destroy(): void;
+  /** True once the whole body has been received. */
+  readonly complete: boolean;
 }
 
 export interface HttpResponse {
   status: number;
   headers: IncomingHttpHeaders;
-  body: IncomingMessage;
+  body: ResponseBody;
+}
+
+/** node:http's IncomingMessage as a ResponseBody. */
+class NodeBody implements ResponseBody {
+  constructor(private readonly msg: IncomingMessage) {}
+
+  get complete(): boolean {
+    return this.msg.readableEnded;
+  }
+
+  async pour(sink: (piece: Buffer) => void): Promise<void> {
+    for await (const c of this.msg) sink(c as Buffer);
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    return this.msg[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  }
+
+  destroy(): void {
+    this.msg.destroy();
+  }
 }
 
 /** A failure worth another attempt (the connection broke, the server said so with a 5xx). */
@@ -52,6 +92,8 @@ export function isTransientStatus(status: number): boolean {
 export function send(req: HttpRequest): Promise<HttpResponse> {
   const lib = req.url.protocol === 'https:' ? https : http;
   const headers: Record<string, string> = { 'User-Agent': 'strata/0.1', ...req.headers };
+  if (req.bulk && req.url.protocol === 'http:' && !req.body)
+    return sendWire({ method: req.method, url: req.url, headers, timeoutMs: req.timeoutMs ?? 30_000 });
   const parts = req.body === undefined || req.body === null ? [] : [req.body].flat();
   if (req.body) headers['Content-Length'] = String(parts.reduce((n, p) => n + p.length, 0));
   else if (['PUT', 'POST', 'PATCH'].includes(req.method)) headers['Content-Length'] = '0';
@@ -63,7 +105,7 @@ export function send(req: HttpRequest): Promise<HttpResponse> {
         headers,
         agent: req.url.protocol === 'https:' ? httpsAgent : httpAgent,
       },
-      (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: res }),
+      (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: new NodeBody(res) }),
     );
     r.setTimeout(req.timeoutMs ?? 30_000, () =>
       r.destroy(Object.assign(new Error(`${req.method} ${req.url.href}: timed out`), { code: 'ETIMEDOUT' })),
@@ -79,12 +121,12 @@ export async function readBody(res: HttpResponse, limit = 16 * 1024 * 1024): Pro
   const chunks: Buffer[] = [];
   let n = 0;
   for await (const c of res.body) {
-    n += (c as Buffer).length;
+    n += c.length;
     if (n > limit) {
       res.body.destroy();
       throw new StrataError(`response larger than ${limit} bytes`);
     }
-    chunks.push(c as Buffer);
+    chunks.push(c);
   }
   return Buffer.concat(chunks);
 }
