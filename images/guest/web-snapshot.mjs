@@ -35,7 +35,8 @@ async function loadLib() {
   const bundle = await esbuild.build({
     stdin: {
       contents: [
-        "export { startContainerScript } from './web/src/guest-scripts.ts';",
+        "export { startContainerScript, START_FILE } from './web/src/guest-scripts.ts';",
+        "export { shellQuote } from './backend-emu/src/protocol.ts';",
         "export { encodePayload, requestLine, FrameParser } from './backend-emu/src/protocol.ts';",
         "export { startEmulator } from './backend-emu/src/v86-host.ts';",
       ].join('\n'),
@@ -64,7 +65,9 @@ function prepareScript(lib) {
   // the demo keeps its own layout on the root tmpfs (c1's start hard-links /bin/busybox).
   return [
     'umount -l /var/lib/strata 2>/dev/null',
-    `${lib.startContainerScript()} || exit 1`,
+    // c1's start stays in the guest: the page's requests run it from there if c1 is gone.
+    `mkdir -p /run/strata && printf '%s\\n' ${lib.shellQuote(lib.startContainerScript())} > ${lib.START_FILE}`,
+    `. ${lib.START_FILE} || exit 1`,
     // Less memory in the saved state (the page cache; c1's files are on tmpfs and stay).
     'sync; echo 3 > /proc/sys/vm/drop_caches',
   ].join('\n');
@@ -146,7 +149,9 @@ async function build(lib, inputs) {
     // A check that c1 runs, by the same path the page uses (its pid file, nsenter).
     const check = await run(
       2,
-      lib.encodePayload('read -r P < /run/strata/c1.pid && nsenter -t $P -u hostname'),
+      lib.encodePayload(
+        `[ -s ${lib.START_FILE} ] && read -r P < /run/strata/c1.pid && nsenter -t $P -u hostname`,
+      ),
       60_000,
     );
     if (check.kind !== 'frame' || text(check.stdout).trim() !== 'c1') {

@@ -405,7 +405,7 @@ export function guestScript(
   script: string,
 ): string {
   const body = step.compile ? step.compile(script) : script;
-  return [step.container ? guest.startContainerScript() : '', step.runtime ? runtimePrelude() : '', body]
+  return [step.container ? guest.ensureContainerScript() : '', step.runtime ? runtimePrelude() : '', body]
     .filter((s) => s !== '')
     .join('\n');
 }

@@ -5,7 +5,7 @@
 import { Terminal } from '@xterm/xterm';
 import { html, LitElement } from 'lit';
 import type { GuestClient } from '../guest-client.ts';
-import { inContainer, startContainerScript } from '../guest-scripts.ts';
+import { ensureContainerScript, inContainer } from '../guest-scripts.ts';
 
 export class GuestTerminal extends LitElement {
   static override properties = {
@@ -132,7 +132,7 @@ export class GuestTerminal extends LitElement {
     this.history.push(line);
     try {
       const script =
-        this.target === 'c1' ? `${startContainerScript()} >/dev/null\n${inContainer(line)}` : line;
+        this.target === 'c1' ? `${ensureContainerScript()} >/dev/null\n${inContainer(line)}` : line;
       const r = await this.guest.run(script, 60_000);
       if (r.stdout) term.write(r.stdout);
       if (r.stderr) term.write(`\x1b[31m${r.stderr}\x1b[0m`);
