@@ -172,8 +172,13 @@ async function compare(
       const a = resultsOf(first, b)[i] as ScenarioResult;
       diffs.push(...diffResults(a, resultsOf(b, first)[i] as ScenarioResult, [first, b]));
     }
-    for (const b of backends)
-      diffs.push(...unmet(s, resultsOf(b, isKernel(b) ? b : first)[i] as ScenarioResult, b));
+    for (const k of kernels)
+      diffs.push(...unmet(s, (kernelResults.get(k) as ScenarioResult[])[i] as ScenarioResult, k));
+    // The model's expectations, as each kernel it was paired with.
+    for (const [release, res] of modelResults)
+      diffs.push(
+        ...unmet(s, res[i] as ScenarioResult, modelResults.size > 1 ? `model (Linux ${release})` : 'model'),
+      );
     if (diffs.length === 0) {
       ctx.out(`${s.name}: agree (${backends.join(', ')})\n`);
       continue;
