@@ -17,6 +17,7 @@ import { authFilePath, getCredentials } from './credentials.js';
 import { endpointFor } from './host.js';
 import { blobSize, mountBlob, uploadBytes, uploadStream } from './blobs.js';
 import { putManifest } from './manifests.js';
+import { storedGzip } from './gzip-stored.js';
 import { metadataFor, remember } from './metadata.js';
 import { inParallel, layerBoard, type LayerLine } from './progress.js';
 import { DEFAULT_RETRY, withRetry } from './http.js';
@@ -42,14 +43,16 @@ export interface PushResult {
 /** An explicit gzip level for every layer (STRATA_PUSH_GZIP_LEVEL), or null for the adaptive choice. */
 const FORCED_LEVEL =
   process.env.STRATA_PUSH_GZIP_LEVEL === undefined ? null : Number(process.env.STRATA_PUSH_GZIP_LEVEL);
-const PROBE_BYTES = 1 << 20;
+// 256 KiB: enough to tell random or compressed bytes from a tar worth deflating; deflating the
+// probe is CPU on the main thread (a 1 MiB probe cost 20 ms per layer).
+const PROBE_BYTES = 256 * 1024;
 
 /**
  * The gzip level for a layer whose first bytes are `probe`: docker's default (6), except that a
  * layer deflate cannot shrink (random or already compressed data: the probe saves under 5%) is
- * written as stored blocks (level 0). Deflating such data costs most of a push's CPU for nothing;
- * the result is still a gzip stream, and the choice depends only on the content, so the same
- * layer always gets the same digest.
+ * written as stored blocks (level 0, framed by gzip-stored.ts without copying a byte). Deflating
+ * such data costs most of a push's CPU for nothing; the result is still a gzip stream, and the
+ * choice depends only on the content, so the same layer always gets the same digest.
  */
 function levelFor(probe: Buffer): number {
   if (FORCED_LEVEL !== null) return FORCED_LEVEL;
@@ -57,7 +60,7 @@ function levelFor(probe: Buffer): number {
   return deflateRawSync(probe, { level: 1 }).length > probe.length * 0.95 ? 0 : zc.Z_DEFAULT_COMPRESSION;
 }
 
-async function* gzipped(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+async function* gzipped(source: AsyncIterable<Uint8Array>, total: number): AsyncGenerator<Uint8Array> {
   const it = source[Symbol.asyncIterator]();
   const head: Buffer[] = [];
   let headBytes = 0;
@@ -71,14 +74,19 @@ async function* gzipped(source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8
     head.push(Buffer.from(r.value.buffer, r.value.byteOffset, r.value.length));
     headBytes += r.value.length;
   }
-  const probe = Buffer.concat(head);
+  const probe = head.length === 1 ? head[0]! : Buffer.concat(head);
   const replay = async function* () {
     yield probe;
     if (ended) return;
     for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
   };
+  const level = levelFor(probe.subarray(0, PROBE_BYTES));
+  if (level === 0) {
+    yield* storedGzip(replay(), total);
+    return;
+  }
   const input = Readable.from(replay(), { objectMode: false });
-  const z = createGzip({ level: levelFor(probe.subarray(0, PROBE_BYTES)), chunkSize: 1 << 20 });
+  const z = createGzip({ level, chunkSize: 1 << 20 });
   input.on('error', (e) => z.destroy(e));
   input.pipe(z);
   try {
@@ -128,9 +136,11 @@ async function pushLayer(ctx: Context, layer: LayerRecord, line: LayerLine): Pro
   const up = await withRetry(
     () => {
       const task = line.task('Pushing', total);
-      return uploadStream(client, repo, gzipped(counted(store.blobs.stream(layer.diffId), task))).finally(
-        () => task.done(),
-      );
+      return uploadStream(
+        client,
+        repo,
+        gzipped(counted(store.blobs.stream(layer.diffId), task), total),
+      ).finally(() => task.done());
     },
     { ...DEFAULT_RETRY, onRetry: () => line.status('Retrying') },
   );

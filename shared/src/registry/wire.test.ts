@@ -1,14 +1,16 @@
 // The blob download path without node:http (wire.ts) against a node:http server on 127.0.0.1:
 // every framing a response can have, a connection cut mid-body, a sink that refuses bytes; and the
-// synchronous gunzip (gunzip-sync.ts): members, padding, corrupt and truncated streams.
+// synchronous gunzip (gunzip-sync.ts): members, padding, corrupt and truncated streams; the stored
+// gzip framing push uses (gzip-stored.ts).
 import http from 'node:http';
 import type net from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { gzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sendWire } from './wire.js';
 import { isTransient } from './http.js';
 import { SyncGunzip } from './gunzip-sync.js';
+import { storedGzip } from './gzip-stored.js';
 
 const BODY = randomBytes(3 * 1024 * 1024 + 17);
 
@@ -161,5 +163,36 @@ describe('SyncGunzip', () => {
     corrupt[20]! ^= 0xff;
     expect(inflate(corrupt, 65_536).error).toBeInstanceOf(Error);
     expect(inflate(good.subarray(0, good.length - 100), 65_536).error?.message).toMatch(/unexpected end/);
+  });
+});
+
+describe('storedGzip', () => {
+  const framed = async (data: Buffer, piece: number) => {
+    async function* pieces() {
+      for (let off = 0; off < data.length; off += piece) yield data.subarray(off, off + piece);
+    }
+    const out: Buffer[] = [];
+    for await (const b of storedGzip(pieces(), data.length)) out.push(b);
+    return Buffer.concat(out);
+  };
+
+  it('is a gzip stream gunzip reads back, the same bytes whatever the source pieces', async () => {
+    const first = await framed(BODY, 1 << 20);
+    expect(gunzipSync(first).equals(BODY)).toBe(true);
+    for (const piece of [1000, 65_535, 65_536, 3 * 1024 * 1024 + 17])
+      expect((await framed(BODY, piece)).equals(first), String(piece)).toBe(true);
+    expect(gunzipSync(await framed(Buffer.alloc(0), 1)).length).toBe(0);
+    expect(gunzipSync(await framed(BODY.subarray(0, 65_535), 7)).equals(BODY.subarray(0, 65_535))).toBe(true);
+  });
+
+  it('refuses a source whose length is not the one announced', async () => {
+    async function* short() {
+      yield BODY.subarray(0, 10);
+    }
+    await expect(
+      (async () => {
+        for await (const b of storedGzip(short(), 11)) void b;
+      })(),
+    ).rejects.toThrow(/10 bytes of the 11/);
   });
 });
