@@ -280,8 +280,11 @@ chroot $B /bin/sh -c '
 echo "$ cat /etc/os-release"; cat /etc/os-release
 echo "$ ls /"; ls /'
 echo "$ uname -r   (inside, then outside: one kernel)"; chroot $B /bin/uname -r; uname -r
-chroot $B /bin/sleep 60 &
+# The chrooted shell says "in" on a fifo opened before the chroot, so the PID is read after chroot(2).
+rm -f /tmp/chroot-in; mkfifo /tmp/chroot-in
+chroot $B /bin/sh -c 'echo in >&3; exec sleep 60' 3>/tmp/chroot-in &
 C=$!
+read -r in < /tmp/chroot-in; rm -f /tmp/chroot-in
 echo "$ readlink /proc/<chrooted PID>/root"; readlink /proc/$C/root
 echo "namespace	host	chroot"
 for n in mnt uts pid net; do printf '%s\\t%s\\t%s\\n' $n "$(readlink /proc/self/ns/$n)" "$(readlink /proc/$C/ns/$n)"; done

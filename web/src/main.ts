@@ -1,4 +1,6 @@
-// Entry point: the guest starts first (boot.ts), then the app element (xterm.js's stylesheet is in
-// its shadow root, see strata-app.ts).
+// Entry point: the guest starts first (boot.ts, a small chunk), while the app element's chunk (lit,
+// xterm.js, the kernel model: most of the code) is still loading; xterm.js's stylesheet is in the
+// app's shadow root (strata-app.ts).
 import './boot.ts';
-import './components/strata-app.ts';
+
+void import('./components/strata-app.ts');
