@@ -22,6 +22,7 @@ import { shellQuote as q } from './protocol.ts';
 import { GUEST_HOST_MOUNT as GUEST_MOUNT_ROOT } from './guest.ts';
 import { EmuSession, GUEST_SHARE, SHARE_DIR, TIMEOUTS } from './emu-session.ts';
 import { parseExitFile } from '../../shared/src/exit-file.js';
+import { trace } from '../../shared/src/trace.js';
 import { execScript, guestCgroup, startRequest, type GuestSource, type StartPaths } from './emu-scripts.ts';
 
 /** Where a host path lands in the guest (through the 9p share). */
@@ -45,6 +46,7 @@ interface Tracked {
   timer: NodeJS.Timeout | null;
 }
 
+const TRACING = process.env.STRATA_TRACE === '1';
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 export class EmuRuntime implements Runtime {
@@ -126,6 +128,7 @@ export class EmuRuntime implements Runtime {
       sources,
       stdout: stdio.kind === 'log' ? 'log' : 'split',
       stdin,
+      trace: TRACING,
     };
     for (const f of ['exit', 'out', 'err', 'log']) await this.session.removeFile(`${shareRel}/${f}`);
     // An empty file makes the directory exist for the stage's opens (v86 creates parents on write).
@@ -138,6 +141,8 @@ export class EmuRuntime implements Runtime {
       startRequest(spec, paths),
       TIMEOUTS.start,
     );
+    for (const line of TRACING ? r.stderr.split('\n') : [])
+      if (line.startsWith('stage ')) trace(`guest ${line}`);
     let pid = 0;
     let monitorPid = 0;
     let failure: StrataError | null = null;

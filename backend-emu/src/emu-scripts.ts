@@ -31,6 +31,8 @@ export interface StartPaths {
   sources: Map<number, GuestSource>;
   stdout: 'split' | 'log';
   stdin: boolean;
+  /** The stage prints each step's time on the request's stderr (STRATA_TRACE=1). */
+  trace?: boolean;
 }
 
 export function guestCgroup(spec: ContainerSpec): string {
@@ -84,6 +86,7 @@ export function runStageArgs(spec: ContainerSpec, p: StartPaths): string[] {
     '--cwd',
     proc.cwd,
     ...(spec.init ? ['--init'] : []),
+    ...(p.trace ? ['--trace'] : []),
     // Masked and read-only paths, capabilities, no_new_privs, seccomp: as the native shim.
     ...(conf ?? []),
     '--user',

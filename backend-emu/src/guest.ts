@@ -4,7 +4,7 @@
 // The wire protocol is in protocol.ts.
 
 import { findUp } from '../../shared/src/find-up.js';
-import { readFile } from 'node:fs/promises';
+import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzip } from 'node:zlib';
@@ -157,6 +157,29 @@ function ownArrayBuffer(b: Buffer): ArrayBuffer {
   return copy.buffer;
 }
 
+/**
+ * The saved machine, uncompressed. The gzip is the snapshot as built and shipped (11 MB); its
+ * gunzip (35 MB) is kept beside it (`state.bin`) for the next restore, which then reads it instead
+ * of inflating again: 0.15 to 0.5 s off every restore on a quiet machine, seconds when loaded. A
+ * sidecar older than the gzip is stale (a rebuilt snapshot) and is made again; one that cannot be
+ * written (a read-only cache) only costs the gunzip.
+ */
+async function loadState(gzPath: string): Promise<ArrayBuffer> {
+  const rawPath = gzPath.replace(/\.gz$/, '');
+  const [gz, raw] = await Promise.all([stat(gzPath).catch(() => null), stat(rawPath).catch(() => null)]);
+  if (gz && raw && rawPath !== gzPath && raw.mtimeMs >= gz.mtimeMs) {
+    return ownArrayBuffer(await readFile(rawPath));
+  }
+  const state = await gunzipAsync(await readImageFile(gzPath));
+  if (rawPath !== gzPath) {
+    const tmp = `${rawPath}.${process.pid}.tmp`;
+    await writeFile(tmp, state)
+      .then(() => rename(tmp, rawPath))
+      .catch(() => undefined);
+  }
+  return ownArrayBuffer(state);
+}
+
 async function readImageFile(path: string): Promise<Buffer> {
   try {
     return await readFile(path);
@@ -221,14 +244,10 @@ export class GuestMachine {
   /** Resumes the guest from its saved state. Fails with GuestImageMissingError if it was not built. */
   static async restore(paths: GuestImagePaths = guestImagePaths()): Promise<GuestMachine> {
     const t0 = performance.now();
-    const [bios, stateGz, metaText] = await Promise.all([
-      readImageFile(paths.bios),
-      readImageFile(paths.state),
-      readImageFile(paths.meta),
-    ]);
+    const [bios, metaText] = await Promise.all([readImageFile(paths.bios), readImageFile(paths.meta)]);
     const meta = parseMeta(metaText.toString('utf8'), paths.meta);
-    // gunzip runs on libuv's thread pool while v86 compiles its wasm and sets the machine up.
-    const state = gunzipAsync(stateGz).then(ownArrayBuffer);
+    // Read (or gunzipped on libuv's thread pool) while v86 compiles its wasm and sets the machine up.
+    const state = loadState(paths.state);
     const emu = await startEmulator({
       bios: ownArrayBuffer(bios),
       memoryBytes: meta.memoryMiB * 1024 * 1024,

@@ -296,11 +296,11 @@ const md = `# bench/emu (${r.date.slice(0, 10)}, 2 cores, ${r.runs} runs, median
 | what | measured | goal |
 |---|---:|---|
 | snapshot restore to first container output (\`run busybox echo hello\` via the Engine, fresh store) | ${ms(r.restore.toFirstContainerOutputMs)} ms | < 1,000 ms: ${goal(r.restore.toFirstContainerOutputMs < 1000)} |
-| of which: v86 restore (read, gunzip, restore_state) | ${ms(r.restore.restoreMs)} ms | |
+| of which: v86 restore (read the state, uncompressed beside the gzip after the first restore; restore_state) | ${ms(r.restore.restoreMs)} ms | |
 | of which: restore + guest preparation (store tmpfs, cgroup; done in the snapshot when current) | ${ms(r.restore.restoreAndPrepareMs)} ms | |
 | of which: first agent answer (since the start) | ${ms(r.restore.firstAgentAnswerMs)} ms | |
 | of which: busybox image into the guest (host tar and blob, then the baked layer taken over, else unpacked) | ${ms(r.restore.imageMs)} ms | |
-| of which: container create + start to its first output | ${ms(r.restore.containerFirstOutputMs)} ms | |
+| of which: container create + start to its first output (one \`strata-confine run\` request) | ${ms(r.restore.containerFirstOutputMs)} ms | |
 | cold boot to agent ready | ${ms(r.coldBootMs)} ms | |
 | \`run --rm busybox true\` round trip in the guest (create, start, exit, rm) | ${ms(r.runRmTrue.totalMs)} ms | < 150 ms: ${goal(r.runRmTrue.totalMs < 150)} |
 | of which: create / start / exit / rm | ${ms(r.runRmTrue.createMs)} / ${ms(r.runRmTrue.startMs)} / ${ms(r.runRmTrue.exitMs)} / ${ms(r.runRmTrue.removeMs)} ms | |

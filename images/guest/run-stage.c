@@ -8,9 +8,9 @@
 //   M (monitor, own session): cgroup and limits, the stdio files, setup_container() (overlay in the
 //     guest's mount namespace, new mount/UTS/IPC/net namespaces, the spec's mounts, devices, links,
 //     hostname, lo), clones P into a new PID namespace, pivot_root, back to the guest's mount
-//     namespace, moves P into the cgroup and releases it. Then it waits for P, writes the exit file
-//     (code, signal, finished, oom, end=1: the host takes it once end=1 is there), unmounts the
-//     rootfs and removes the cgroup.
+//     namespace, moves P into the cgroup and releases it. Then it waits for P, unmounts the rootfs,
+//     removes the cgroup and last writes the exit file (code, signal, finished, oom, end=1: the
+//     host takes it once end=1 is there, and has nothing left to clean up in the guest).
 //   P (PID 1): mounts /proc, masked and read-only paths, the user from the container's /etc/passwd,
 //     credentials, cwd, seccomp, execvp with the container's environment (or, with --init, forks
 //     the payload and reaps, confined as the payload, as the native shim's init).
@@ -18,7 +18,7 @@
 // Usage: strata-confine run [setup.h flags] [confine.h flags] [--seccomp FILE] [--user SPEC]
 //   [--argv0 NAME] [--cwd DIR] [--env K=V]... [--init] [--cgroup DIR] [--cgroup-set FILE VALUE]...
 //   [--cgroup-opt FILE VALUE]... [--stdin FILE] [--stdout FILE --stderr FILE | --log FILE]
-//   [--exit FILE] [--remove FILE]... -- CMD ARGS...
+//   [--exit FILE] [--remove FILE]... [--trace] -- CMD ARGS...
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -43,6 +43,18 @@
 #define MAX_SETS 16
 #define MAX_ENV 512
 #define MAX_REMOVE 8
+
+static int trace_on;  // --trace: each step's time on stderr (the request's), for STRATA_TRACE=1
+
+static void trace(const char *what) {
+  static struct timespec t0;
+  if (!trace_on) return;
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  if (t0.tv_sec == 0) t0 = t;
+  dprintf(2, "stage %d %.1f ms: %s\n", (int)getpid(),
+          (double)(t.tv_sec - t0.tv_sec) * 1e3 + (double)(t.tv_nsec - t0.tv_nsec) / 1e6, what);
+}
 
 struct run {
   struct setup setup;
@@ -89,6 +101,7 @@ static void parse(struct run *r, int argc, char **argv) {
     }
     if (setup_flag(&r->setup, argc, argv, &i) || confine_flag(&r->conf, argc, argv, &i)) continue;
     if (strcmp(a, "--init") == 0) r->init = 1;
+    else if (strcmp(a, "--trace") == 0) trace_on = 1;
     else if ((strcmp(a, "--cgroup-set") == 0 || strcmp(a, "--cgroup-opt") == 0) && r->n_sets < MAX_SETS) {
       r->optional[r->n_sets] = a[10] == 'o';
       r->sets[r->n_sets][0] = v;
@@ -213,13 +226,11 @@ static long oom_kills(int fd) {
   return k ? strtol(k + 9, NULL, 10) : 0;
 }
 
-static void write_exit(const struct run *r, int st, int oom_fd) {
+static void write_exit(const struct run *r, int st, struct timespec ts, int oom) {
   if (!r->exit_file) return;
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
   char buf[200];
   int n = snprintf(buf, sizeof buf, "code=%d\nsignal=%d\nfinished=%lld.%09ld\noom=%d\nend=1\n", status_code(st),
-                   WIFSIGNALED(st) ? WTERMSIG(st) : 0, (long long)ts.tv_sec, ts.tv_nsec, oom_kills(oom_fd) > 0);
+                   WIFSIGNALED(st) ? WTERMSIG(st) : 0, (long long)ts.tv_sec, ts.tv_nsec, oom);
   // One write into a fresh file: the host takes it only with its end=1 line.
   int fd = open(r->exit_file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd >= 0 && write(fd, buf, (size_t)n) < 0) { /* the host sees no exit: status stays running */ }
@@ -230,7 +241,9 @@ static void monitor(struct run *r) {
   struct setup *su = &r->setup;
   if (setsid() < 0) die("setsid");
   dprintf(report_fd, "monitor %d\n", (int)getpid());
+  trace("monitor");
   if (r->seccomp) read_bpf(&r->conf, r->seccomp);
+  trace("seccomp program read");
   int procs = -1, oom = -1;
   if (r->cgroup) {
     if (mkdir(r->cgroup, 0755) < 0 && errno != EEXIST) die("creating the cgroup");
@@ -245,7 +258,9 @@ static void monitor(struct run *r) {
   int out = open_or_die(r->log ? r->log : r->out ? r->out : "/dev/null", O_WRONLY | O_CREAT | (r->log ? O_APPEND : O_TRUNC));
   int err = r->log ? out : open_or_die(r->err ? r->err : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC);
   int guest_mnt = open_or_die("/proc/self/ns/mnt", O_RDONLY);
+  trace("cgroup and stdio");
   if (setup_container(su) < 0) die(setup_error);
+  trace("setup_container");
 
   int release[2], errp[2], ready[2];
   if (pipe2(release, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(ready, O_CLOEXEC) < 0) die("pipe");
@@ -264,6 +279,7 @@ static void monitor(struct run *r) {
     if (oom >= 0) close(oom);
     if (su->proc_path[0] && mount("proc", su->proc_path, "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL) < 0)
       fail("mount /proc");
+    trace("PID 1: /proc");
     if (write(ready[1], "p", 1) != 1) _exit(125);
     char c;
     if (read(release[0], &c, 1) != 1) _exit(125);
@@ -289,17 +305,21 @@ static void monitor(struct run *r) {
     _exit(125);
   }
   // M and P into the rootfs, the guest's tree detached from the container's namespace; M back.
+  trace("clone");
   if (setup_pivot(su) < 0) {
     kill(child, SIGKILL);
     die(setup_error);
   }
+  trace("pivot_root");
   if (setns(guest_mnt, CLONE_NEWNS) < 0) die("setns(guest mnt)");
   char pid[32];
   int n = snprintf(pid, sizeof pid, "%d\n", (int)child);
   if (procs >= 0 && write(procs, pid, (size_t)n) < 0) die("joining the cgroup");
   dprintf(report_fd, "pid %d\n", (int)child);
+  trace("cgroup joined");
   if (write(release[1], "r", 1) != 1) die("release");
   ssize_t m = read(errp[0], msg, sizeof msg - 1);
+  trace("payload exec'd");
   if (m > 0) {
     msg[m] = 0;
     dprintf(report_fd, "%s", msg);
@@ -311,12 +331,18 @@ static void monitor(struct run *r) {
   int null = open("/dev/null", O_RDWR);
   if (null >= 0) dup2(null, 0), dup2(null, 1), dup2(null, 2);
   int st = 0;
+  trace_on = 0;  // stderr is /dev/null from here
   while (waitpid(child, &st, 0) < 0 && errno == EINTR) {}
-  write_exit(r, st, oom);
+  struct timespec ended;
+  clock_gettime(CLOCK_REALTIME, &ended);
+  int oomed = oom_kills(oom) > 0;
+  // The guest's part of the cleanup before `exit`: once the host sees it, nothing is left to undo
+  // (the runtime's cleanup then makes no request).
   umount2(su->rootfs, MNT_DETACH);
   // The PID namespace is gone, but its tasks may still be exiting for a moment.
   for (int t = 0; r->cgroup && t < 100 && rmdir(r->cgroup) < 0 && errno == EBUSY; t++) usleep(2000);
   for (int i = 0; i < r->n_remove; i++) unlink(r->remove[i]);
+  write_exit(r, st, ended, oomed);
   _exit(0);
 }
 

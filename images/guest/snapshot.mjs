@@ -209,6 +209,8 @@ try {
   const gz = execFileSync('gzip', ['-9', '-n', '-c'], { input: new Uint8Array(state), maxBuffer: 1 << 30 });
   const t3 = performance.now();
   await writeFile(join(cache, 'state.bin.gz.tmp'), gz);
+  // The uncompressed copy a restore keeps (backend-emu guest.ts) is of the previous snapshot.
+  await rm(join(cache, 'state.bin'), { force: true });
   await rename(join(cache, 'state.bin.gz.tmp'), join(cache, 'state.bin.gz'));
   const stamp = (await readFile(join(cache, 'stamp'), 'utf8')).trim();
   await writeFile(
