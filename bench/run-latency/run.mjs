@@ -1,6 +1,8 @@
 // bench/run-latency: `strata run --rm busybox /bin/true` against its peers on the same rootfs, in one
 // hyperfine run: node -e 0 (the floor for any Node CLI), util-linux unshare+chroot, runc, crun, and
-// docker/podman when installed. Prints medians and ratios; writes results.json and RESULTS.md.
+// docker/podman when installed. strata runs both ways: through the store's warm daemon (the default
+// once one is up) and directly (STRATA_DAEMON=0). Prints medians and ratios; writes results.json
+// and RESULTS.md.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,6 +20,23 @@ const have = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
 try {
   // The busybox image's only layer is the rootfs every peer runs.
   execFileSync(process.execPath, [bin, '--root', root, 'run', '--rm', 'busybox', 'true']);
+  // The first run in a store starts its daemon: wait until runs go through it.
+  const viaDaemon = () =>
+    spawnSync(process.execPath, [bin, '--root', root, 'run', '--rm', 'busybox', 'true'], {
+      env: { ...process.env, STRATA_TRACE: '1' },
+      encoding: 'utf8',
+    }).stderr.includes('client: run through the daemon');
+  for (let i = 0; !viaDaemon(); i++) {
+    if (i === 100) throw new Error('the strata daemon did not start');
+    spawnSync('sleep', ['0.2']);
+  }
+  const daemonPid = Number(
+    execFileSync('pgrep', ['-f', `${root} native-daemon`], { encoding: 'utf8' }).trim(),
+  );
+  const daemonCpu = () => {
+    const f = fs.readFileSync(`/proc/${daemonPid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1000) / 100; // utime, stime in ticks of 10 ms
+  };
   const [image] = JSON.parse(
     execFileSync(process.execPath, [bin, '--root', root, 'inspect', 'busybox'], { encoding: 'utf8' }),
   );
@@ -31,18 +50,17 @@ try {
   spec.process.terminal = false;
   fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec));
 
+  // Both ways pay the same `env` exec (about 1 ms), so that only the path differs.
+  const strata = (daemon, flags) =>
+    `env STRATA_DAEMON=${daemon} ${process.execPath} ${bin} --root ${root} run --rm ${flags}busybox /bin/true`;
   const commands = [
     ['node -e 0', `${process.execPath} -e 0`],
-    ['strata run --rm', `${process.execPath} ${bin} --root ${root} run --rm busybox /bin/true`],
+    ['strata run --rm', strata(1, '')],
     // Docker's defaults cost a bridge network (veth, nft) and confinement; these rows take them away.
-    [
-      'strata run --rm --net none',
-      `${process.execPath} ${bin} --root ${root} run --rm --net none busybox /bin/true`,
-    ],
-    [
-      'strata run --rm --net none --privileged',
-      `${process.execPath} ${bin} --root ${root} run --rm --net none --privileged busybox /bin/true`,
-    ],
+    ['strata run --rm --net none', strata(1, '--net none ')],
+    ['strata run --rm --net none --privileged', strata(1, '--net none --privileged ')],
+    ['direct: strata run --rm', strata(0, '')],
+    ['direct: strata run --rm --net none', strata(0, '--net none ')],
     ['unshare + chroot', `unshare -m -u -i -n -p --fork --mount-proc chroot ${rootfs} /bin/true`],
   ];
   if (have('runc')) commands.push(['runc run', `sh -c 'exec runc run -b ${bundle} bench-runc-$$'`]);
@@ -63,10 +81,17 @@ try {
   // Other work on the machine inflates wall times: the load average goes into the results, and CPU
   // time (user + system, the command's children included) is reported beside them.
   const loadBefore = os.loadavg()[0];
+  const daemonCpuBefore = daemonCpu();
   const json = path.join(work, 'hyperfine.json');
   const args = ['-N', '--warmup', '3', '--runs', String(runs), '--export-json', json];
   for (const [name, cmd] of commands) args.push('-n', name, cmd);
   execFileSync('hyperfine', args, { stdio: 'inherit' });
+  // A daemon replaced meanwhile (dist/ rebuilt: a new build has its own daemon) made some of the
+  // daemon rows direct runs: the numbers would mix both ways.
+  if (!fs.existsSync(`/proc/${daemonPid}`))
+    throw new Error('the strata daemon stopped during the run (dist/ rebuilt meanwhile?): run again');
+  // The daemon's CPU is not the client's: hyperfine cannot see it. Per run of the three daemon rows.
+  const daemonCpuPerRun = (daemonCpu() - daemonCpuBefore) / (3 * (runs + 3));
 
   const results = JSON.parse(fs.readFileSync(json, 'utf8')).results.map((r) => ({
     name: r.command,
@@ -77,7 +102,10 @@ try {
   }));
   const load = `load average ${loadBefore.toFixed(1)} before, ${os.loadavg()[0].toFixed(1)} after`;
   const by = Object.fromEntries(results.map((r) => [r.name, r]));
-  const strata = by['strata run --rm'];
+  const warm = by['strata run --rm'];
+  const warmNone = by['strata run --rm --net none'];
+  const direct = by['direct: strata run --rm'];
+  const directNone = by['direct: strata run --rm --net none'];
   const node = by['node -e 0'];
   const lines = [
     `# bench/run-latency (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${runs} runs, medians; ${load})`,
@@ -86,19 +114,21 @@ try {
     '|---|---:|---:|---:|',
     ...results.map(
       (r) =>
-        `| ${r.name} | ${r.median.toFixed(1)} | ${r.cpu.toFixed(1)} | ${(strata.median / r.median).toFixed(2)} |`,
+        `| ${r.name} | ${r.median.toFixed(1)} | ${r.cpu.toFixed(1)} | ${(warm.median / r.median).toFixed(2)} |`,
     ),
     '',
-    `strata's cost above \`node -e 0\`: ${(strata.median - node.median).toFixed(1)} ms with Docker's defaults, ` +
-      `${(by['strata run --rm --net none'].median - node.median).toFixed(1)} ms with --net none (goal: at most 15 ms); ` +
-      `confinement (caps, masks, seccomp) costs ${(by['strata run --rm --net none'].median - by['strata run --rm --net none --privileged'].median).toFixed(1)} ms (goal: at most 3 ms). ` +
-      `In CPU time: ${(strata.cpu - node.cpu).toFixed(1)} ms and ${(by['strata run --rm --net none'].cpu - node.cpu).toFixed(1)} ms above node.`,
+    `strata's cost above \`node -e 0\` through the warm daemon: ${(warm.median - node.median).toFixed(1)} ms with Docker's defaults, ` +
+      `${(warmNone.median - node.median).toFixed(1)} ms with --net none (goal: at most 15 ms); directly (STRATA_DAEMON=0): ` +
+      `${(direct.median - node.median).toFixed(1)} ms and ${(directNone.median - node.median).toFixed(1)} ms. ` +
+      `Confinement (caps, masks, seccomp) costs ${(warmNone.median - by['strata run --rm --net none --privileged'].median).toFixed(1)} ms (goal: at most 3 ms). ` +
+      `In CPU time above node: ${(warm.cpu - node.cpu).toFixed(1)} ms and ${(warmNone.cpu - node.cpu).toFixed(1)} ms in the client, ` +
+      `plus ${daemonCpuPerRun.toFixed(1)} ms in the daemon per run; directly ${(direct.cpu - node.cpu).toFixed(1)} ms and ${(directNone.cpu - node.cpu).toFixed(1)} ms.`,
     '',
   ];
   console.log('\n' + lines.join('\n'));
   fs.writeFileSync(
     path.join(here, 'results.json'),
-    JSON.stringify({ date: new Date().toISOString(), runs, load, results }, null, 2) + '\n',
+    JSON.stringify({ date: new Date().toISOString(), runs, load, daemonCpuPerRun, results }, null, 2) + '\n',
   );
   fs.writeFileSync(path.join(here, 'RESULTS.md'), lines.join('\n'));
 } finally {

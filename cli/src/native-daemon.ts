@@ -273,25 +273,31 @@ export async function serve(root: string): Promise<number> {
   });
   fs.chmodSync(sock, 0o600);
   const ino = fs.statSync(sock).ino;
-  const current = (): boolean => {
+  /** Why to stop, or null: the socket replaced, the store root gone, or dist/ rebuilt. */
+  const stale = (): 'replaced' | 'root' | 'build' | null => {
+    if (fs.statSync(sock, { throwIfNoEntry: false })?.ino !== ino) return 'replaced';
+    if (!fs.existsSync(root)) return 'root';
     try {
-      return (
-        fs.statSync(sock).ino === ino &&
-        fs.existsSync(root) &&
-        fs.readFileSync(pointer, 'utf8').includes(`./${build}/`)
-      );
+      return fs.readFileSync(pointer, 'utf8').includes(`./${build}/`) ? null : 'build';
     } catch {
-      return false;
+      return 'build';
     }
   };
+  let draining = false;
   setInterval(() => {
-    if (current() && (active > 0 || Date.now() - lastRequest < IDLE_MS)) return;
-    // A socket another daemon put in its place (two started at once) is that one's.
-    if (fs.statSync(sock, { throwIfNoEntry: false })?.ino === ino) {
-      fs.rmSync(sock, { force: true });
-      fs.rmSync(log, { force: true });
+    if (draining) {
+      if (active === 0 || !fs.existsSync(root)) process.exit(0);
+      return;
     }
-    process.exit(0);
+    const why = stale();
+    if (why === null && (active > 0 || Date.now() - lastRequest < IDLE_MS)) return;
+    // Another daemon's socket (two started at once) is that one's; a removed store has nothing
+    // left to finish: stop at once.
+    if (why === 'replaced') process.exit(0);
+    draining = true;
+    fs.rmSync(log, { force: true });
+    server.close(); // which removes the socket: no new runs; those under way finish
+    if (active === 0 || why === 'root') process.exit(0);
   }, WATCH_MS);
   process.stdout.write(`strata native daemon for ${root} (${build}): ${sock}, pid ${process.pid}\n`);
   return new Promise<number>(() => undefined); // it ends by process.exit above
