@@ -209,6 +209,17 @@ describe('the daemon goes away', () => {
     expect(strata(root, ['run', '--rm', 'busybox', 'echo', 'next']).stdout).toBe('next\n');
   }, 60_000);
 
+  it('finishes the run of a client killed midway: its --rm container goes once the payload ends', async () => {
+    await until('the daemon', () => answers(sock));
+    const child = spawn(process.execPath, [BIN, '--root', root, 'run', '--rm', 'busybox', 'sleep', '1'], {
+      stdio: 'ignore',
+    });
+    await until('the container', () => ok(root, ['ps', '-q']).trim() !== '');
+    child.kill('SIGKILL');
+    await until('the container to be removed', () => leftovers(root).length === 0, 20_000);
+    expect(ok(root, ['ps', '-aq'])).toBe('');
+  }, 60_000);
+
   it('stops within seconds once its store root is removed', async () => {
     const other = tempRoot('daemon-gone');
     const otherSock = daemonSocket(other, currentBuild());
