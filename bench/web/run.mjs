@@ -43,7 +43,7 @@ async function once() {
     const t0 = performance.now();
     await page.goto(url);
     await page.waitForFunction(
-      `${state('[data-testid="guest-status"]', 'data-state')} !== 'restoring'`,
+      `['ready', 'failed'].includes(${state('[data-testid="guest-status"]', 'data-state')})`,
       undefined,
       {
         timeout: 180_000,

@@ -56,7 +56,9 @@ describe('web demo (chromium, offline)', () => {
     ({ context, page } = browser);
     page.setDefaultTimeout(15_000);
     page.on('pageerror', (e) => pageErrors.push(e.message));
-  }, 90_000);
+    // buildWeb may remake the web snapshot first (after a guest rebuild): a restore, c1's start in the
+    // emulated CPU and zstd -19, up to a minute or two on a loaded machine.
+  }, 300_000);
 
   afterAll(async () => {
     await browser?.close();
