@@ -10,10 +10,11 @@
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
+import { importTs } from './import-ts.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -28,35 +29,15 @@ function log(msg) {
   process.stderr.write(`web-snapshot: ${msg}\n`);
 }
 
-// The TypeScript it needs (c1's start script, the agent protocol, v86's Node host), bundled on the
-// fly as snapshot.mjs does; written next to the repository so that bare imports resolve.
-async function loadLib() {
-  const esbuild = await import('esbuild');
-  const bundle = await esbuild.build({
-    stdin: {
-      contents: [
-        "export { startContainerScript, START_FILE } from './web/src/guest-scripts.ts';",
-        "export { shellQuote } from './backend-emu/src/protocol.ts';",
-        "export { encodePayload, requestLine, FrameParser } from './backend-emu/src/protocol.ts';",
-        "export { startEmulator } from './backend-emu/src/v86-host.ts';",
-      ].join('\n'),
-      resolveDir: repo,
-      loader: 'ts',
-    },
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    packages: 'external',
-    write: false,
-    logLevel: 'warning',
-  });
-  const file = join(repo, `.web-snapshot-lib.${process.pid}.mjs`);
-  await writeFile(file, bundle.outputFiles[0].text);
-  try {
-    return await import(pathToFileURL(file).href);
-  } finally {
-    await rm(file, { force: true });
-  }
+// The TypeScript it needs: c1's start script, the agent protocol, v86's Node host.
+function loadLib() {
+  return importTs(
+    [
+      "export { startContainerScript, START_FILE } from './web/src/guest-scripts.ts';",
+      "export { encodePayload, requestLine, FrameParser, shellQuote } from './backend-emu/src/protocol.ts';",
+      "export { startEmulator } from './backend-emu/src/v86-host.ts';",
+    ].join('\n'),
+  );
 }
 
 /** What the page's first requests would otherwise do: detach the emu store, start c1. */

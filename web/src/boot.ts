@@ -4,5 +4,7 @@ import { GuestClient } from './guest-client.ts';
 import { LIVE_MOUNTINFO } from './guest-scripts.ts';
 
 export const guestClient = new GuestClient();
+// bench/web reports when this ran (ms from navigation start), and when the worker's start() began.
+performance.mark('strata-worker-created');
 // Its first request also reads container c1's mount table for the live panel.
 void guestClient.start(LIVE_MOUNTINFO);

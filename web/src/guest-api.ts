@@ -11,6 +11,8 @@ export interface Progress {
 
 export interface GuestInfo {
   kernelRelease: string;
+  /** When the worker's start() began, epoch ms (performance.timeOrigin + now): for bench/web. */
+  startedAt: number;
   /** From start() to the first answer of the agent. */
   readyMs: number;
   /** When each restore phase began, ms from start() (download, decompress, v86 start, restore, agent). */
@@ -20,7 +22,13 @@ export interface GuestInfo {
 }
 
 export interface GuestWorkerApi {
-  start(baseUrl: string, firstScript: string, onProgress: (p: Progress) => void): Promise<GuestInfo>;
+  /** `savedMachine` gives the saved machine's bytes, which the page started downloading first. */
+  start(
+    baseUrl: string,
+    firstScript: string,
+    onProgress: (p: Progress) => void,
+    savedMachine: () => Promise<ArrayBuffer>,
+  ): Promise<GuestInfo>;
   run(script: string, timeoutMs: number): Promise<BrowserRunResult>;
   console(): Promise<string>;
 }

@@ -1,6 +1,7 @@
 // The page's handle on the guest worker: starts it once, tracks its state for the UI, and serialises
 // nothing itself (the worker's BrowserGuest already runs one request at a time, in order).
-import { proxy, wrap, type Remote } from 'comlink';
+import { proxy, transfer, wrap, type Remote } from 'comlink';
+import { fetchBytes } from './fetch-bytes.ts';
 import type { BrowserRunResult, GuestInfo, GuestWorkerApi, Progress } from './guest-api.ts';
 
 export type GuestState =
@@ -19,6 +20,28 @@ export class GuestClient extends EventTarget {
    */
   start(firstScript = 'true'): Promise<void> {
     if (this.readyPromise) return this.readyPromise;
+    // The saved machine (9 MB) is fetched from here at once: a worker runs its start() only once its
+    // own chunk (v86's JavaScript) is loaded, which took 1.5 s at load 10.
+    let downloaded = 0;
+    let phase = 'starting v86';
+    let fraction = 0;
+    const show = (): void => {
+      if (this.state.kind !== 'restoring') return;
+      const label =
+        downloaded < 1 ? `downloading the saved machine (${Math.round(downloaded * 100)}%)` : phase;
+      this.set({
+        kind: 'restoring',
+        progress: { phase: label, fraction: Math.max(fraction, downloaded * 0.6) },
+      });
+    };
+    const state = fetchBytes(new URL('guest/state.bin.zst', document.baseURI).href, (n, total) => {
+      downloaded = total > 0 ? Math.min(n / total, 0.99) : 0.5;
+      show();
+    }).then((b) => {
+      downloaded = 1;
+      return b;
+    });
+    state.catch(() => undefined); // reported through the worker's start(), below
     const worker = new Worker(new URL('./guest-worker.ts', import.meta.url), { type: 'module' });
     const remote = wrap<GuestWorkerApi>(worker);
     this.remote = remote;
@@ -28,7 +51,13 @@ export class GuestClient extends EventTarget {
         document.baseURI,
         firstScript,
         proxy((progress: Progress) => {
-          if (this.state.kind === 'restoring') this.set({ kind: 'restoring', progress });
+          phase = progress.phase;
+          fraction = progress.fraction;
+          show();
+        }),
+        proxy(async () => {
+          const b = await state;
+          return transfer(b, [b]);
         }),
       )
       .then((info) => this.set({ kind: 'ready', info }))

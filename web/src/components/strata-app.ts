@@ -254,6 +254,7 @@ export class StrataApp extends LitElement {
         data-testid="guest-status"
         data-state="ready"
         data-ready-ms=${Math.round(s.info.readyMs)}
+        data-worker-start-ms=${Math.round(s.info.startedAt - performance.timeOrigin)}
         data-phases=${JSON.stringify(s.info.phases.map((p) => [p.phase, Math.round(p.ms)]))}
         role="status"
       >
