@@ -45,6 +45,12 @@ function isWhiteout(st: fs.Stats): boolean {
 }
 
 export class Overlay2Snapshotter implements Snapshotter {
+  /**
+   * Set by the warm daemon (cli/src/native-daemon.ts): takes a removed snapshot's directory over
+   * (renamed out of overlay2/ at once, deleted after the run's answer); null: deleted here.
+   */
+  removeLater: ((dir: string) => void) | null = null;
+
   constructor(readonly overlay2: string) {}
 
   private dir(id: string): string {
@@ -207,7 +213,8 @@ export class Overlay2Snapshotter implements Snapshotter {
     detachIfMounted(path.join(dir, 'merged'));
     const link = readTextIfExists(path.join(dir, 'link'))?.trim();
     if (link && /^[A-Z0-9]{26}$/.test(link)) fs.rmSync(path.join(this.overlay2, 'l', link), { force: true });
-    fs.rmSync(dir, { recursive: true, force: true });
+    if (this.removeLater && fs.existsSync(dir)) this.removeLater(dir);
+    else fs.rmSync(dir, { recursive: true, force: true });
     fs.rmSync(`${dir}.partial-${process.pid}`, { recursive: true, force: true });
   }
 }

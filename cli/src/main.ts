@@ -167,6 +167,8 @@ export interface ContextOptions {
   /** The user's environment, for `-e NAME` (default this process's). */
   hostEnv?: NodeJS.ProcessEnv;
   forwardSignals?: Context['forwardSignals'];
+  /** Adjusts the backend once made (the warm daemon's deferred removals). */
+  configureBackend?(backend: Backend): void;
 }
 
 /** What a command runs with: the store and engine opened lazily, output and signals. */
@@ -185,6 +187,7 @@ export function commandContext(o: ContextOptions): Context {
     async engine() {
       if (engine) return engine;
       const backend = await makeBackend(backendName, root, o.launcher ?? null);
+      o.configureBackend?.(backend);
       await backend.checkPrerequisites();
       engine = new Engine(ctx.store(), backend);
       if (o.hostEnv) engine.hostEnv = o.hostEnv;

@@ -12,6 +12,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ShimLauncher } from '../../backend-native/src/runtime.js';
+import type { Overlay2Snapshotter } from '../../backend-native/src/snapshotter.js';
 import { StrataError, UsageError } from '../../shared/src/errors.js';
 import { pidAlive } from '../../shared/src/store/fsutil.js';
 import { runCommand } from './commands/run.js';
@@ -78,6 +79,18 @@ const b64 = (t: string) => Buffer.from(t).toString('base64');
 
 let active = 0;
 let lastRequest = Date.now();
+let asideCount = 0;
+
+/** Where removed layers wait for deletion: the store's tmp/, on the same filesystem. */
+const asideDir = (root: string) => path.join(root, 'tmp');
+
+/** Layers a daemon killed before deleting them left aside (their names carry its PID). */
+function deleteLeftAside(root: string): void {
+  for (const name of fs.readdirSync(asideDir(root), { withFileTypes: true }).map((e) => e.name)) {
+    const pid = Number(/^removing-(\d+)-/.exec(name)?.[1]);
+    if (pid && !pidAlive(pid)) fs.rmSync(path.join(asideDir(root), name), { recursive: true, force: true });
+  }
+}
 
 /** One `run` from a client, on connection A; `rest` is what followed its request line. */
 async function handleRun(root: string, conn: net.Socket, req: RunRequest, rest: string): Promise<void> {
@@ -166,6 +179,18 @@ async function handleRun(root: string, conn: net.Socket, req: RunRequest, rest: 
     };
   };
 
+  // A removed container's layers leave overlay2/ at once (a rename) and are deleted once the
+  // client has its answer: their rmdirs and unlinks were the biggest part of a run's removal.
+  const aside: string[] = [];
+  const removeLater = (dir: string): void => {
+    const to = path.join(asideDir(root), `removing-${process.pid}-${asideCount++}`);
+    try {
+      fs.renameSync(dir, to);
+      aside.push(to);
+    } catch {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  };
   const ctx = commandContext({
     root,
     debug: req.debug,
@@ -177,6 +202,9 @@ async function handleRun(root: string, conn: net.Socket, req: RunRequest, rest: 
     forwardSignals: (pid) => {
       send({ pid });
       return () => undefined;
+    },
+    configureBackend: (backend) => {
+      (backend.snapshots as Overlay2Snapshotter).removeLater = removeLater;
     },
   });
   let code: number;
@@ -207,6 +235,10 @@ async function handleRun(root: string, conn: net.Socket, req: RunRequest, rest: 
   }
   send({ code });
   conn.end();
+  // In the thread pool: other runs go on meanwhile.
+  await Promise.all(
+    aside.map((t) => fs.promises.rm(t, { recursive: true, force: true }).catch(() => undefined)),
+  );
 }
 
 function onConnection(root: string, conn: net.Socket): void {
@@ -265,6 +297,7 @@ export async function serve(root: string): Promise<number> {
   );
   fs.mkdirSync(DAEMON_DIR, { recursive: true, mode: 0o700 });
   if (await connectOnce(sock)) return 0; // another one serves this store already
+  if (fs.existsSync(asideDir(root))) deleteLeftAside(root);
   fs.rmSync(sock, { force: true }); // stale, from a daemon that died
   const server = net.createServer((conn) => onConnection(root, conn));
   await new Promise<void>((resolve, reject) => {

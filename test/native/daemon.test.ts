@@ -158,6 +158,9 @@ describe('runs through the warm daemon', () => {
     const id = viaDaemon(root, ['-d', '--rm', 'busybox', 'sleep', '0.2']).stdout.trim();
     expect(id).toMatch(/^[a-f0-9]{64}$/);
     await until('the detached --rm container to remove itself', () => leftovers(root).length === 0);
+    // Removed layers leave overlay2/ before the answer (above) and tmp/ once deleted after it.
+    const aside = () => fs.readdirSync(path.join(root, 'tmp')).filter((n) => n.startsWith('removing-'));
+    await until('the layers put aside to be deleted', () => aside().length === 0, 10_000);
   });
 
   it('STRATA_DAEMON=0 runs directly and starts no daemon', () => {
