@@ -150,14 +150,16 @@ async function build(lib, inputs) {
     // in chromium at load 3); and -19 is smaller (8.9 MB against gzip -9's 10.1 MB).
     const zst = execFileSync('zstd', ['-19', '-q', '-c'], { input: new Uint8Array(raw), maxBuffer: 1 << 30 });
     await mkdir(out, { recursive: true });
-    await writeFile(join(out, 'state.bin.zst.tmp'), zst);
-    await rename(join(out, 'state.bin.zst.tmp'), join(out, 'state.bin.zst'));
+    // Per-process temporary names: two builds at once (a test and a bench) each rename a whole file.
+    const tmp = `.tmp.${process.pid}`;
+    await writeFile(join(out, `state.bin.zst${tmp}`), zst);
+    await rename(join(out, `state.bin.zst${tmp}`), join(out, 'state.bin.zst'));
     const webMeta = {
       ...meta,
       web: { inputs, container: 'c1', startMs: Math.round(performance.now() - t1) },
     };
-    await writeFile(join(out, 'state.json.tmp'), JSON.stringify(webMeta, null, 2) + '\n');
-    await rename(join(out, 'state.json.tmp'), join(out, 'state.json'));
+    await writeFile(join(out, `state.json${tmp}`), JSON.stringify(webMeta, null, 2) + '\n');
+    await rename(join(out, `state.json${tmp}`), join(out, 'state.json'));
     const mb = (n) => (n / 1024 / 1024).toFixed(1);
     log(
       `saved: ${mb(raw.byteLength)} MiB raw, ${mb(zst.byteLength)} MiB zstd -19 -> ${join(out, 'state.bin.zst')}`,
