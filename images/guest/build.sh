@@ -116,7 +116,7 @@ stamp=$( (
   basename "$kernel_deb"
   basename "$busybox_deb"
   cat "$here/build.sh" "$here/init" "$here/agent" "$here/seccomp.mjs"
-  cat "$here/confine-stage.c" "$here/run-stage.c" "$here/guest-stage.h"
+  cat "$here/confine-stage.c" "$here/run-stage.c" "$here/fs-stage.c" "$here/guest-stage.h"
   cat "$repo/backend-native/stage/confine.c" "$repo/backend-native/stage/confine.h"
   cat "$repo/backend-native/stage/setup.c" "$repo/backend-native/stage/setup.h"
   echo "$seccomp_text"
@@ -187,7 +187,7 @@ install -m 0755 "$here/agent" "$root/bin/strata-agent"
 # Every container is built by it (`strata-confine run`: the native shim's setup.c, one process
 # instead of ~20 busybox ones) and every payload goes through it (backend-emu/src/emu-confine.ts).
 i686-linux-gnu-gcc -O2 -static -s -Wall -Wextra -Werror -I "$repo/backend-native/stage" -o "$root/bin/strata-confine" \
-  "$here/confine-stage.c" "$here/run-stage.c" "$repo/backend-native/stage/confine.c" \
+  "$here/confine-stage.c" "$here/run-stage.c" "$here/fs-stage.c" "$repo/backend-native/stage/confine.c" \
   "$repo/backend-native/stage/setup.c"
 mkdir -p "$root/etc/strata"
 [[ -x $repo/build/strata-shim ]] || die "build/strata-shim missing: run node scripts/build.mjs first"

@@ -4,7 +4,8 @@
 // in the container's PID 1 only), capabilities, no_new_privs, the seccomp filter (a BPF program
 // compiled on the build host: there is no libseccomp for i386 here), then execvp.
 //
-// Usage: strata-confine run ... (a whole container, run-stage.c), or
+// Usage: strata-confine run ... (a whole container, run-stage.c), fs ... (file operations,
+//        fs-stage.c), or
 //        strata-confine [--paths] [--seccomp FILE] [--report-fd N] [--argv0 NAME] [--user SPEC]
 //        [confine flags] -- CMD ARGS...
 // --report-fd: the start's report channel; gets "ok" right before execve, or "error 125 ...".
@@ -128,6 +129,7 @@ void read_bpf(struct confine *c, const char *file) {
 
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "run") == 0) return run_main(argc - 1, argv + 1);
+  if (argc > 1 && strcmp(argv[1], "fs") == 0) return fs_main(argc - 1, argv + 1);
   // Until execve, /proc/PID/exe is the guest's binary: not dumpable, a container process cannot
   // open it or ptrace this process (CVE-2019-5736, as the native shim).
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) fail("PR_SET_DUMPABLE");

@@ -1,5 +1,6 @@
-// The guest's stage (strata-confine, images/guest): what its two modes share. confine-stage.c is
-// the confinement in front of one payload (an exec); run-stage.c a whole container.
+// The guest's stage (strata-confine, images/guest): what its modes share. confine-stage.c is the
+// confinement in front of one payload (an exec); run-stage.c a whole container; fs-stage.c the
+// snapshotter's file operations.
 #ifndef STRATA_GUEST_STAGE_H
 #define STRATA_GUEST_STAGE_H
 
@@ -16,5 +17,7 @@ void resolve_user(struct confine *c, const char *spec);
 void read_bpf(struct confine *c, const char *file);
 // `strata-confine run ...`: argv[0] is "run".
 int run_main(int argc, char **argv);
+// `strata-confine fs ...`: argv[0] is "fs".
+int fs_main(int argc, char **argv);
 
 #endif
