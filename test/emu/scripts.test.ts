@@ -2,6 +2,7 @@
 // guest (the guest runs them in backend.test.ts and differential.test.ts).
 import { describe, expect, it } from 'vitest';
 import { runStageArgs, startRequest } from '../../backend-emu/src/emu-scripts.ts';
+import { prepareOps } from '../../backend-emu/src/emu-snapshotter.ts';
 import { deviceArgs, mountArgs } from '../../backend-native/src/run-plan.ts';
 import {
   ALL_CONTAINER_NAMESPACES,
@@ -102,5 +103,39 @@ describe('emu start plan', () => {
     expect(script).toContain(`--env 'A=b c'`);
     expect(script).toContain(String.raw`-- sh -c 'echo '\''it'\'''\''s'\'''`);
     expect(script.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('emu snapshot preparation', () => {
+  it('is one exec of the stage: parents, modes, contents, links, then the rename into place', () => {
+    const s = { link: 'LINK', lower: ['l/A', 'l/B'], work: true, merged: false, committed: true };
+    const ops = prepareOps('x', s, [
+      { kind: 'dir', path: 'dev/pts', mode: 0o755 },
+      { kind: 'file', path: 'etc/hostname', mode: 0o600, content: 'h\n' },
+      { kind: 'symlink', path: 'etc/mtab', target: '/proc/mounts' },
+    ]);
+    const P = '/var/lib/strata/overlay2/x.partial';
+    expect(ops.slice(0, 2)).toEqual(['/bin/strata-confine', 'fs']);
+    const at = (...op: string[]) => {
+      const i = ops.findIndex((_, k) => op.every((o, j) => ops[k + j] === o));
+      expect(i, op.join(' ')).toBeGreaterThan(0);
+      return i;
+    };
+    const order = [
+      at('--rmrf', P),
+      at('--mkdir', `${P}/diff`, '755'),
+      at('--mkdir', `${P}/work`, '755'),
+      at('--write', `${P}/link`, '644', 'LINK'),
+      at('--write', `${P}/lower`, '644', 'l/A:l/B'),
+      at('--mkdir', `${P}/diff/etc`, '755'),
+      at('--mkdir', `${P}/diff/dev/pts`, '755'),
+      at('--write', `${P}/diff/etc/hostname`, '600', 'h\n'),
+      at('--symlink', '/proc/mounts', `${P}/diff/etc/mtab`),
+      at('--write', `${P}/committed`, '644', ''),
+      at('--symlink', '../x/diff', '/var/lib/strata/overlay2/l/LINK'),
+      at('--rename', P, '/var/lib/strata/overlay2/x'),
+    ];
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    expect(ops).not.toContain(`${P}/merged`); // a committed layer is never mounted
   });
 });
