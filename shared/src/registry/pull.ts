@@ -6,6 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Engine } from '../engine/engine.js';
+import type { Store } from '../store/index.js';
 import { commitImages, type VerifiedLayer } from '../engine/archive-load.js';
 import { goArch } from '../engine/archive-plan.js';
 import { StrataError } from '../errors.js';
@@ -68,9 +69,20 @@ function stagingDir(tmp: string): string {
   return fs.mkdtempSync(path.join(tmp, `pull-${process.pid}-`));
 }
 
-export async function pullImage(engine: Engine, name: string, opts: TransferOptions): Promise<PullResult> {
+/**
+ * The download needs the store only; `engine` (the backend, slow to load) is asked for at once but
+ * awaited only to record the image, so that its loading overlaps the transfers.
+ */
+export async function pullImage(
+  store: Store,
+  engine: () => Promise<Engine>,
+  name: string,
+  opts: TransferOptions,
+): Promise<PullResult> {
+  const ready = engine();
+  // Observed when the image is recorded; until then a failure must not count as unhandled.
+  ready.catch(() => undefined);
   const ref = parseReference(name);
-  const store = engine.store;
   const endpoint = endpointFor(ref.domain, opts.insecure);
   const client = new RegistryClient(endpoint, {
     credentials: getCredentials(authFilePath(opts.root), ref.domain),
@@ -139,7 +151,7 @@ export async function pullImage(engine: Engine, name: string, opts: TransferOpti
     // Registered as `commit` registers its layers: unpacked on first use (Engine.materialise), as
     // containerd can; the pull itself writes each layer once.
     const [loaded] = await commitImages(
-      engine,
+      await ready,
       [
         {
           id: manifest.config.digest as Digest,

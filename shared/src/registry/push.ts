@@ -4,7 +4,7 @@
 // mounted (POST ?mount=&from=), both known from what earlier pushes and pulls recorded.
 import { Readable } from 'node:stream';
 import { createGzip, deflateRawSync, constants as zc } from 'node:zlib';
-import type { Engine } from '../engine/engine.js';
+import type { Store } from '../store/index.js';
 import { counted, type ProgressOutput } from '../engine/progress.js';
 import { StrataError } from '../errors.js';
 import type { LayerRecord } from '../store/images.js';
@@ -98,7 +98,7 @@ async function* gzipped(source: AsyncIterable<Uint8Array>, total: number): Async
 }
 
 interface Context {
-  engine: Engine;
+  store: Store;
   client: RegistryClient;
   domain: string;
   repo: string;
@@ -106,8 +106,7 @@ interface Context {
 
 /** Skip, mount or upload one layer; returns its descriptor in the manifest. */
 async function pushLayer(ctx: Context, layer: LayerRecord, line: LayerLine): Promise<Descriptor> {
-  const { engine, client, domain, repo } = ctx;
-  const store = engine.store;
+  const { store, client, domain, repo } = ctx;
   const describe = (digest: Digest, size: number): Descriptor => ({
     mediaType: MediaType.dockerLayerGzip,
     digest,
@@ -149,11 +148,11 @@ async function pushLayer(ctx: Context, layer: LayerRecord, line: LayerLine): Pro
   return describe(up.digest, up.size);
 }
 
-export async function pushImage(engine: Engine, name: string, opts: TransferOptions): Promise<PushResult> {
+/** Needs the store only: no backend is loaded for a push. */
+export async function pushImage(store: Store, name: string, opts: TransferOptions): Promise<PushResult> {
   const ref = parseReference(name);
   if (ref.digest !== null) throw new StrataError(`cannot push a digest reference: ${name}`);
   const tag = ref.tag ?? 'latest';
-  const store = engine.store;
   const id = store.images.resolve(familiarString(ref));
   if (id === null)
     throw new StrataError(`An image does not exist locally with the tag: ${familiarName(ref)}`);
@@ -166,7 +165,7 @@ export async function pushImage(engine: Engine, name: string, opts: TransferOpti
   });
   opts.out.write(`The push refers to repository [${ref.domain}/${ref.path}]\n`);
   await client.ping();
-  const ctx: Context = { engine, client, domain: ref.domain, repo: ref.path };
+  const ctx: Context = { store, client, domain: ref.domain, repo: ref.path };
   const board = layerBoard(opts.out, { quiet: opts.quiet });
   // Docker lists the top layer first.
   const lines = new Map<number, LayerLine>();
