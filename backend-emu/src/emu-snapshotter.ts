@@ -344,7 +344,16 @@ export class EmuSnapshotter implements Snapshotter {
     this.claimed.add(b.dir);
     await this.session.check(
       `taking over the saved layer ${diffId.slice(7, 19)}`,
-      `mv ${GUEST_OVERLAY2}/${b.dir} ${this.dir(id)} && ln -sfn ../${id}/diff ${GUEST_OVERLAY2}/l/${b.link}`,
+      // One exec of the guest stage: the rename, and the l/ link repointed.
+      `exec ${[
+        GUEST_CONFINE,
+        'fs',
+        ...['--rename', `${GUEST_OVERLAY2}/${b.dir}`, this.dir(id)],
+        ...['--rmrf', `${GUEST_OVERLAY2}/l/${b.link}`],
+        ...['--symlink', `../${id}/diff`, `${GUEST_OVERLAY2}/l/${b.link}`],
+      ]
+        .map(q)
+        .join(' ')}`,
     );
     s.link = b.link;
     this.info.set(id, s);
