@@ -69,9 +69,10 @@ into a reused buffer instead of through node:http (which copied every body chunk
 memory), and the gunzip runs synchronously into one reused buffer instead of through zlib's
 stream (a fresh output buffer and a thread-pool round trip per piece): pull CPU 1.3 s -> 0.6 s.
 Push: stored gzip blocks framed around the store's own buffers instead of copied by zlib's level
-0, and a 256 KiB probe instead of 1 MiB. Both commands now spend about the CPU skopeo spends; on
-this loaded machine the elapsed times move with the load (skopeo's Go threads get a bigger share
-of 2 busy cores than strata's one JavaScript thread).
+0, a 256 KiB probe instead of 1 MiB, and no backend loaded. Pull now spends about the CPU skopeo
+spends; push 0.1 to 0.45 s more (page faults of the fresh buffers the store's read stream
+allocates: docs/registry.md). On this loaded machine the elapsed times move with the load
+(skopeo's Go threads get a bigger share of 2 busy cores than strata's one JavaScript thread).
 `;
 
 let registry;
