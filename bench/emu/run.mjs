@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
 const runs = Number(process.env.BENCH_RUNS ?? 5);
+const WARMUP_RUNS = 3;
 // Inside node_modules so that the bundle resolves 'v86' (and its wasm) from the repository.
 const tmp = fs.mkdtempSync(path.join(repo, 'node_modules', '.strata-bench-emu-'));
 const entry = path.join(tmp, 'entry.ts');
@@ -146,7 +147,9 @@ try {
     const engine = new M.Engine(new M.Store(root), backend);
     const guest = await backend.guest();
     await M.buildBusyboxImage(engine.store, backend);
-    await runRm(engine, ['true']); // warm-up: the JIT compiles the guest's hot paths again
+    // Warm-up: v86's JIT compiles the guest's hot paths again after a restore; a round trip keeps
+    // getting faster over the first few runs (2.3 s to 0.63 s over five at load 2-4).
+    for (let i = 0; i < WARMUP_RUNS; i++) await runRm(engine, ['true']);
     const rows = [];
     for (let i = 0; i < runs; i++) {
       const r = await runRm(engine, ['true']);
@@ -163,6 +166,7 @@ try {
       startMs: m('startMs'),
       exitMs: m('exitMs'),
       removeMs: m('removeMs'),
+      bestMs: Math.min(...rows.map((r) => r.totalMs)),
     };
     // The agent's own round trip and one busybox fork+exec, for scale.
     const rt = [];
@@ -302,7 +306,8 @@ const md = `# bench/emu (${r.date.slice(0, 10)}, 2 cores, ${r.runs} runs, median
 | of which: busybox image into the guest (host tar and blob, then the baked layer taken over, else unpacked) | ${ms(r.restore.imageMs)} ms | |
 | of which: container create + start to its first output (one \`strata-confine run\` request) | ${ms(r.restore.containerFirstOutputMs)} ms | |
 | cold boot to agent ready | ${ms(r.coldBootMs)} ms | |
-| \`run --rm busybox true\` round trip in the guest (create, start, exit, rm) | ${ms(r.runRmTrue.totalMs)} ms | < 150 ms: ${goal(r.runRmTrue.totalMs < 150)} |
+| \`run --rm busybox true\` round trip in the guest (create, start, exit, rm; after ${WARMUP_RUNS} warm-up runs) | ${ms(r.runRmTrue.totalMs)} ms | < 150 ms: ${goal(r.runRmTrue.totalMs < 150)} |
+| of which: the best run | ${ms(r.runRmTrue.bestMs)} ms | |
 | of which: create / start / exit / rm | ${ms(r.runRmTrue.createMs)} / ${ms(r.runRmTrue.startMs)} / ${ms(r.runRmTrue.exitMs)} / ${ms(r.runRmTrue.removeMs)} ms | |
 | \`strata --backend emu run --rm busybox true\`, CLI process to a warm per-store daemon | ${ms(r.cliRunRmTrueMs)} ms | |
 | agent round trip (\`true\`, a builtin) / one busybox fork+exec | ${r.agentRoundTripMs.toFixed(1)} / ${r.forkExecMs.toFixed(1)} ms | |
