@@ -13,8 +13,11 @@ const HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
 function blockHeader(length: number, final: boolean): Buffer {
   const h = Buffer.allocUnsafe(5);
   h[0] = final ? 1 : 0; // BFINAL, BTYPE=00 (stored)
-  h.writeUInt16LE(length, 1);
-  h.writeUInt16LE(~length & 0xffff, 3);
+  // LEN and NLEN, little-endian (byte stores: writeUInt16LE's checks cost more, 1,600 times per 100 MB).
+  h[1] = length & 0xff;
+  h[2] = length >>> 8;
+  h[3] = ~length & 0xff;
+  h[4] = (~length >>> 8) & 0xff;
   return h;
 }
 

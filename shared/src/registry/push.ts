@@ -18,6 +18,7 @@ import { endpointFor } from './host.js';
 import { blobSize, mountBlob, uploadBytes, uploadStream } from './blobs.js';
 import { putManifest } from './manifests.js';
 import { storedGzip } from './gzip-stored.js';
+import { BufferPool } from './read-pool.js';
 import { metadataFor, remember } from './metadata.js';
 import { inParallel, layerBoard, type LayerLine } from './progress.js';
 import { DEFAULT_RETRY, withRetry } from './http.js';
@@ -99,6 +100,8 @@ async function* gzipped(source: AsyncIterable<Uint8Array>, total: number): Async
 
 interface Context {
   store: Store;
+  /** Read buffers shared by the layer uploads. */
+  pool: BufferPool;
   client: RegistryClient;
   domain: string;
   repo: string;
@@ -106,7 +109,7 @@ interface Context {
 
 /** Skip, mount or upload one layer; returns its descriptor in the manifest. */
 async function pushLayer(ctx: Context, layer: LayerRecord, line: LayerLine): Promise<Descriptor> {
-  const { store, client, domain, repo } = ctx;
+  const { store, pool, client, domain, repo } = ctx;
   const describe = (digest: Digest, size: number): Descriptor => ({
     mediaType: MediaType.dockerLayerGzip,
     digest,
@@ -135,11 +138,18 @@ async function pushLayer(ctx: Context, layer: LayerRecord, line: LayerLine): Pro
   const up = await withRetry(
     () => {
       const task = line.task('Pushing', total);
+      const reads = pool.tracker();
       return uploadStream(
         client,
         repo,
-        gzipped(counted(store.blobs.stream(layer.diffId), task), total),
-      ).finally(() => task.done());
+        gzipped(counted(store.blobs.stream(layer.diffId, reads.take), task), total),
+        { onSent: reads.sent },
+      )
+        .then((up) => {
+          reads.finished();
+          return up;
+        })
+        .finally(() => task.done());
     },
     { ...DEFAULT_RETRY, onRetry: () => line.status('Retrying') },
   );
@@ -165,7 +175,7 @@ export async function pushImage(store: Store, name: string, opts: TransferOption
   });
   opts.out.write(`The push refers to repository [${ref.domain}/${ref.path}]\n`);
   await client.ping();
-  const ctx: Context = { store, client, domain: ref.domain, repo: ref.path };
+  const ctx: Context = { store, pool: new BufferPool(), client, domain: ref.domain, repo: ref.path };
   const board = layerBoard(opts.out, { quiet: opts.quiet });
   // Docker lists the top layer first.
   const lines = new Map<number, LayerLine>();
