@@ -48,7 +48,7 @@ export const pullCommand: Command = {
   async run(ctx, p) {
     const name = oneArg(p, 'pull');
     const { pullImage } = await import('../../../shared/src/registry/index.js');
-    await pullImage(ctx.store(), () => ctx.engine(), name, {
+    await pullImage(ctx.store(), name, {
       root: ctx.root,
       insecure: list(p, 'insecure-registry'),
       out: process.stdout,

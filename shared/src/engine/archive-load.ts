@@ -10,6 +10,7 @@
 // A failure during commit (a layer the backend cannot unpack) undoes what the commit added.
 import fs from 'node:fs';
 import path from 'node:path';
+import type { Backend } from '../backend.js';
 import type { Engine } from './engine.js';
 import { addLayer } from './image-writer.js';
 import { fail, plan, type ImagePlan, type LayerPlan } from './archive-plan.js';
@@ -121,12 +122,12 @@ interface Added {
   images: Digest[];
 }
 
-async function rollback(engine: Engine, added: Added): Promise<void> {
-  const store = engine.store;
+async function rollback(store: Store, backend: Backend | null, added: Added): Promise<void> {
   for (const id of added.images) store.images.removeImage(id);
   for (const l of added.layers.reverse()) {
     store.images.removeLayer(l.chainId);
-    await engine.backend.snapshots.remove(l.cacheId);
+    // Without a backend nothing was unpacked: there is no snapshot to remove.
+    await backend?.snapshots.remove(l.cacheId);
   }
   for (const b of added.blobs) store.blobs.remove(b);
 }
@@ -144,13 +145,13 @@ export function registerImage(store: Store, configBytes: Buffer, config: ImageCo
 }
 
 async function commit(
-  engine: Engine,
+  store: Store,
+  backend: Backend | null,
   images: VerifiedImage[],
   verified: Map<Digest, VerifiedLayer>,
   added: Added,
   unpack: boolean,
 ): Promise<LoadedImage[]> {
-  const store = engine.store;
   const out: LoadedImage[] = [];
   for (const image of images) {
     const diffIds = image.config.rootfs.diff_ids as Digest[];
@@ -168,7 +169,7 @@ async function commit(
       }
       const before = store.images.getLayer(chains[i]!);
       const size = v?.size ?? store.blobs.size(diffId);
-      const chainId = await addLayer(store, engine.backend, diffId, parent, size, { unpack });
+      const chainId = await addLayer(store, backend, diffId, parent, size, { unpack });
       const after = store.images.getLayer(chainId);
       if (after && after.cacheId !== before?.cacheId) added.layers.push({ chainId, cacheId: after.cacheId });
       parent = chainId;
@@ -214,7 +215,7 @@ export async function loadArchive(
         verified.set(diffId, v);
       }
     }
-    return await commitImages(engine, images, verified);
+    return await commitImages(engine.store, engine.backend, images, verified);
   } finally {
     removeTree(stage);
   }
@@ -224,22 +225,22 @@ export async function loadArchive(
  * Phase 3 on its own (pull verifies its layers while downloading): moves verified layers into the
  * blob store, registers them (unpacked now, or on first use with `unpack: false`), records the
  * configs, tags; a failure undoes what it added. Images whose layers the store has need no entry
- * in `verified` for them.
+ * in `verified` for them. `backend` may be null only with `unpack: false` (nothing to unpack).
  */
 export async function commitImages(
-  engine: Engine,
+  store: Store,
+  backend: Backend | null,
   images: VerifiedImage[],
   verified: Map<Digest, VerifiedLayer>,
   opts: { unpack?: boolean } = {},
 ): Promise<LoadedImage[]> {
-  const store = engine.store;
   const added: Added = { blobs: [], layers: [], images: [] };
   // Loads run one at a time per store: two unpacking the same new layer would race on layerdb.
   return await withLockAsync(store.layout.lock('load'), async () => {
     try {
-      return await commit(engine, images, verified, added, opts.unpack ?? true);
+      return await commit(store, backend, images, verified, added, opts.unpack ?? true);
     } catch (e) {
-      await rollback(engine, added);
+      await rollback(store, backend, added);
       throw e;
     }
   });

@@ -59,7 +59,7 @@ export async function storeBlobStream(
  */
 export async function addLayer(
   store: Store,
-  backend: Backend,
+  backend: Backend | null,
   diffId: Digest,
   parent: Digest | null,
   size: number,
@@ -67,10 +67,12 @@ export async function addLayer(
 ): Promise<Digest> {
   const chainId = parent === null ? diffId : sha256(`${parent} ${diffId}`);
   const existing = store.images.getLayer(chainId);
-  if (existing && (opts.unpack === false || (await backend.snapshots.exists(existing.cacheId))))
+  if (existing && (opts.unpack === false || (await backend?.snapshots.exists(existing.cacheId))))
     return chainId;
   const cacheId = existing?.cacheId ?? newId();
   if (opts.unpack !== false) {
+    // Only a record without unpacking (a pull) may come without a backend.
+    if (backend === null) throw new Error(`addLayer ${diffId}: unpacking needs a backend`);
     const parentCache = parent === null ? null : store.images.getLayer(parent)!.cacheId;
     await backend.snapshots.apply(cacheId, parentCache, store.blobs.stream(diffId));
   }

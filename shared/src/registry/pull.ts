@@ -5,7 +5,6 @@
 // unpacked on first use; a failure anywhere stores nothing.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Engine } from '../engine/engine.js';
 import type { Store } from '../store/index.js';
 import { commitImages, type VerifiedLayer } from '../engine/archive-load.js';
 import { goArch } from '../engine/archive-plan.js';
@@ -70,18 +69,11 @@ function stagingDir(tmp: string): string {
 }
 
 /**
- * The download needs the store only; `engine` (the backend, slow to load) is asked for at once but
- * awaited only to record the image, so that its loading overlaps the transfers.
+ * A pull needs the store only: its layers are recorded without unpacking (unpacked on first use by
+ * the backend that runs them), so no backend is loaded; its load would take the main thread from
+ * the transfers, which hash and gunzip on it.
  */
-export async function pullImage(
-  store: Store,
-  engine: () => Promise<Engine>,
-  name: string,
-  opts: TransferOptions,
-): Promise<PullResult> {
-  const ready = engine();
-  // Observed when the image is recorded; until then a failure must not count as unhandled.
-  ready.catch(() => undefined);
+export async function pullImage(store: Store, name: string, opts: TransferOptions): Promise<PullResult> {
   const ref = parseReference(name);
   const endpoint = endpointFor(ref.domain, opts.insecure);
   const client = new RegistryClient(endpoint, {
@@ -151,7 +143,8 @@ export async function pullImage(
     // Registered as `commit` registers its layers: unpacked on first use (Engine.materialise), as
     // containerd can; the pull itself writes each layer once.
     const [loaded] = await commitImages(
-      await ready,
+      store,
+      null,
       [
         {
           id: manifest.config.digest as Digest,
