@@ -18,22 +18,7 @@ export const CLONE = {
   FS: 0x00000200,
 } as const;
 
-export const MS = {
-  RDONLY: 1,
-  NOSUID: 2,
-  NODEV: 4,
-  NOEXEC: 8,
-  REMOUNT: 32,
-  NOATIME: 1024,
-  NODIRATIME: 2048,
-  BIND: 4096,
-  REC: 16384,
-  PRIVATE: 1 << 18,
-  SLAVE: 1 << 19,
-  SHARED: 1 << 20,
-  RELATIME: 1 << 21,
-  STRICTATIME: 1 << 24,
-} as const;
+export { MS } from '../../shared/src/mount/options.js';
 
 export const MNT_DETACH = 2;
 const S_IFCHR = 0o020000;

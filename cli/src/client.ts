@@ -11,6 +11,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { connect } from './unix-connect.js';
 import { forwardTerminal } from '../../backend-native/src/forward-terminal.js';
 import { DEFAULT_ROOT } from '../../shared/src/store/default-root.js';
 import {
@@ -50,17 +51,6 @@ function runArguments(argv: string[]): Globals | null {
   if (args[0] !== 'run' || args.length < 2 || args[1] === '--help') return null;
   if (backend !== 'native' || process.getuid?.() !== 0 || process.env.STRATA_ROOTLESS === '1') return null;
   return { root: path.resolve(root ?? DEFAULT_ROOT), debug, args };
-}
-
-function connect(sock: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.createConnection(sock);
-    s.once('connect', () => {
-      s.off('error', reject);
-      resolve(s);
-    });
-    s.once('error', reject);
-  });
 }
 
 /** For next time: a daemon for this store (only once the store exists: its first command makes it). */

@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
+import { connect } from './unix-connect.js';
 import { StrataError } from '../../shared/src/errors.js';
 import type { Backend } from '../../shared/src/backend.js';
 import type { EmuBackend } from '../../backend-emu/src/backend.js';
@@ -51,17 +52,6 @@ function parseRequest(line: string): Request {
     if (r['stop'] === true) return { stop: true };
   }
   throw new Error(`not an emu daemon request: ${line.slice(0, 80)}`);
-}
-
-function connect(sock: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.createConnection(sock);
-    s.once('connect', () => {
-      s.off('error', reject);
-      resolve(s);
-    });
-    s.once('error', reject);
-  });
 }
 
 /** Sends one request and relays the answer to this process's stdout/stderr; resolves the exit code. */

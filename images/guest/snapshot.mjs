@@ -10,9 +10,10 @@ import { readFile, writeFile, rename, mkdtemp, rm } from 'node:fs/promises';
 import { statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { V86 } from 'v86';
+import { importTs } from './import-ts.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const cache = process.env.STRATA_GUEST_CACHE ?? resolve(here, '../../.cache/guest');
@@ -36,37 +37,17 @@ const cmdline = [
 ].join(' ');
 
 const READY = '@@STRATA-READY@@';
-const repo = resolve(here, '../..');
 
-// The TypeScript that makes the layer and the guest scripts, bundled on the fly (as seccomp.mjs does);
-// written next to the cache so that its bare imports resolve from the repository's node_modules.
-async function loadLib() {
-  const esbuild = await import('esbuild');
-  const bundle = await esbuild.build({
-    stdin: {
-      contents: [
-        "export { makeRootfs, tarRootfs, BUSYBOX_BINARY } from './images/busybox/build.ts';",
-        "export { bakedLayerScript, bakedScriptHash, BAKED_TAR, busyboxSubstitute } from './backend-emu/src/emu-snapshotter.ts';",
-        "export { PREPARE_SCRIPT, sha256Hex } from './backend-emu/src/emu-session.ts';",
-        "export { shortLinkName } from './shared/src/overlay2.ts';",
-      ].join('\n'),
-      resolveDir: repo,
-      loader: 'ts',
-    },
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    packages: 'external',
-    write: false,
-    logLevel: 'warning',
-  });
-  const file = join(repo, `.snapshot-lib.${process.pid}.mjs`);
-  await writeFile(file, bundle.outputFiles[0].text);
-  try {
-    return await import(pathToFileURL(file).href);
-  } finally {
-    await rm(file, { force: true });
-  }
+// The TypeScript that makes the layer and the guest scripts, bundled on the fly (import-ts.mjs).
+function loadLib() {
+  return importTs(
+    [
+      "export { makeRootfs, tarRootfs, BUSYBOX_BINARY } from './images/busybox/build.ts';",
+      "export { bakedLayerScript, bakedScriptHash, BAKED_TAR, busyboxSubstitute } from './backend-emu/src/emu-snapshotter.ts';",
+      "export { PREPARE_SCRIPT, sha256Hex } from './backend-emu/src/emu-session.ts';",
+      "export { shortLinkName } from './shared/src/overlay2.ts';",
+    ].join('\n'),
+  );
 }
 
 /** The busybox image's layer tar, byte for byte what images/busybox/build.ts stores. */

@@ -4,23 +4,7 @@
 // syscall, no file access (the host's own devices for --privileged are backend-native's).
 import type { ContainerSpec, MountSpec } from './spec.js';
 import { DEV_SYMLINKS } from './spec.js';
-
-/** Linux mount(2) flags (the same numbers on every architecture the stages are built for). */
-export const MOUNT_FLAGS = {
-  RDONLY: 1,
-  NOSUID: 2,
-  NODEV: 4,
-  NOEXEC: 8,
-  NOATIME: 1024,
-  BIND: 4096,
-  REC: 16384,
-  PRIVATE: 1 << 18,
-  SLAVE: 1 << 19,
-  SHARED: 1 << 20,
-  RELATIME: 1 << 21,
-  STRICTATIME: 1 << 24,
-} as const;
-const MS = MOUNT_FLAGS;
+import { MS } from './mount/options.js';
 
 const FLAG_OPTIONS: Record<string, number> = {
   ro: MS.RDONLY,

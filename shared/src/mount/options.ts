@@ -46,6 +46,12 @@ export const MS_FLAG_VALUES: Readonly<Record<MountFlag, number>> = {
   MS_LAZYTIME: 1 << 25,
 };
 
+/** Short names (`MS.BIND`) for code that builds mount(2) calls and plans. */
+type ShortName<F> = F extends `MS_${infer S}` ? S : never;
+export const MS = Object.fromEntries(
+  Object.entries(MS_FLAG_VALUES).map(([k, v]) => [k.slice(3), v]),
+) as Readonly<Record<ShortName<MountFlag>, number>>;
+
 /** The numeric mountflags argument for a set of flags. */
 export function mountFlagsValue(flags: Iterable<MountFlag>): number {
   let v = 0;
