@@ -36,9 +36,10 @@ die() { log "error: $*"; exit 1; }
 need_root() { [[ $(id -u) == 0 ]] || die "must run as root to $1"; }
 mkdir -p "$cache/debs"
 
-# Kernel modules the guest loads, in dependency order (docs/emulator.md).
-modules=(virtio virtio_ring virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
-  9pnet 9pnet_virtio netfs fscache 9p overlay)
+# Kernel modules the guest needs (docs/emulator.md); their dependencies are added below, in load
+# order, from each module's own `depends=` (a kernel update moved virtio's: 6.1.0-57's virtio needs
+# virtio_ring first, earlier ones the reverse).
+wanted_modules=(virtio_pci 9pnet_virtio 9p overlay)
 
 apt_updated=0
 apt_update() {
@@ -170,7 +171,11 @@ while read -r applet; do
   [[ -e $root/bin/$applet ]] || { ln -s busybox "$root/bin/$applet"; count=$((count + 1)); }
 done <<<"$applets"
 
-for m in "${modules[@]}"; do
+# Copies module $1 into the initrd after its dependencies (depth first), appending to `modules`.
+modules=()
+add_module() {
+  local m=$1 ko dep deps
+  [[ " ${modules[*]} " == *" $m "* ]] && return 0
   ko=$(find "$work/kernel/lib/modules/$kver" -name "$m.ko*" | head -n 1)
   [[ -n $ko ]] || die "module $m not found in $(basename "$kernel_deb")"
   case $ko in
@@ -179,7 +184,12 @@ for m in "${modules[@]}"; do
   *.ko.zst) zstd -qdc "$ko" >"$root/lib/modules/$m.ko" ;;
   *) die "unknown module format: $ko" ;;
   esac
-done
+  # The .modinfo section's NUL-separated "depends=a,b" (modinfo is not on every host).
+  deps=$(tr '\0' '\n' <"$root/lib/modules/$m.ko" | sed -n 's/^depends=//p' | head -n 1)
+  for dep in ${deps//,/ }; do add_module "$dep"; done
+  modules+=("$m")
+}
+for m in "${wanted_modules[@]}"; do add_module "$m"; done
 printf '%s\n' "${modules[@]}" >"$root/lib/modules/order"
 
 install -m 0755 "$here/init" "$root/init"
