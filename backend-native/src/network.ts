@@ -118,6 +118,8 @@ function elementKey(p: PortMapping): { map: string; key: string } {
  */
 function ensureHost(): void {
   if (fs.existsSync(HOST_MARKER) && fs.existsSync(`/sys/class/net/${BRIDGE}`)) return;
+  // After a boot /run/strata is gone: the lock file needs its directory.
+  fs.mkdirSync(RUN_DIR, { recursive: true });
   withLock(LOCK, () => {
     if (!fs.existsSync(`/sys/class/net/${BRIDGE}`)) {
       withNetlink((nl) => {
