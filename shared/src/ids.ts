@@ -6,8 +6,18 @@ export function randomHex(bytes: number): string {
   return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 }
 
-export function newId(): string {
-  return randomHex(32);
+/**
+ * A container's (or volume's, layer cache's) ID. Its 12 shown digits are the container's hostname,
+ * and an all-decimal one is a name glibc takes for a numeric address: gethostbyname() then fails
+ * ("Unknown host") without reading /etc/hosts, so `hostname -i` failed in about 1 container of
+ * 284 ((10/16)^12). Docker draws again in that case (pkg/stringid GenerateRandomID), as here.
+ * `draw` is the source of raw IDs (the system CSPRNG unless a test gives one).
+ */
+export function newId(draw: () => string = () => randomHex(32)): string {
+  for (;;) {
+    const id = draw();
+    if (!/^[0-9]{12}$/.test(shortId(id))) return id;
+  }
 }
 
 export function shortId(id: string): string {
