@@ -134,6 +134,15 @@ export class EmuSession {
     return r.stdout;
   }
 
+  /**
+   * Work the next request carries (GuestMachine.defer): a snapshot's preparation or removal, whose
+   * failure then fails that request. Restores the guest if needed, as a request would.
+   */
+  async defer(label: string, program: string[], ops: string[]): Promise<void> {
+    const g = await this.machine();
+    g.defer(label, program, ops);
+  }
+
   async writeFile(path: string, data: Uint8Array | string): Promise<void> {
     const g = await this.machine();
     await g.writeFile(path, data);

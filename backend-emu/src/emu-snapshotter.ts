@@ -244,6 +244,9 @@ export function busyboxSubstitute(file: string | null): BinarySubstitute | null 
   };
 }
 
+/** The guest stage's file operations: a list of ops, so deferred ones merge into one process. */
+const FS_STAGE = [GUEST_CONFINE, 'fs'];
+
 export class EmuSnapshotter implements Snapshotter {
   private readonly info = new Map<string, SnapshotInfo>();
   /** Baked layers (GuestMachine.meta.baked) already taken by an apply() in this guest. */
@@ -342,19 +345,12 @@ export class EmuSnapshotter implements Snapshotter {
     );
     if (!b) return false;
     this.claimed.add(b.dir);
-    await this.session.check(
-      `taking over the saved layer ${diffId.slice(7, 19)}`,
-      // One exec of the guest stage: the rename, and the l/ link repointed.
-      `exec ${[
-        GUEST_CONFINE,
-        'fs',
-        ...['--rename', `${GUEST_OVERLAY2}/${b.dir}`, this.dir(id)],
-        ...['--rmrf', `${GUEST_OVERLAY2}/l/${b.link}`],
-        ...['--symlink', `../${id}/diff`, `${GUEST_OVERLAY2}/l/${b.link}`],
-      ]
-        .map(q)
-        .join(' ')}`,
-    );
+    // The guest stage's rename, and the l/ link repointed: carried by the next request.
+    await this.session.defer(`taking over the saved layer ${diffId.slice(7, 19)}`, FS_STAGE, [
+      ...['--rename', `${GUEST_OVERLAY2}/${b.dir}`, this.dir(id)],
+      ...['--rmrf', `${GUEST_OVERLAY2}/l/${b.link}`],
+      ...['--symlink', `../${id}/diff`, `${GUEST_OVERLAY2}/l/${b.link}`],
+    ]);
     s.link = b.link;
     this.info.set(id, s);
     return true;
@@ -377,11 +373,11 @@ export class EmuSnapshotter implements Snapshotter {
       if (e.path.split('/').includes('..'))
         throw new StrataError(`snapshot entry '${e.path}' escapes the layer`);
     }
-    await this.session.check(
+    // Nothing waits for the guest's answer (paths are known here): the next request carries it.
+    await this.session.defer(
       `preparing snapshot ${id.slice(0, 12)}`,
-      `exec ${prepareOps(id, s, opts.entries ?? [])
-        .map(q)
-        .join(' ')}`,
+      FS_STAGE,
+      prepareOps(id, s, opts.entries ?? []).slice(FS_STAGE.length),
     );
     this.info.set(id, s);
     return this.paths(id);
@@ -487,9 +483,7 @@ export class EmuSnapshotter implements Snapshotter {
       ...['--rmrf', dir, '--rmrf', `${dir}.partial`],
       ...(s ? ['--rmrf', `${GUEST_OVERLAY2}/l/${s.link}`] : []),
     ];
-    await this.session.check(
-      `removing snapshot ${id.slice(0, 12)}`,
-      `exec ${[GUEST_CONFINE, 'fs', ...ops].map(q).join(' ')}`,
-    );
+    // Carried by the next request, which then sees it done (a `run --rm` ends with two of these).
+    await this.session.defer(`removing snapshot ${id.slice(0, 12)}`, FS_STAGE, ops);
   }
 }

@@ -11,6 +11,7 @@ import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import { CANCEL, encodePayload, FrameParser, requestLine, shellQuote, type AgentEvent } from './protocol.ts';
 import { startEmulator, type Emulator } from './v86-host.ts';
+import { addDeferred, deferredFailure, deferredScript, type DeferredWork } from './deferred.ts';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -222,6 +223,8 @@ export class GuestMachine {
   private clockSet = false;
   private paused = false;
   private dead: string | null = null;
+  /** Work for the guest that the next request carries (defer()). */
+  private deferred: DeferredWork[] = [];
 
   private readonly unsubscribe: () => void;
 
@@ -273,9 +276,40 @@ export class GuestMachine {
     const script = typeof cmd === 'string' ? cmd : `exec ${cmd.map(shellQuote).join(' ')}`;
     const label = typeof cmd === 'string' ? cmd : cmd.join(' ');
     const shortLabel = label.length > 80 ? `${label.slice(0, 77)}...` : label;
+    // Taken now, not when the request is sent: work deferred after this call waits for a later one.
+    const carried = this.deferred;
+    this.deferred = [];
     return new Promise<RunBytesResult>((resolveRun, rejectRun) => {
-      this.queue = this.queue.then(() => this.send(script, shortLabel, timeoutMs, resolveRun, rejectRun));
+      const resolveOrFail =
+        carried.length === 0
+          ? resolveRun
+          : (r: RunBytesResult) => {
+              const failed = deferredFailure(r.exitCode, new TextDecoder().decode(r.stderr));
+              if (failed === null) resolveRun(r);
+              else rejectRun(new GuestError(failed));
+            };
+      const full = carried.length === 0 ? script : `${deferredScript(carried)}${script}`;
+      this.queue = this.queue.then(() => this.send(full, shortLabel, timeoutMs, resolveOrFail, rejectRun));
     });
+  }
+
+  /**
+   * Guest work whose answer nobody waits for: run at the start of the next request, before its
+   * script (which does not run if the work fails: the request then fails naming `label`). Every
+   * request thus still sees all earlier work done, and a snapshot's preparation or removal costs no
+   * round trip of its own. `program` (the guest stage's `fs`) takes a list of operations: consecutive
+   * work for the same program runs as one process. Dropped with the guest if no request follows.
+   */
+  defer(label: string, program: string[], ops: string[]): void {
+    this.assertRunning();
+    addDeferred(this.deferred, { label, program, ops });
+  }
+
+  /** Sends the deferred work now, in a request of its own (nothing when there is none). */
+  async flush(opts: RunOptions = {}): Promise<void> {
+    if (this.deferred.length === 0) return;
+    const r = await this.runBytes(':', opts);
+    if (r.exitCode !== 0) throw new GuestError(`deferred guest work failed (exit ${r.exitCode})`);
   }
 
   /** The last 4 KiB the guest printed on its serial line outside agent frames (kernel, init). */
