@@ -3,14 +3,18 @@
 // restored, with the web demo's container c1 built and running (web/src/guest-scripts.ts's
 // startContainerScript), saved again to .cache/guest/web/state.bin.zst and state.json. The page then
 // restores straight into a running container: c1's start is about 25 busybox fork+execs in the
-// emulated CPU, seconds the page would otherwise spend after the guest is up.
+// emulated CPU, seconds the page would otherwise spend after the guest is up. It also gives the machine
+// a second UART (ttyS1) with an interactive shell in c1 on it, already waiting for input: the web
+// terminal's keystrokes reach c1 with no fork or exec (web/src/guest-scripts.ts's ttyShellScript).
 // Cached by its inputs' hashes (the guest snapshot, the BIOS, v86, this file and c1's start script):
 // when they match, it does nothing. scripts/build-web.mjs runs it before copying the page's assets.
 // Usage: node images/guest/web-snapshot.mjs [--force]
 import { createHash } from 'node:crypto';
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
@@ -33,9 +37,8 @@ function log(msg) {
 function loadLib() {
   return importTs(
     [
-      "export { startContainerScript, START_FILE } from './web/src/guest-scripts.ts';",
+      "export { startContainerScript, START_FILE, ttyShellScript, TTY_SHELL_FILE, TTY_DEVICE } from './web/src/guest-scripts.ts';",
       "export { encodePayload, requestLine, FrameParser, shellQuote } from './backend-emu/src/protocol.ts';",
-      "export { startEmulator } from './backend-emu/src/v86-host.ts';",
     ].join('\n'),
   );
 }
@@ -49,12 +52,39 @@ function prepareScript(lib) {
     // c1's start stays in the guest: the page's requests run it from there if c1 is gone.
     `mkdir -p /run/strata && printf '%s\\n' ${lib.shellQuote(lib.startContainerScript())} > ${lib.START_FILE}`,
     `. ${lib.START_FILE} || exit 1`,
-    // Less memory in the saved state (the page cache; c1's files are on tmpfs and stay).
-    'sync; echo 3 > /proc/sys/vm/drop_caches',
+    // The terminal's line: the kernel probes the new UART again (it booted without one at 0x2F8), and
+    // busybox init, told to reread its inittab, runs the shell in c1 on it (and again when it ends).
+    `chmod +x /mnt/host/${AUTOCONFIG} && /mnt/host/${AUTOCONFIG} /dev/${lib.TTY_DEVICE} || exit 1`,
+    `printf '%s\\n' ${lib.shellQuote(lib.ttyShellScript())} > ${lib.TTY_SHELL_FILE}`,
+    `grep -q '^${lib.TTY_DEVICE}:' /etc/inittab || echo '${lib.TTY_DEVICE}::respawn:/bin/sh ${lib.TTY_SHELL_FILE}' >> /etc/inittab`,
+    'kill -HUP 1',
   ].join('\n');
 }
 
 const sha256 = (data) => createHash('sha256').update(data).digest('hex');
+
+/** The ttyS1 probe (tty-autoconfig.c), built for i386 with the guest's cross compiler (build.sh). */
+const AUTOCONFIG = 'tty-autoconfig';
+const AUTOCONFIG_SRC = join(here, 'tty-autoconfig.c');
+function buildAutoconfig() {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-web-snapshot-'));
+  try {
+    const exe = join(dir, AUTOCONFIG);
+    execFileSync('i686-linux-gnu-gcc', [
+      '-Os',
+      '-static',
+      '-s',
+      '-Wall',
+      '-Werror',
+      '-o',
+      exe,
+      AUTOCONFIG_SRC,
+    ]);
+    return readFileSync(exe);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 async function inputsHash(lib) {
   const v86 = JSON.parse(await readFile(join(repo, 'node_modules/v86/package.json'), 'utf8'));
@@ -65,6 +95,7 @@ async function inputsHash(lib) {
     [
       ...parts.map(sha256),
       sha256(await readFile(fileURLToPath(import.meta.url))),
+      sha256(await readFile(AUTOCONFIG_SRC)),
       v86.version,
       prepareScript(lib),
     ].join('\n'),
@@ -80,17 +111,49 @@ async function upToDate(inputs) {
   }
 }
 
-/** Restores the guest snapshot, starts c1, saves the machine. */
+/**
+ * v86 with the second UART, resumed from the guest snapshot. Not backend-emu's startEmulator: that
+ * machine has one serial port, and v86's restore_state() hands the second UART the state's slot for
+ * it, which a machine saved without one lacks (null: a TypeError): that one restore leaves the
+ * new UART in its power-on state instead. The web snapshot then holds both, as the page restores it.
+ */
+async function startWithTty(bios, memoryBytes, state) {
+  const { V86 } = await import('v86');
+  const emulator = new V86({
+    wasm_path: createRequire(import.meta.url).resolve('v86/build/v86.wasm'),
+    bios: { buffer: bios },
+    memory_size: memoryBytes,
+    vga_memory_size: 2 * 1024 * 1024,
+    filesystem: {},
+    autostart: false,
+    disable_keyboard: true,
+    disable_mouse: true,
+    disable_speaker: true,
+    uart1: true,
+  });
+  await new Promise((r) => emulator.add_listener('emulator-loaded', r));
+  const uart1 = emulator.v86.cpu.devices.uart1;
+  const setState = uart1.set_state.bind(uart1);
+  uart1.set_state = (s) => {
+    if (s !== undefined && s !== null) setState(s);
+  };
+  await emulator.restore_state(state);
+  await emulator.run();
+  return emulator;
+}
+
+/** Restores the guest snapshot, starts c1 and the terminal's shell in it, saves the machine. */
 async function build(lib, inputs) {
   const meta = JSON.parse(await readFile(join(cache, 'state.json'), 'utf8'));
   const t0 = performance.now();
+  const autoconfig = buildAutoconfig();
   const bios = await readFile(join(cache, 'bios.bin'));
   const state = gunzipSync(await readFile(join(cache, 'state.bin.gz')));
-  const emu = await lib.startEmulator({
-    bios: bios.buffer.slice(bios.byteOffset, bios.byteOffset + bios.byteLength),
-    memoryBytes: meta.memoryMiB * 1024 * 1024,
-    initialState: Promise.resolve(state.buffer.slice(state.byteOffset, state.byteOffset + state.byteLength)),
-  });
+  const emu = await startWithTty(
+    bios.buffer.slice(bios.byteOffset, bios.byteOffset + bios.byteLength),
+    meta.memoryMiB * 1024 * 1024,
+    state.buffer.slice(state.byteOffset, state.byteOffset + state.byteLength),
+  );
   try {
     const frames = new Map();
     const waiting = new Map();
@@ -100,7 +163,9 @@ async function build(lib, inputs) {
       if (w) w(e);
       else frames.set(e.id, e);
     });
-    emu.onSerialByte((b) => parser.push(b));
+    emu.add_listener('serial0-output-byte', (b) => parser.push(b));
+    let tty = '';
+    emu.add_listener('serial1-output-byte', (b) => (tty += String.fromCharCode(b)));
     const run = (id, payload, timeoutMs) =>
       new Promise((resolveRun, reject) => {
         const timer = setTimeout(
@@ -112,12 +177,20 @@ async function build(lib, inputs) {
           clearTimeout(timer);
           resolveRun(e);
         });
-        emu.sendSerial(lib.requestLine(id, timeoutMs, payload));
+        emu.serial0_send(lib.requestLine(id, timeoutMs, payload));
       });
+    const removeShared = (name) => {
+      const fs = emu.fs9p;
+      const found = fs.SearchPath(name);
+      if (found.id === -1) return;
+      fs.Unlink(found.parentid, name);
+      return fs.DeleteData(found.id);
+    };
     log(`guest restored in ${Math.round(performance.now() - t0)} ms; starting c1`);
     const t1 = performance.now();
     // Long: it goes through the 9p share, as the page's requests over 2 KB do.
-    await emu.writeFile('web-snapshot.sh', new TextEncoder().encode(prepareScript(lib)));
+    await emu.create_file('web-snapshot.sh', new TextEncoder().encode(prepareScript(lib)));
+    await emu.create_file(AUTOCONFIG, new Uint8Array(autoconfig));
     const r = await run(1, '@web-snapshot.sh', START_TIMEOUT_MS);
     const text = (b) => new TextDecoder().decode(b);
     if (r.kind !== 'frame' || r.exitCode !== 0) {
@@ -126,8 +199,9 @@ async function build(lib, inputs) {
           (r.kind === 'frame' ? text(r.stdout) + text(r.stderr) : parser.console),
       );
     }
-    await emu.removeFile('web-snapshot.sh');
-    // A check that c1 runs, by the same path the page uses (its pid file, nsenter).
+    await removeShared('web-snapshot.sh');
+    await removeShared(AUTOCONFIG);
+    // A check that c1 runs, by the same path the page's lessons use (its pid file, nsenter).
     const check = await run(
       2,
       lib.encodePayload(
@@ -140,11 +214,31 @@ async function build(lib, inputs) {
         `c1 is not running after its start: ${check.kind === 'frame' ? text(check.stderr) : check.reason}`,
       );
     }
-    log(`c1 started in ${Math.round(performance.now() - t1)} ms`);
+    // And the terminal's: once its shell prompts (ash's banner, `c1:/# `, then ESC[6n: ash asks the
+    // terminal where its cursor is), a line typed on ttyS1 runs in c1 and the shell prompts again.
+    const prompted = /\nc1:[^\n]*# (\x1b\[6n)?$/;
+    const ttyWait = async (what) => {
+      for (let waited = 0; !prompted.test(tty); waited += 50) {
+        if (waited > 120_000) {
+          throw new Error(`the shell on ttyS1 in c1: no ${what}; it printed: ${JSON.stringify(tty)}`);
+        }
+        await new Promise((r2) => setTimeout(r2, 50));
+      }
+    };
+    await ttyWait('prompt');
+    tty = '';
+    emu.serial_send_bytes(1, new TextEncoder().encode('hostname\r'));
+    await ttyWait('answer to `hostname`');
+    if (!/\r\nc1\r\n/.test(tty))
+      throw new Error(`hostname on ttyS1 did not print c1: ${JSON.stringify(tty)}`);
+    log(`c1 and its terminal started in ${Math.round(performance.now() - t1)} ms`);
+    // Less memory in the saved state (the page cache; c1's files are on tmpfs and stay).
+    const drop = await run(3, lib.encodePayload('sync; echo 3 > /proc/sys/vm/drop_caches'), 60_000);
+    if (drop.kind !== 'frame' || drop.exitCode !== 0) throw new Error('dropping the page cache failed');
     // Let the agent print its frame and get back into read(2) before the machine is frozen.
     await new Promise((r2) => setTimeout(r2, 200));
-    await emu.pause();
-    const raw = await emu.saveState();
+    await emu.stop();
+    const raw = await emu.save_state();
     // zstd, not gzip: v86's restore_state() takes a zstd state as is and decompresses it in its own
     // wasm, about 10 times faster than the browser's DecompressionStream gunzips (1 s for this state
     // in chromium at load 3); and -19 is smaller (8.9 MB against gzip -9's 10.1 MB).
@@ -156,7 +250,8 @@ async function build(lib, inputs) {
     await rename(join(out, `state.bin.zst${tmp}`), join(out, 'state.bin.zst'));
     const webMeta = {
       ...meta,
-      web: { inputs, container: 'c1', startMs: Math.round(performance.now() - t1) },
+      // tty: the page restores it with the second UART and attaches its terminal there.
+      web: { inputs, container: 'c1', tty: lib.TTY_DEVICE, startMs: Math.round(performance.now() - t1) },
     };
     await writeFile(join(out, `state.json${tmp}`), JSON.stringify(webMeta, null, 2) + '\n');
     await rename(join(out, `state.json${tmp}`), join(out, 'state.json'));

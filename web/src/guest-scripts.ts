@@ -125,6 +125,26 @@ export function inContainer(script: string): string {
   return `read -r P < ${PID_FILE}\n${nsenterC1(script)}`;
 }
 
+/** The web terminal's serial line: the web snapshot's second UART (images/guest/web-snapshot.mjs). */
+export const TTY_DEVICE = 'ttyS1';
+/** What busybox init runs on TTY_DEVICE (respawned when it ends), left there by the web snapshot. */
+export const TTY_SHELL_FILE = `/run/strata/${CONTAINER}-tty.sh`;
+
+/**
+ * The web terminal's shell: an interactive busybox sh inside c1 (nsenter, as `docker exec -it`) on
+ * its own serial line, a real tty (line editing, ^C, job control). The web snapshot holds it already
+ * waiting in read(2), so a keystroke reaches c1 with no fork or exec; when it exits (`exit`, or c1
+ * killed) init runs this again, which starts c1 again if it is gone.
+ */
+export function ttyShellScript(): string {
+  return [
+    `${ensureContainerScript()} >/dev/null 2>&1`,
+    `read -r P < ${PID_FILE} || exec sleep 5`,
+    "export HOME=/root TERM=xterm PS1='\\h:\\w# '",
+    `exec nsenter -t $P -m -u -i -n -p -r -w sh -i`,
+  ].join('\n');
+}
+
 export const CONTAINER_MOUNTINFO = inContainer('cat /proc/self/mountinfo');
 
 /**
