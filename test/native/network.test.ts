@@ -197,6 +197,14 @@ describe('bridge networking and -p', () => {
       expect(ok(root, ['inspect', '-f', '{{.HostConfig.NetworkMode}}', b]).trim()).toBe(`container:${a}`);
       const ip = inspectJson<Settings>(a, 'NetworkSettings').IPAddress;
       expect(ok(root, ['exec', b, 'ip', '-4', 'addr', 'show', 'eth0'])).toContain(`inet ${ip}/16`);
+      // As Docker: the owner's hostname and /etc/hosts, whose line names the shared address, so the
+      // joiner's own name resolves from the file (read here, not looked up: a miss would go to DNS).
+      const owner = a.slice(0, 12);
+      expect(ok(root, ['exec', b, 'hostname'])).toBe(`${owner}\n`);
+      expect(ok(root, ['exec', b, 'cat', '/etc/hosts'])).toContain(`${ip}\t${owner}\n`);
+      const r = strata(root, ['run', '--rm', '-h', 'x', '--net', 'container:netowner', 'busybox', 'true']);
+      expect(r.stderr).toMatch(/conflicting options: hostname and the network mode/);
+      expect(r.code).toBe(125);
     } finally {
       ok(root, ['rm', '-f', b, a]);
     }
@@ -236,11 +244,17 @@ describe('outbound traffic', () => {
         stdio: 'ignore',
       },
     );
+    // The container resolves its own name from /etc/hosts; should that ever miss, its resolver is
+    // its own 127.0.0.1 (an empty resolv.conf), never the host's outside nameserver.
+    const noResolver = path.join(fs.mkdtempSync(path.join(root, 'dns-')), 'resolv.conf');
+    fs.writeFileSync(noResolver, '');
     try {
       const r = strata(root, [
         'run',
         '--name',
         'outbound',
+        '-v',
+        `${noResolver}:/etc/resolv.conf:ro`,
         'busybox',
         'sh',
         '-c',

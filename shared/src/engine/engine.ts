@@ -108,14 +108,21 @@ export class Engine {
     const argv = commandLine(opts, image.config);
     const id = newId();
     const name = opts.name ?? randomName() + '_' + id.slice(0, 4);
-    const hostname = opts.hostname ?? id.slice(0, 12);
     const cfg = image.config.config ?? {};
-    const env = mergeEnv(cfg.Env ?? [], opts.env, hostname, opts.tty, this.hostEnv);
     const withDefault =
       opts.network === undefined && this.backend.defaultNetwork
         ? { ...opts, network: this.backend.defaultNetwork }
         : opts;
     const net = networkConfig(withDefault, cfg.ExposedPorts, (ref) => this.store.containers.find(ref).Id);
+    const joined = net.mode.startsWith('container:') ? net.mode.slice('container:'.length) : null;
+    if (joined !== null && (opts.hostname ?? null) !== null)
+      throw new StrataError('conflicting options: hostname and the network mode');
+    // --net container:X takes X's hostname, as Docker: spec() gives it X's /etc/hosts, whose line
+    // names X's address, this container's too (so a lookup of its own name stays local).
+    const hostname =
+      opts.hostname ??
+      (joined !== null ? this.store.containers.find(joined).Config.Hostname : id.slice(0, 12));
+    const env = mergeEnv(cfg.Env ?? [], opts.env, hostname, opts.tty, this.hostEnv);
     const top = await this.materialise(image);
 
     trace('create: layers materialised');
@@ -233,14 +240,26 @@ export class Engine {
     });
   }
 
+  /**
+   * --net container:X shares X's /etc/hostname, /etc/hosts and /etc/resolv.conf, as Docker does;
+   * null for other modes, or once X is gone (its own files then: `rm` still needs a spec).
+   */
+  private async joinedContainerDir(rec: ContainerRecord): Promise<string | null> {
+    const mode = rec.HostConfig.NetworkMode;
+    if (!mode.startsWith('container:')) return null;
+    const target = await this.find(mode.slice('container:'.length)).catch(() => null);
+    return target ? this.stateDir(target) : null;
+  }
+
   /** The runtime spec of a container, derived from its record and the backend's snapshot paths. */
   async spec(rec: ContainerRecord): Promise<ContainerSpec> {
     const rw = await this.backend.snapshots.paths(rec.Strata.layerId);
     const dir = this.stateDir(rec);
+    const etcDir = (await this.joinedContainerDir(rec)) ?? dir;
     const etc: MountSpec[] = ['resolv.conf', 'hostname', 'hosts'].map((f) => ({
       destination: `/etc/${f}`,
       type: 'bind',
-      source: path.join(dir, f),
+      source: path.join(etcDir, f),
       options: ['rbind', 'rprivate'],
     }));
     const security = securitySpec(rec.HostConfig);
