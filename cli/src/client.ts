@@ -1,13 +1,16 @@
 // The thin client of the warm native daemon (native-daemon.ts): `strata run` sends its arguments
 // to the store's daemon, which does the engine work warm (image, layers, init layer, record, the
-// shim's plan), and starts the shim itself with its own stdio, as the CLI does, so terminals, pipes,
-// signals and exit codes are the CLI's. It loads almost nothing (net, child_process): a Node start
-// is the floor, and a cold engine costs ~100 ms of compiling on top (docs/native-backend.md).
+// shim's plan). When this process's stdio can be reopened through /proc/PID/fd as itself (pipes,
+// terminals, /dev/null, files opened O_APPEND) and the run has no -t, the daemon starts the shim with
+// them; otherwise this process starts it with its own stdio, as the CLI does. Either way terminals,
+// pipes, signals and exit codes are the CLI's. It loads almost nothing (net; child_process only to
+// spawn): a Node start is the floor, and a cold engine costs ~100 ms of compiling on top
+// (docs/native-backend.md).
 //
 // Null from runViaDaemon means "do it directly": STRATA_DAEMON=0, not a native `run` as root, no
 // daemon (one is started in the background for next time), or a daemon that went away before it
 // had started anything.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -17,11 +20,20 @@ import { DEFAULT_ROOT } from '../../shared/src/store/default-root.js';
 import {
   daemonSocket,
   DAEMON_DIR,
+  fdFlags,
   proxySignals,
+  reopenable,
   type ClientMessage,
   type DaemonMessage,
+  type RunRequest,
   type SpawnPlan,
+  type Started,
 } from './daemon-protocol.js';
+
+/** Loaded only when this process spawns (node:child_process costs a start milliseconds). */
+const childProcess = (): typeof import('node:child_process') =>
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('node:child_process') as typeof import('node:child_process');
 
 interface Globals {
   root: string;
@@ -60,7 +72,9 @@ function startDaemon(root: string, sock: string): void {
     fs.mkdirSync(DAEMON_DIR, { recursive: true, mode: 0o700 });
     const log = fs.openSync(sock.replace(/\.sock$/, '.log'), 'a', 0o600);
     const argv = [process.argv[1]!, '--root', root, 'native-daemon'];
-    spawn(process.execPath, argv, { detached: true, stdio: ['ignore', log, log] }).unref();
+    childProcess()
+      .spawn(process.execPath, argv, { detached: true, stdio: ['ignore', log, log] })
+      .unref();
     fs.closeSync(log);
   } catch {
     /* this command runs directly either way */
@@ -74,35 +88,58 @@ export async function runViaDaemon(argv: string[], build: string): Promise<numbe
   if (!g) return null;
   const sock = daemonSocket(g.root, build);
   const token = `${process.pid}.${Date.now()}`;
-  // Connection B (the shim's control socket) is made at once, paused: this process never reads it.
+  const stdio = reopenableStdio();
+  // Connection B (the shim's control socket), paused: this process never reads it. Made at once
+  // when this process will spawn the shim; when the daemon can start it (stdio), only if told to.
+  let ctl = stdio ? null : controlConnection(sock, token);
+  let conn: net.Socket;
+  try {
+    conn = await connect(sock);
+  } catch {
+    ctl?.destroy();
+    startDaemon(g.root, sock);
+    return null;
+  }
+  return session(conn, () => (ctl ??= controlConnection(sock, token)), g, token, sock, stdio);
+}
+
+function controlConnection(sock: string, token: string): net.Socket {
   const ctl = new net.Socket();
   ctl.pause();
   ctl.on('error', () => undefined);
   ctl.connect(sock);
   ctl.write(`ctl ${token}\n`);
-  let conn: net.Socket;
-  try {
-    conn = await connect(sock);
-  } catch {
-    ctl.destroy();
-    startDaemon(g.root, sock);
-    return null;
-  }
-  return session(conn, ctl, g, token, sock);
+  return ctl;
+}
+
+/** What the daemon may reopen of this process's stdio (daemon-protocol.ts); null: stdout or stderr cannot be. */
+function reopenableStdio(): RunRequest['stdio'] | null {
+  const ok = (fd: number): boolean => {
+    try {
+      const st = fs.fstatSync(fd);
+      return reopenable(st.mode, st.rdev, () => fdFlags('self', fd));
+    } catch {
+      return false; // closed
+    }
+  };
+  return ok(1) && ok(2) ? { pid: process.pid, stdin: ok(0) } : null;
 }
 
 function session(
   conn: net.Socket,
-  ctl: net.Socket,
+  control: () => net.Socket,
   g: Globals,
   token: string,
   sock: string,
+  stdio: RunRequest['stdio'] | null,
 ): Promise<number | null> {
   const send = (m: ClientMessage): void => {
     if (!conn.destroyed) conn.write(JSON.stringify(m) + '\n');
   };
   return new Promise((resolve) => {
     let plan: SpawnPlan | null = null;
+    let started: Started | null = null;
+    let ctl: net.Socket | null = null;
     let shim: ChildProcess | null = null;
     let shimExit: Promise<number> | null = null;
     let stopProxy = (): void => undefined;
@@ -112,18 +149,18 @@ function session(
       if (finished) return;
       finished = true;
       stopProxy();
-      ctl.destroy();
+      ctl?.destroy();
       conn.destroy();
       resolve(code);
     };
 
-    const start = (p: SpawnPlan): void => {
+    const start = (p: SpawnPlan, b: net.Socket): void => {
       plan = p;
       const fds: number[] = [];
       try {
         for (const f of p.fds) fds.push(fs.openSync(f.path, f.flags));
-        shim = spawn(p.shim, p.args, {
-          stdio: [p.stdin ? 0 : 'ignore', 1, 2, ctl, ...fds],
+        shim = childProcess().spawn(p.shim, p.args, {
+          stdio: [p.stdin ? 0 : 'ignore', 1, 2, b, ...fds],
           env: p.env,
           detached: true,
         });
@@ -132,7 +169,7 @@ function session(
         return;
       } finally {
         for (const fd of fds) fs.closeSync(fd);
-        ctl.destroy(); // the shim has its own copy: the daemon sees its end when the shim's goes
+        b.destroy(); // the shim has its own copy: the daemon sees its end when the shim's goes
       }
       const child = shim;
       if (child.pid === undefined) {
@@ -152,15 +189,24 @@ function session(
     };
 
     const onMessage = (m: DaemonMessage): void => {
-      if (!served && ('spawn' in m || 'code' in m)) {
+      if (!served && ('spawn' in m || 'started' in m || 'code' in m)) {
         served = true;
         if (process.env.STRATA_TRACE === '1')
           process.stderr.write(`[trace] client: run through the daemon ${sock}\n`);
       }
       if ('o' in m) process.stdout.write(Buffer.from(m.o, 'base64'));
       else if ('e' in m) process.stderr.write(Buffer.from(m.e, 'base64'));
-      else if ('spawn' in m) start(m.spawn);
-      else if ('pid' in m) {
+      else if ('spawn' in m) {
+        // A connection B made only now is connected before the spawn hands it over.
+        const b = (ctl = control());
+        const p = m.spawn;
+        if (b.connecting) b.once('connect', () => start(p, b));
+        else start(p, b);
+      } else if ('started' in m) {
+        started = m.started;
+        if (process.env.STRATA_TRACE === '1')
+          process.stderr.write(`[trace] client: the daemon started the shim with this process's stdio\n`);
+      } else if ('pid' in m) {
         const pid = m.pid;
         stopProxy = proxySignals((sig) => {
           try {
@@ -187,6 +233,7 @@ function session(
       if (finished) return;
       // The daemon went away. Before it handed over a shim nothing ran: do it all directly (and
       // start a daemon in its place for next time).
+      if (started !== null) return void orphanedStarted(started, g).then(finish);
       if (plan === null) {
         startDaemon(g.root, sock);
         return finish(null);
@@ -201,6 +248,7 @@ function session(
         cwd: process.cwd(),
         env: process.env as Record<string, string>,
         token,
+        ...(stdio ? { stdio } : {}),
       },
     });
   });
@@ -212,11 +260,37 @@ function session(
  */
 async function orphaned(plan: SpawnPlan, shimExit: Promise<number> | null, g: Globals): Promise<number> {
   const code = shimExit ? await shimExit : 125;
-  process.stderr.write(
-    `strata: the daemon for ${g.root} went away during the run of ${plan.id.slice(0, 12)}\n`,
-  );
-  if (plan.autoRemove) {
-    spawnSync(process.execPath, [process.argv[1]!, '--root', g.root, 'rm', '-f', '-v', plan.id], {
+  return wentAway(plan.id, plan.autoRemove, code, g);
+}
+
+/**
+ * The daemon went away after starting the shim itself: this process cannot wait for it (not its
+ * child), so it watches the PID and takes the status from the exit file the shim writes.
+ */
+async function orphanedStarted(s: Started, g: Globals): Promise<number> {
+  while (alive(s.shimPid)) await new Promise((r) => setTimeout(r, 50));
+  let code = 255; // as a container whose monitor vanished without a status (engine.refresh)
+  try {
+    code = Number(/^code=(\d+)$/m.exec(fs.readFileSync(s.exitFile, 'utf8'))?.[1] ?? 255);
+  } catch {
+    /* none written */
+  }
+  return wentAway(s.id, s.autoRemove, code, g);
+}
+
+/** Running: a zombie is not (whoever inherited the shim may never reap it). */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/s.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+function wentAway(id: string, autoRemove: boolean, code: number, g: Globals): number {
+  process.stderr.write(`strata: the daemon for ${g.root} went away during the run of ${id.slice(0, 12)}\n`);
+  if (autoRemove) {
+    childProcess().spawnSync(process.execPath, [process.argv[1]!, '--root', g.root, 'rm', '-f', '-v', id], {
       stdio: 'ignore',
     });
   }

@@ -1,9 +1,12 @@
 // What the thin client (client.ts) and the warm native daemon (native-daemon.ts) share: where the
 // daemon of a store and build listens, and the messages. Loaded by the client: node builtins only.
 //
-// Connection A, newline-delimited JSON. Client: {run}, then {spawned} or {spawnError}, then {exit}.
-// Daemon: {o}/{e} output chunks (base64), {spawn} (the shim to start), {pid} (the container's, for
-// signals), {code} last. Connection B: the line `ctl TOKEN`, then it is the shim's control socket.
+// Connection A, newline-delimited JSON. Client: {run}, then {spawned} or {spawnError}, then {exit}
+// (only after a {spawn}). Daemon: {o}/{e} output chunks (base64), {spawn} (the shim for the client
+// to start) or {started} (the daemon started it, with the client's stdio reopened), {pid} (the
+// container's, for signals), {code} last. Connection B: the line `ctl TOKEN`, then it is the shim's
+// control socket; a client whose stdio the daemon can reopen makes it only when told to {spawn}.
+import fs from 'node:fs';
 
 /** docker run's --sig-proxy: what this process receives goes to `kill`; returns the undo. */
 export function proxySignals(kill: (signal: NodeJS.Signals) => void): () => void {
@@ -39,6 +42,36 @@ export function buildOf(moduleUrl: string): string | null {
   return /\/dist\/(v\d+-\d+)\//.exec(moduleUrl)?.[1] ?? null;
 }
 
+// The fds of another process that can be reopened through /proc/PID/fd/N with the same meaning: a
+// pipe or FIFO, a terminal (pts, vt, serial), /dev/null, or a regular file opened O_APPEND (every
+// write goes to the end whichever description makes it). A regular file without O_APPEND has an
+// offset a reopened description would not share, a socket cannot be opened at all, and /dev/tty or
+// a ptmx would open something else: those keep the client's own spawn.
+const S_IFMT = 0o170000;
+const S_IFIFO = 0o010000;
+const S_IFCHR = 0o020000;
+const S_IFREG = 0o100000;
+const O_APPEND = 0o2000;
+
+/** Whether a file of this mode and device, opened with these flags, can be reopened as itself. */
+export function reopenable(mode: number, rdev: number, flags: () => number): boolean {
+  const type = mode & S_IFMT;
+  if (type === S_IFIFO) return true;
+  if (type === S_IFREG) return (flags() & O_APPEND) !== 0;
+  if (type !== S_IFCHR) return false;
+  // Linux's dev_t encoding (major bits 8-19, minor bits 0-7 and 20-31).
+  const major = (rdev >>> 8) & 0xfff;
+  const minor = (rdev & 0xff) | ((rdev >>> 12) & 0xfff00);
+  if (major === 1) return minor === 3; // /dev/null
+  return major === 4 || (major >= 136 && major <= 143); // vt and serial ttys, pts slaves
+}
+
+/** The open flags of `pid`'s fd (from /proc/PID/fdinfo/FD), octal as the kernel prints them. */
+export function fdFlags(pid: number | 'self', fd: number): number {
+  const info = fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+  return parseInt(/^flags:\s+([0-7]+)/m.exec(info)?.[1] ?? '0', 8);
+}
+
 export interface RunRequest {
   /** The store root the client resolved; a daemon of another root refuses. */
   root: string;
@@ -49,6 +82,20 @@ export interface RunRequest {
   env: Record<string, string>;
   /** Names connection B. */
   token: string;
+  /**
+   * The client's PID when its stdout and stderr can be reopened through /proc/PID/fd (reopenable
+   * above), and whether its stdin can too: the daemon then starts the shim itself.
+   */
+  stdio?: { pid: number; stdin: boolean };
+}
+
+/** The daemon started the shim with the client's stdio: what the client needs should it go away. */
+export interface Started {
+  id: string;
+  shimPid: number;
+  autoRemove: boolean;
+  /** containers/<id>/exit, which the shim writes when the payload ends. */
+  exitFile: string;
 }
 
 export interface SpawnPlan {
@@ -70,4 +117,9 @@ export type ClientMessage =
   { run: RunRequest } | { spawned: number } | { spawnError: string } | { exit: number };
 
 export type DaemonMessage =
-  { o: string } | { e: string } | { spawn: SpawnPlan } | { pid: number } | { code: number };
+  | { o: string }
+  | { e: string }
+  | { spawn: SpawnPlan }
+  | { started: Started }
+  | { pid: number }
+  | { code: number };

@@ -11,7 +11,12 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ShimLauncher } from '../../backend-native/src/runtime.js';
+import {
+  spawnShim,
+  type LaunchedShim,
+  type ShimInvocation,
+  type ShimLauncher,
+} from '../../backend-native/src/runtime.js';
 import type { Overlay2Snapshotter } from '../../backend-native/src/snapshotter.js';
 import { StrataError, UsageError } from '../../shared/src/errors.js';
 import { pidAlive } from '../../shared/src/store/fsutil.js';
@@ -20,6 +25,8 @@ import {
   buildOf,
   daemonSocket,
   DAEMON_DIR,
+  fdFlags,
+  reopenable,
   type ClientMessage,
   type DaemonMessage,
   type RunRequest,
@@ -69,10 +76,35 @@ function claimCtl(token: string): Promise<net.Socket> {
 
 /** The flags to reopen one of this process's fds with (through /proc/PID/fd/N), creation taken out. */
 function reopenFlags(fd: number): number {
-  const info = fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8');
-  const flags = parseInt(/^flags:\s+([0-7]+)/m.exec(info)?.[1] ?? '0', 8);
   const { O_CREAT, O_EXCL, O_TRUNC } = fs.constants;
-  return flags & ~(O_CREAT | O_EXCL | O_TRUNC);
+  return fdFlags('self', fd) & ~(O_CREAT | O_EXCL | O_TRUNC);
+}
+
+/**
+ * The client's fds 0-2 as the shim's stdio, opened here through /proc/CLIENT/fd/N (`std`'s numbers
+ * are the client's fds, 'ignore' is /dev/null); null when one of them cannot be reopened as itself
+ * (daemon-protocol.ts), or is gone: the client spawns the shim then. Blocking, whatever the client
+ * had: the payload expects blocking stdio, and a pipe's O_NONBLOCK set by a Node client would
+ * otherwise reach it (it did before, through the shared description).
+ */
+function reopenClientStdio(pid: number, std: ShimInvocation['std']): Array<number | 'ignore'> | null {
+  const { O_CREAT, O_EXCL, O_TRUNC, O_NONBLOCK } = fs.constants;
+  const opened: number[] = [];
+  try {
+    return std.map((fd) => {
+      if (fd === 'ignore') return fd;
+      const link = `/proc/${pid}/fd/${fd}`;
+      const st = fs.statSync(link);
+      const flags = fdFlags(pid, fd);
+      if (!reopenable(st.mode, st.rdev, () => flags)) throw new Error(`${link} cannot be reopened`);
+      // O_CLOEXEC (02000000) too: the fd is this process's until the spawn dups it to 0-2.
+      opened.push(fs.openSync(link, flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NONBLOCK)));
+      return opened.at(-1)!;
+    });
+  } catch {
+    for (const fd of opened) fs.closeSync(fd);
+    return null;
+  }
 }
 
 const b64 = (t: string) => Buffer.from(t).toString('base64');
@@ -145,7 +177,31 @@ async function handleRun(root: string, conn: net.Socket, req: RunRequest, rest: 
     ]);
 
   let autoRemove = false;
+  /** The shim started here with the client's stdio reopened; null: not possible, the client spawns it. */
+  const startHere = async (inv: ShimInvocation): Promise<LaunchedShim | null> => {
+    if (!req.stdio || inv.terminal || (inv.attachStdin && !req.stdio.stdin)) return null;
+    const std = reopenClientStdio(req.stdio.pid, inv.std);
+    if (!std) return null;
+    let shim: LaunchedShim;
+    try {
+      shim = await spawnShim({ ...inv, std });
+    } finally {
+      for (const fd of std) if (fd !== 'ignore') fs.closeSync(fd);
+    }
+    send({
+      started: {
+        id: inv.id,
+        shimPid: shim.pid,
+        autoRemove,
+        exitFile: path.join(root, 'containers', inv.id, 'exit'),
+      },
+    });
+    return shim;
+  };
   const launcher: ShimLauncher = async (inv) => {
+    if (closed) throw new StrataError('the client went away');
+    const here = await startHere(inv);
+    if (here) return here;
     const spawned = new Promise<number>((resolve, reject) => (onSpawned = { resolve, reject }));
     if (closed) throw new StrataError('the client went away');
     send({

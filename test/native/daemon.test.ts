@@ -22,6 +22,8 @@ import {
 
 const TRACE = { ...process.env, STRATA_TRACE: '1' };
 const VIA_DAEMON = /\[trace\] client: run through the daemon/;
+/** The daemon started the shim itself, with the client's stdio reopened through /proc. */
+const STARTED_BY_DAEMON = /\[trace\] client: the daemon started the shim with this process's stdio/;
 
 function currentBuild(bin = BIN): string {
   const pointer = fs.readFileSync(path.join(path.dirname(bin), '..', 'dist', 'strata.mjs'), 'utf8');
@@ -76,6 +78,57 @@ function runAsync(bin: string, root: string, args: string[]): Promise<Result> {
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? 128, stdout, stderr }));
   });
+}
+
+/**
+ * The client with stdout and stderr on real pipes, as a shell gives them (Node's own 'pipe' stdio
+ * is a socketpair, which the daemon cannot reopen), stdin from a pipe with `input`, else /dev/null.
+ * With `file`, stdout goes to that file instead (`>>` or `>`), between the shell's own lines
+ * `first` and `last` written through the same description.
+ */
+function pipedArgs(
+  root: string,
+  args: string[],
+  opts: { input?: string; file?: [string, string] } = {},
+): string[] {
+  const client = '"$0" "$@" 2> >(cat >&2)';
+  const script = opts.file
+    ? `{ echo first; ${client} < /dev/null; s=$?; echo last; } ${opts.file[0]} ${opts.file[1]}; exit $s`
+    : opts.input !== undefined
+      ? `set -o pipefail; printf %s "$STRATA_TEST_INPUT" | ${client} | cat`
+      : `set -o pipefail; ${client} < /dev/null | cat`;
+  return ['-c', script, process.execPath, BIN, '--root', root, 'run', ...args];
+}
+
+function piped(root: string, args: string[], opts: { input?: string; file?: [string, string] } = {}): Result {
+  const r = spawnSync('bash', pipedArgs(root, args, opts), {
+    encoding: 'utf8',
+    env: { ...TRACE, STRATA_TEST_INPUT: opts.input ?? '', FROM_USER: 'the client env' },
+    timeout: 60_000,
+  });
+  return { code: r.status ?? 128, stdout: r.stdout, stderr: r.stderr };
+}
+
+function pipedAsync(root: string, args: string[]): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', pipedArgs(root, args), { stdio: ['ignore', 'pipe', 'pipe'], env: TRACE });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? 128, stdout, stderr }));
+  });
+}
+
+/** The PID of the client (node, not the bash around it) whose command line contains `text`. */
+function clientPid(text: string): number {
+  const found = spawnSync('pgrep', ['-f', text], { encoding: 'utf8' }).stdout.trim().split('\n');
+  const pid = found
+    .map(Number)
+    .find((p) => p > 0 && fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'node');
+  if (!pid) throw new Error(`no client process matching ${text}`);
+  return pid;
 }
 
 /** Containers, container layers and mounts a store holds: none once every run --rm is over. */
@@ -179,6 +232,93 @@ describe('runs through the warm daemon', () => {
   }, 120_000);
 });
 
+describe("the daemon starts the shim with the client's stdio", () => {
+  it('on pipes: output, exit codes, -e from the client, stdin with -i, the container as a direct run', () => {
+    const r = piped(root, [
+      '--rm',
+      '-e',
+      'FROM_USER',
+      'busybox',
+      'sh',
+      '-c',
+      'echo $FROM_USER; hostname; grep " / / " /proc/self/mountinfo; readlink /proc/self/fd/1; echo oops >&2; exit 3',
+    ]);
+    expect(r.stderr).toMatch(STARTED_BY_DAEMON);
+    expect(r.code).toBe(3);
+    const [env, hostname, rootMount, fd1] = r.stdout.split('\n');
+    expect(env).toBe('the client env');
+    expect(hostname).toMatch(/^[a-f0-9]{12}$/);
+    expect(rootMount).toMatch(/ \/ rw,.* - overlay overlay rw,.*lowerdir=/);
+    expect(fd1).toMatch(/^pipe:\[\d+\]$/);
+    expect(r.stderr).toMatch(/^oops$/m);
+    const missing = piped(root, ['--rm', 'busybox', 'nosuch']);
+    expect(missing.code).toBe(127);
+    expect(missing.stderr).toMatch(/executable file not found/);
+    const input = piped(root, ['--rm', '-i', 'busybox', 'sh', '-c', 'cat; readlink /proc/self/fd/0'], {
+      input: 'through a pipe\n',
+    });
+    expect(input.stderr).toMatch(STARTED_BY_DAEMON);
+    expect(input.stdout).toMatch(/^through a pipe\npipe:\[\d+\]\n$/);
+    // Without -i the payload's stdin is /dev/null, whatever the client's is.
+    const noStdin = piped(root, ['--rm', 'busybox', 'sh', '-c', 'cat; readlink /proc/self/fd/0'], {
+      input: 'not for the container\n',
+    });
+    expect(noStdin.stdout).toBe('/dev/null\n');
+    expect(leftovers(root)).toEqual([]);
+  });
+
+  it('a file opened with >> is reopened; one opened with > (an offset of its own) keeps the client spawn', () => {
+    const dir = fs.mkdtempSync(path.join(path.dirname(root), 'strata-stdio-'));
+    try {
+      const file = path.join(dir, 'out');
+      for (const [redirect, byDaemon] of [
+        ['>>', true],
+        ['>', false],
+      ] as const) {
+        fs.rmSync(file, { force: true });
+        const r = piped(root, ['--rm', 'busybox', 'echo', 'payload'], { file: [redirect, file] });
+        expect(r.code).toBe(0);
+        expect(r.stderr).toMatch(VIA_DAEMON);
+        if (byDaemon) expect(r.stderr).toMatch(STARTED_BY_DAEMON);
+        else expect(r.stderr).not.toMatch(STARTED_BY_DAEMON);
+        // A description reopened without O_APPEND would have written at offset 0, over "first".
+        expect(fs.readFileSync(file, 'utf8')).toBe('first\npayload\nlast\n');
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('forwards signals to the container it started', async () => {
+    const run = pipedAsync(root, [
+      '--rm',
+      'busybox',
+      'sh',
+      '-c',
+      'trap "echo got TERM; exit 7" TERM; echo ready; sleep 30 & wait',
+    ]);
+    await until('the container', () => ok(root, ['ps', '-q']).trim() !== '');
+    await new Promise((r) => setTimeout(r, 300)); // its trap is set once it printed ready
+    process.kill(clientPid(`${root} run --rm busybox sh`), 'SIGTERM');
+    const r = await run;
+    expect(r.stderr).toMatch(STARTED_BY_DAEMON);
+    expect(r.stdout).toBe('ready\ngot TERM\n');
+    expect(r.code).toBe(7);
+    expect(leftovers(root)).toEqual([]);
+  });
+
+  it('finishes the run of a client killed midway: the payload still writes to its pipe, --rm removes it', async () => {
+    const run = pipedAsync(root, ['--rm', 'busybox', 'sh', '-c', 'sleep 1; echo still here']);
+    await until('the container', () => ok(root, ['ps', '-q']).trim() !== '');
+    process.kill(clientPid(`${root} run --rm busybox sh`), 'SIGKILL');
+    const r = await run;
+    expect(r.stdout).toBe('still here\n'); // the daemon's shim had its own copy of the pipe
+    expect(r.code).toBe(137);
+    await until('the container to be removed', () => leftovers(root).length === 0, 20_000);
+    expect(ok(root, ['ps', '-aq'])).toBe('');
+  }, 60_000);
+});
+
 describe('the daemon goes away', () => {
   it('killed while a run waits: the client runs it directly', async () => {
     await until('the daemon', () => answers(sock));
@@ -210,6 +350,23 @@ describe('the daemon goes away', () => {
     expect(ok(root, ['ps', '-aq'])).toBe('');
     expect(leftovers(root)).toEqual([]);
     expect(strata(root, ['run', '--rm', 'busybox', 'echo', 'next']).stdout).toBe('next\n');
+  }, 60_000);
+
+  it('killed while the container it started runs: the client takes the exit code from the exit file', async () => {
+    // The daemon the previous test's run started (its log line comes just after it listens).
+    await until('the daemon', async () => (await answers(sock)) && alive(daemonPid(sock)));
+    const pid = daemonPid(sock);
+    const run = pipedAsync(root, ['--rm', 'busybox', 'sh', '-c', 'sleep 2; echo finished; exit 6']);
+    await until('the container', () => ok(root, ['ps', '-q']).trim() !== '');
+    process.kill(pid, 'SIGKILL');
+    const r = await run;
+    expect(r.stderr).toMatch(STARTED_BY_DAEMON);
+    expect(r.stderr).toMatch(/the daemon for .* went away/);
+    expect(r.stdout).toBe('finished\n');
+    expect(r.code).toBe(6);
+    expect(ok(root, ['ps', '-aq'])).toBe('');
+    expect(leftovers(root)).toEqual([]);
+    expect(strata(root, ['run', '--rm', 'busybox', 'echo', 'next']).stdout).toBe('next\n'); // starts one
   }, 60_000);
 
   it('finishes the run of a client killed midway: its --rm container goes once the payload ends', async () => {
