@@ -96,9 +96,13 @@ export function runStageArgs(spec: ContainerSpec, p: StartPaths): string[] {
   ];
 }
 
-/** The start request: the stage in place of the request's shell; its report is the answer. */
+/**
+ * The start request: the stage in place of the request's shell. Its report goes into the share
+ * (`<share>/report`, read by the host from v86's memory) rather than the request's stdout: the agent
+ * sends a non-empty stdout through a `base64` fork+exec, one more process per start.
+ */
 export function startRequest(spec: ContainerSpec, p: StartPaths): string {
-  return `exec ${runStageArgs(spec, p).map(q).join(' ')}\n`;
+  return `exec ${runStageArgs(spec, p).map(q).join(' ')} >${q(`${p.share}/report`)}\n`;
 }
 
 /**

@@ -23,6 +23,8 @@ export const GUEST_SHARE = `${GUEST_HOST_MOUNT}/${SHARE_DIR}`;
 /** The guest's cgroup v2 parent of every container (controllers enabled for its children). */
 export const GUEST_CGROUP_PARENT = '/sys/fs/cgroup/strata';
 
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
 export const TIMEOUTS = { short: 30_000, apply: 180_000, start: 120_000 } as const;
 
 export interface ScriptResult {
@@ -166,6 +168,12 @@ export class EmuSession {
     } catch {
       return null;
     }
+  }
+
+  /** Waits up to `ms` for the guest to write a file into the share whose name `name` accepts. */
+  async shareWrite(ms: number, name: (n: string) => boolean): Promise<void> {
+    if (!this.guest || this.guest.deadReason !== null) return sleep(ms);
+    return this.guest.shareWrite(ms, name);
   }
 
   async removeFile(path: string): Promise<void> {

@@ -323,6 +323,26 @@ export class GuestMachine {
     await this.emu.writeFile(path, typeof data === 'string' ? new TextEncoder().encode(data) : data);
   }
 
+  /**
+   * Resolves at the guest's next write into the 9p share of a file named `name` (any name when
+   * null), or after `ms`: a host polling the share for a file the guest writes sleeps until then.
+   */
+  shareWrite(ms: number, name: ((n: string) => boolean) | null = null): Promise<void> {
+    return new Promise<void>((done) => {
+      const finish = () => {
+        clearTimeout(timer);
+        off();
+        done();
+      };
+      const timer = setTimeout(finish, ms);
+      const off = this.stopped
+        ? () => undefined
+        : this.emu.onShareWrite((n) => {
+            if (name === null || name(n)) finish();
+          });
+    });
+  }
+
   /** Makes a directory (and its parents) in the 9p share. */
   async mkdir(path: string): Promise<void> {
     this.assertRunning();

@@ -22,6 +22,11 @@ export interface EmulatorOptions {
 export interface Emulator {
   /** Subscribe to bytes the guest writes on its first serial port. Returns an unsubscribe function. */
   onSerialByte(listener: (byte: number) => void): () => void;
+  /**
+   * Subscribe to the guest's writes into the 9p share (the written file's name, without its
+   * directory), called once each write is stored. Returns an unsubscribe function.
+   */
+  onShareWrite(listener: (name: string) => void): () => void;
   /** Send text (Latin-1, one byte per UTF-16 unit) to the guest's first serial port. */
   sendSerial(text: string): void;
   /** Write a file into v86's in-memory 9p filesystem, creating its parent directories. */
@@ -141,6 +146,11 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
     onSerialByte(listener) {
       emulator.add_listener('serial0-output-byte', listener);
       return () => emulator.remove_listener('serial0-output-byte', listener);
+    },
+    onShareWrite(listener) {
+      const onWrite = ([name]: [string, number]) => listener(name);
+      emulator.add_listener('9p-write-end', onWrite);
+      return () => emulator.remove_listener('9p-write-end', onWrite);
     },
     sendSerial(text) {
       emulator.serial0_send(text);

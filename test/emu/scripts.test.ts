@@ -103,6 +103,8 @@ describe('emu start plan', () => {
     expect(script).toContain(`--env 'A=b c'`);
     expect(script).toContain(String.raw`-- sh -c 'echo '\''it'\'''\''s'\'''`);
     expect(script.trim().split('\n')).toHaveLength(1);
+    // The report goes into the share, so the agent's answer has no stdout to encode.
+    expect(script.trimEnd().endsWith(' >/mnt/host/.strata-emu/c/x/report')).toBe(true);
   });
 });
 
