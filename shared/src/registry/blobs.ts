@@ -17,6 +17,7 @@ import {
 import { type Digest, DigestMismatchError } from '../store/digest.js';
 import { StrataError } from '../errors.js';
 import { trace } from '../trace.js';
+import type { BufferSource } from './layer-thread.js';
 
 // 4 MiB: the memory an upload holds (one chunk in flight, one being read) is touched fresh once
 // and then reused; 8 MiB chunks cost more page faults than the fewer requests saved.
@@ -250,7 +251,8 @@ export async function uploadBytes(
  * (it throws otherwise), so a caller whose sink saw every piece has consumed verified bytes. A
  * connection that breaks mid-blob is retried from where it stopped (Range: bytes=N-); a server that
  * answers 200 instead of 206 sends the blob from the start and the bytes already poured are skipped:
- * the digest covers exactly the bytes poured, so it still holds.
+ * the digest covers exactly the bytes poured, so it still holds. `readInto`: the buffers the socket
+ * is read into (a pull's shared slots, layer-thread.ts), by default one of the connection's own.
  */
 export async function pourBlob(
   c: RegistryClient,
@@ -259,6 +261,7 @@ export async function pourBlob(
   sink: (piece: Buffer) => void,
   onBytes: (n: number) => void = () => undefined,
   policy: RetryPolicy = DEFAULT_RETRY,
+  readInto?: BufferSource,
 ): Promise<void> {
   const hash = createHash('sha256');
   let done = 0;
@@ -269,6 +272,7 @@ export async function pourBlob(
         ok: [200, 206],
         retry: false,
         bulk: true,
+        readInto,
         headers: done > 0 ? { Range: `bytes=${done}-` } : {},
       });
       // 206 from where we asked (or earlier: the overlap is skipped); 200 is the whole blob again.

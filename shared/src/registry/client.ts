@@ -16,6 +16,7 @@ import {
   type HttpResponse,
   type RetryPolicy,
 } from './http.js';
+import type { BufferSource } from './layer-thread.js';
 
 export class RegistryError extends StrataError {
   constructor(
@@ -48,6 +49,8 @@ export interface RequestOptions {
   retry?: boolean;
   /** A blob download, read with `pour` (see HttpRequest.bulk). */
   bulk?: boolean;
+  /** Where a bulk body is read into (see HttpRequest.readInto). */
+  readInto?: BufferSource;
 }
 
 /** "manifest unknown: manifest unknown" from {"errors":[{"code":...,"message":...}]}, as docker shows. */
@@ -137,6 +140,7 @@ export class RegistryClient {
         body: opts.body ?? null,
         timeoutMs: this.opts.timeoutMs,
         bulk: opts.bulk,
+        readInto: opts.readInto,
       });
       const location = res.headers.location;
       if ([301, 302, 303, 307, 308].includes(res.status) && location && ['GET', 'HEAD'].includes(method)) {

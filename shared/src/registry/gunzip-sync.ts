@@ -5,6 +5,7 @@
 // (`handle.writeSync`, `_writeState`, both unchanged since Node 10): a 100 MB layer pull spent
 // 0.3 CPU s less than through the stream. It fails loudly if a Node release drops them.
 import zlib from 'node:zlib';
+import { reusedBuffer, type BufferSource } from './layer-thread.js';
 
 /** The native handle of a node:zlib stream (lib/zlib.js). */
 interface ZlibHandle {
@@ -28,12 +29,15 @@ export class SyncGunzip {
   private readonly handle: ZlibHandle;
   /** [avail_out, avail_in] after each writeSync, filled by the handle. */
   private readonly state: Uint32Array;
-  private readonly out = Buffer.allocUnsafe(OUT);
   private failure: Error | null = null;
   /** The last member ended and zlib took no more input (trailing bytes are ignored, as node does). */
   private done = false;
 
-  constructor() {
+  /**
+   * `outputs`: where each piece of output is written (a pull's shared slots, hashed on another
+   * thread while this one writes them); by default one buffer reused throughout.
+   */
+  constructor(private readonly outputs: BufferSource = reusedBuffer(OUT)) {
     this.stream = zlib.createGunzip();
     const internals = this.stream as unknown as { _handle?: ZlibHandle; _writeState?: Uint32Array };
     if (typeof internals._handle?.writeSync !== 'function' || !(internals._writeState instanceof Uint32Array))
@@ -65,13 +69,20 @@ export class SyncGunzip {
     let off = 0;
     let left = input.length;
     while (this.failure === null && !this.done) {
-      this.handle.writeSync(flush, input, off, left, this.out, 0, OUT);
-      if (this.failure !== null) return;
-      const availOut = this.state[0]!;
-      const availIn = this.state[1]!;
-      const produced = OUT - availOut;
+      const out = this.outputs.take();
+      let availOut: number;
+      let availIn: number;
+      try {
+        this.handle.writeSync(flush, input, off, left, out, 0, out.length);
+        if (this.failure !== null) return;
+        availOut = this.state[0]!;
+        availIn = this.state[1]!;
+        const produced = out.length - availOut;
+        if (produced > 0) emit(out.subarray(0, produced));
+      } finally {
+        this.outputs.give(out);
+      }
       const consumed = left - availIn;
-      if (produced > 0) emit(this.out.subarray(0, produced));
       off += consumed;
       left = availIn;
       // Output space left over: zlib wanted no more than it had. Input left over then means the

@@ -6,6 +6,7 @@ import https from 'node:https';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { StrataError } from '../errors.js';
 import { sendWire } from './wire.js';
+import type { BufferSource } from './layer-thread.js';
 
 // A few sockets per host: 3 layers move at once, plus manifests and HEADs.
 const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 8 });
@@ -23,6 +24,8 @@ export interface HttpRequest {
    * connection of its own, read without node:http's copies (wire.ts).
    */
   bulk?: boolean;
+  /** With `bulk` over plain HTTP: the buffers the socket is read into (default one of its own). */
+  readInto?: BufferSource;
 }
 
 /** A response body: iterated (small bodies) or poured into a synchronous sink (blobs). */
@@ -93,7 +96,13 @@ export function send(req: HttpRequest): Promise<HttpResponse> {
   const lib = req.url.protocol === 'https:' ? https : http;
   const headers: Record<string, string> = { 'User-Agent': 'strata/0.1', ...req.headers };
   if (req.bulk && req.url.protocol === 'http:' && !req.body)
-    return sendWire({ method: req.method, url: req.url, headers, timeoutMs: req.timeoutMs ?? 30_000 });
+    return sendWire({
+      method: req.method,
+      url: req.url,
+      headers,
+      timeoutMs: req.timeoutMs ?? 30_000,
+      readInto: req.readInto,
+    });
   const parts = req.body === undefined || req.body === null ? [] : [req.body].flat();
   if (req.body) headers['Content-Length'] = String(parts.reduce((n, p) => n + p.length, 0));
   else if (['PUT', 'POST', 'PATCH'].includes(req.method)) headers['Content-Length'] = '0';

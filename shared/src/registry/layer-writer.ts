@@ -1,10 +1,13 @@
 // The CPU half of a layer pull: compressed bytes in, in order; gunzipped, hashed (the diff ID) and
 // written to one file, the uncompressed layer the blob store keeps. All of it synchronous, on the
 // caller's piece of the download before the next one is read: one output buffer reused throughout
-// (gunzip-sync.ts), no queue, no thread-pool round trips.
+// (gunzip-sync.ts), no queue, no thread-pool round trips. With a LayerThread (layer-thread.ts) the
+// gunzip writes into its shared slots instead, and the diff-ID hash and the writes happen on that
+// thread, in order, while this one goes on with the next piece.
 import fs from 'node:fs';
 import { createHash } from 'node:crypto';
 import { SyncGunzip } from './gunzip-sync.js';
+import type { LayerSink, LayerThread } from './layer-thread.js';
 
 export interface WrittenLayer {
   /** sha256 of the uncompressed bytes written ("sha256:..."). */
@@ -27,8 +30,14 @@ export class LayerWriter {
   private readonly diff = createHash('sha256');
   private size = 0;
   private readonly z: SyncGunzip | null;
+  private readonly thread: LayerSink | null;
   private closed = false;
   private readonly put = (b: Buffer): void => {
+    if (this.thread) {
+      this.thread.write(b);
+      this.size += b.length;
+      return;
+    }
     this.diff.update(b);
     let off = 0;
     try {
@@ -39,9 +48,15 @@ export class LayerWriter {
     this.size += b.length;
   };
 
-  constructor(file: string, gzip: boolean) {
+  constructor(file: string, gzip: boolean, thread?: LayerThread) {
     this.fd = fs.openSync(file, 'wx', 0o644);
-    this.z = gzip ? new SyncGunzip() : null;
+    try {
+      this.thread = thread?.sink(this.fd) ?? null;
+    } catch (e) {
+      fs.closeSync(this.fd);
+      throw e;
+    }
+    this.z = gzip ? new SyncGunzip(thread) : null;
   }
 
   /**
@@ -53,21 +68,33 @@ export class LayerWriter {
     else this.z.write(b, this.put);
   }
 
-  end(): WrittenLayer {
+  async end(): Promise<WrittenLayer> {
     try {
       this.z?.finish(this.put);
       if (this.z?.error) throw new LayerWriteError(this.z.error.message, 'gzip');
-      return { diffId: `sha256:${this.diff.digest('hex')}`, size: this.size };
+      if (this.thread === null) return { diffId: `sha256:${this.diff.digest('hex')}`, size: this.size };
+      const { hex, error } = await this.thread.end();
+      if (error !== null) throw new LayerWriteError(error, 'file');
+      return { diffId: `sha256:${hex}`, size: this.size };
     } finally {
-      this.close();
+      await this.close();
     }
   }
 
-  /** Idempotent (end closes, the caller's cleanup may close again): the fd is closed once. */
-  close(): void {
+  /**
+   * Idempotent (end closes, the caller's cleanup may close again): the fd is closed once, and only
+   * once the layer thread has written what it was given (it writes to this fd until then).
+   */
+  async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     this.z?.close();
-    fs.closeSync(this.fd);
+    try {
+      await this.thread?.end();
+    } catch {
+      // The thread failed or was closed: it writes no more.
+    } finally {
+      fs.closeSync(this.fd);
+    }
   }
 }

@@ -5,6 +5,7 @@
 // pull that copy and its stream machinery were about 0.4 of 1.1 CPU seconds.
 import net from 'node:net';
 import type { IncomingHttpHeaders } from 'node:http';
+import { reusedBuffer, type BufferSource } from './layer-thread.js';
 
 /** A response body read piece by piece; see http.ts's ResponseBody. */
 export interface Pourable {
@@ -18,6 +19,11 @@ export interface WireRequest {
   url: URL;
   headers: Record<string, string>;
   timeoutMs: number;
+  /**
+   * The buffers the socket is read into, one taken per read and given back once its bytes have
+   * been handled (a pull's shared slots, layer-thread.ts); default one reused buffer.
+   */
+  readInto?: BufferSource;
 }
 
 export interface WireResponse {
@@ -256,16 +262,29 @@ export function sendWire(req: WireRequest): Promise<WireResponse> {
       resolve({ status, headers: parsed.headers, body });
       if (rest.length > 0) body.feed(rest);
     };
+    const buffers = req.readInto ?? reusedBuffer(READ_BUFFER);
+    // The buffer of the next read: taken before it, given back once its bytes were handled (or
+    // when the connection closes with a read still waiting).
+    let reading: Buffer | null = null;
     const socket = net.connect({
       host: req.url.hostname.replace(/^\[|\]$/g, ''),
       port: Number(req.url.port || 80),
       onread: {
-        buffer: Buffer.allocUnsafe(READ_BUFFER),
+        buffer: () => (reading = buffers.take()),
         callback: (n: number, buf: Uint8Array): boolean => {
-          onData(Buffer.from(buf.buffer, buf.byteOffset, n));
+          try {
+            onData(Buffer.from(buf.buffer, buf.byteOffset, n));
+          } finally {
+            if (reading !== null) buffers.give(reading);
+            reading = null;
+          }
           return true;
         },
       },
+    });
+    socket.once('close', () => {
+      if (reading !== null) buffers.give(reading);
+      reading = null;
     });
     socket.setNoDelay(true);
     socket.on('connect', () => socket.write(requestHead));
