@@ -235,8 +235,9 @@ async function handleRun(root: string, conn: net.Socket, req: RunRequest, rest: 
     };
   };
 
-  // A removed container's layers leave overlay2/ at once (a rename) and are deleted once the
-  // client has its answer: their rmdirs and unlinks were the biggest part of a run's removal.
+  // A removed container's layers and directory leave overlay2/ and containers/ at once (a rename)
+  // and are deleted once the client has its answer: their rmdirs and unlinks were the biggest part
+  // of a run's removal.
   const aside: string[] = [];
   const removeLater = (dir: string): void => {
     const to = path.join(asideDir(root), `removing-${process.pid}-${asideCount++}`);
@@ -263,6 +264,9 @@ async function handleRun(root: string, conn: net.Socket, req: RunRequest, rest: 
       (backend.snapshots as Overlay2Snapshotter).removeLater = removeLater;
     },
   });
+  // The container's own directory too (its record, exit file, /etc files): one rename instead of
+  // an unlink per file on the reply's path; `ps -a` no longer sees it either way.
+  ctx.store().containers.removeLater = removeLater;
   let code: number;
   try {
     if (req.root !== root) throw new StrataError(`this daemon serves ${root}, not ${req.root}`);

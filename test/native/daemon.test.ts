@@ -233,7 +233,7 @@ describe('runs through the warm daemon', () => {
 });
 
 describe("the daemon starts the shim with the client's stdio", () => {
-  it('on pipes: output, exit codes, -e from the client, stdin with -i, the container as a direct run', () => {
+  it('on pipes: output, exit codes, -e from the client, stdin with -i, the container as a direct run', async () => {
     const r = piped(root, [
       '--rm',
       '-e',
@@ -264,7 +264,14 @@ describe("the daemon starts the shim with the client's stdio", () => {
       input: 'not for the container\n',
     });
     expect(noStdin.stdout).toBe('/dev/null\n');
+    // A removed container's directory leaves containers/ before the answer (its name is free at
+    // once) and the store's tmp/ once deleted after it.
+    for (let i = 0; i < 2; i++)
+      expect(piped(root, ['--rm', '--name', 'same', 'busybox', 'true']).code).toBe(0);
     expect(leftovers(root)).toEqual([]);
+    expect(fs.readdirSync(path.join(root, 'containers', '.names'))).toEqual([]);
+    const aside = () => fs.readdirSync(path.join(root, 'tmp')).filter((n) => n.startsWith('removing-'));
+    await until('the directories put aside to be deleted', () => aside().length === 0, 10_000);
   });
 
   it('a file opened with >> is reopened; one opened with > (an offset of its own) keeps the client spawn', () => {

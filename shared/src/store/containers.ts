@@ -10,6 +10,12 @@ import type { StoreLayout } from './layout.js';
 const RECORD = 'config.v2.json';
 
 export class ContainerStore {
+  /**
+   * Set by the warm native daemon (cli/src/native-daemon.ts): takes a removed container's directory
+   * over (renamed out of containers/ at once, deleted after the run's answer); null: deleted here.
+   */
+  removeLater: ((dir: string) => void) | null = null;
+
   constructor(private readonly layout: StoreLayout) {}
 
   dir(id: string): string {
@@ -84,7 +90,9 @@ export class ContainerStore {
   }
 
   remove(rec: ContainerRecord): void {
-    removeTree(this.dir(rec.Id));
+    const dir = this.dir(rec.Id);
+    if (this.removeLater && fs.existsSync(dir)) this.removeLater(dir);
+    else removeTree(dir);
     this.releaseName(rec.Name.replace(/^\//, ''), rec.Id);
   }
 }
