@@ -1,16 +1,33 @@
 // One HTTP exchange with a registry (node:http/https, keep-alive), plus what decides a retry:
 // transient failures (5xx, 429, connection resets and timeouts) are retried with exponential
 // backoff; anything else (4xx, digest mismatches) is final.
-import http from 'node:http';
-import https from 'node:https';
+import type http from 'node:http';
+import type https from 'node:https';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import { StrataError } from '../errors.js';
 import { sendWire } from './wire.js';
 import type { BufferSource } from './layer-thread.js';
 
-// A few sockets per host: 3 layers move at once, plus manifests and HEADs.
-const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 8 });
-const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 8 });
+// Loaded on first use: a pull from a plain-HTTP registry never needs them (its GETs go over
+// wire.ts), and node:https brings node:tls, milliseconds of a pull's start-up.
+let clients: {
+  http: typeof http;
+  https: typeof https;
+  httpAgent: http.Agent;
+  httpsAgent: https.Agent;
+} | null = null;
+async function nodeClients(): Promise<NonNullable<typeof clients>> {
+  if (clients) return clients;
+  const [{ default: h }, { default: hs }] = await Promise.all([import('node:http'), import('node:https')]);
+  // A few sockets per host: 3 layers move at once, plus manifests and HEADs.
+  clients ??= {
+    http: h,
+    https: hs,
+    httpAgent: new h.Agent({ keepAlive: true, maxSockets: 8 }),
+    httpsAgent: new hs.Agent({ keepAlive: true, maxSockets: 8 }),
+  };
+  return clients;
+}
 
 export interface HttpRequest {
   method: string;
@@ -20,8 +37,8 @@ export interface HttpRequest {
   /** Idle socket timeout: a stalled server fails the attempt instead of hanging the pull. */
   timeoutMs?: number;
   /**
-   * A big body read with `pour` (blob downloads): over plain HTTP the request then goes on a
-   * connection of its own, read without node:http's copies (wire.ts).
+   * A body read whole or with `pour` (manifests, blob downloads): over plain HTTP the request then
+   * goes on a connection of its own, read without node:http's copies (wire.ts).
    */
   bulk?: boolean;
   /** With `bulk` over plain HTTP: the buffers the socket is read into (default one of its own). */
@@ -92,8 +109,7 @@ export function isTransientStatus(status: number): boolean {
   return status >= 500 || status === 429 || status === 408;
 }
 
-export function send(req: HttpRequest): Promise<HttpResponse> {
-  const lib = req.url.protocol === 'https:' ? https : http;
+export async function send(req: HttpRequest): Promise<HttpResponse> {
   const headers: Record<string, string> = { 'User-Agent': 'strata/0.1', ...req.headers };
   if (req.bulk && req.url.protocol === 'http:' && !req.body)
     return sendWire({
@@ -106,15 +122,12 @@ export function send(req: HttpRequest): Promise<HttpResponse> {
   const parts = req.body === undefined || req.body === null ? [] : [req.body].flat();
   if (req.body) headers['Content-Length'] = String(parts.reduce((n, p) => n + p.length, 0));
   else if (['PUT', 'POST', 'PATCH'].includes(req.method)) headers['Content-Length'] = '0';
+  const node = await nodeClients();
+  const [lib, agent] =
+    req.url.protocol === 'https:' ? [node.https, node.httpsAgent] : [node.http, node.httpAgent];
   return new Promise((resolve, reject) => {
-    const r = lib.request(
-      req.url,
-      {
-        method: req.method,
-        headers,
-        agent: req.url.protocol === 'https:' ? httpsAgent : httpAgent,
-      },
-      (res) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: new NodeBody(res) }),
+    const r = lib.request(req.url, { method: req.method, headers, agent }, (res) =>
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: new NodeBody(res) }),
     );
     r.setTimeout(req.timeoutMs ?? 30_000, () =>
       r.destroy(Object.assign(new Error(`${req.method} ${req.url.href}: timed out`), { code: 'ETIMEDOUT' })),

@@ -34,8 +34,11 @@ export async function getManifest(
 ): Promise<FetchedManifest> {
   let res;
   try {
+    // bulk: over plain HTTP without node:http, whose loading and first request a pull's start
+    // would wait for (the blobs go that way too).
     res = await c.request('GET', `/v2/${repo}/manifests/${reference}`, {
       ok: [200],
+      bulk: true,
       headers: { Accept: ACCEPT },
     });
   } catch (e) {
