@@ -17,8 +17,18 @@ export interface BrowserGuestAssets {
   stateGz: ArrayBuffer | Promise<ArrayBuffer>;
   /** URL of v86.wasm, served by the same origin. */
   wasmUrl: string;
+  /**
+   * v86.wasm already compiled (or being compiled) by the caller, e.g. by the page while the worker's
+   * own chunk still loads: v86 then only instantiates it, and wasmUrl is not fetched.
+   */
+  wasmModule?: Promise<WebAssembly.Module>;
   memoryMiB: number;
   kernelRelease: string;
+  /**
+   * The saved machine has a second UART (COM2) with a shell on it (the web snapshot's terminal line):
+   * v86 gets one, and `onTty` the bytes the guest writes there, batched, from the moment it runs.
+   */
+  tty?: { onOutput: (bytes: Uint8Array) => void };
 }
 
 export interface BrowserRunResult {
@@ -46,6 +56,31 @@ export async function gunzip(data: ArrayBuffer): Promise<ArrayBuffer> {
 /** zstd's frame magic, as v86's restore_state() tests it. */
 function isZstd(data: ArrayBuffer): boolean {
   return data.byteLength >= 4 && new DataView(data).getUint32(0, true) === 0xfd2fb528;
+}
+
+/** v86's wasm_fn: its imports, instantiated on a module compiled elsewhere. */
+function instantiateWith(
+  module: Promise<WebAssembly.Module>,
+): (imports: WebAssembly.Imports) => Promise<WebAssembly.Exports> {
+  return async (imports) => (await WebAssembly.instantiate(await module, imports)).exports;
+}
+
+/**
+ * COM2's output, per byte from v86's CPU loop, handed on in one array per loop slice: a shell's
+ * prompt or a command's output is then one message to the page, not one per byte.
+ */
+function ttyOutput(emulator: V86, onOutput: (bytes: Uint8Array) => void): void {
+  let pending: number[] = [];
+  emulator.add_listener('serial1-output-byte', (b: number) => {
+    if (pending.length === 0) {
+      queueMicrotask(() => {
+        const bytes = Uint8Array.from(pending);
+        pending = [];
+        onOutput(bytes);
+      });
+    }
+    pending.push(b);
+  });
 }
 
 /** v86's internal 9p filesystem: only what writing a request file needs (checked at run time). */
@@ -108,7 +143,10 @@ export class BrowserGuest {
       disable_keyboard: true,
       disable_mouse: true,
       disable_speaker: true,
+      ...(assets.tty ? { uart1: true } : {}),
+      ...(assets.wasmModule ? { wasm_fn: instantiateWith(assets.wasmModule) } : {}),
     });
+    if (assets.tty) ttyOutput(emulator, assets.tty.onOutput);
     try {
       await onceEvent(emulator, 'emulator-loaded');
       onPhase('restoring the saved machine');
@@ -130,6 +168,11 @@ export class BrowserGuest {
     return new Promise<BrowserRunResult>((resolve, reject) => {
       this.queue = this.queue.then(() => this.send(script, label, timeoutMs, resolve, reject));
     });
+  }
+
+  /** Types into the second serial line (the web terminal's tty); see BrowserGuestAssets.tty. */
+  ttyInput(bytes: Uint8Array): void {
+    if (!this.stopped) this.emulator.serial_send_bytes(1, bytes);
   }
 
   /** The last 4 KiB printed outside agent frames (kernel, init): for the error panel. */

@@ -1,9 +1,10 @@
 // bench/web: the offline web demo in headless chromium (Debian's, through playwright-core), served
 // by scripts/serve-web.mjs on 127.0.0.1. Per cold load (fresh profile, empty cache):
 //   - time from navigation to an interactive terminal in a running container: the guest restored,
-//     container c1 running (its real mount table shown), and a line typed in the terminal answered
-//     from inside c1 (`hostname` prints c1); goal under 2.5 s;
-//   - the phases before it: guest ready (agent answered), c1's table shown;
+//     its terminal line live, and `hostname` typed there answered from inside c1 (`c1` on the
+//     screen); goal under 2.5 s;
+//   - the phases: worker start, download, restore, terminal live; guest ready (the agent's first
+//     answer) and c1's table shown;
 //   - bytes on the wire (every socket's bytesWritten at the server: headers and bodies, compressed as
 //     sent); goal under 20 MB.
 // Requests that leave the origin are aborted and fail the run. Writes RESULTS.md and results.json.
@@ -42,22 +43,26 @@ async function once() {
       `document.querySelector('strata-app')?.shadowRoot?.querySelector('${sel}')?.getAttribute('${attr}')`;
     const t0 = performance.now();
     await page.goto(url);
-    await page.waitForFunction(
-      `['ready', 'failed'].includes(${state('[data-testid="guest-status"]', 'data-state')})`,
-      undefined,
-      {
+    const guestState = state('[data-testid="guest-status"]', 'data-state');
+    // Guest ready (the agent's first answer) is timed on its own: the terminal does not wait for it.
+    const readyAt = page
+      .waitForFunction(`['ready', 'failed'].includes(${guestState})`, undefined, {
         timeout: 180_000,
         polling: 20,
-      },
-    );
-    const ready = performance.now() - t0;
-    if ((await page.locator('[data-testid="guest-status"]').getAttribute('data-state')) !== 'ready') {
+      })
+      .then(() => performance.now() - t0);
+    readyAt.catch(() => undefined);
+    // The terminal's line into c1 (the web snapshot's ttyS1): live once the machine runs.
+    const tty = `document.querySelector('strata-app')?.shadowRoot?.querySelector('guest-terminal')?.dataset.tty`;
+    await page.waitForFunction(`${tty} === 'live' || ${guestState} === 'failed'`, undefined, {
+      timeout: 180_000,
+      polling: 20,
+    });
+    const ttyLive = performance.now() - t0;
+    if ((await page.locator('[data-testid="guest-status"]').getAttribute('data-state')) === 'failed') {
       throw new Error(`guest failed: ${await page.locator('[data-testid="error-panel"]').innerText()}`);
     }
-    // c1's table comes with the guest's first answer: shown at ready (else measured below).
-    const tableAtReady =
-      (await page.locator('[data-testid="live-mounts"]').getAttribute('data-backend')) === 'guest';
-    // Typed as soon as the guest is up (c1 runs in the web snapshot; the line starts it if it did not).
+    // A real keystroke to the shell in c1 and its output on the screen.
     await page.locator('guest-terminal .xterm').click();
     await page.keyboard.type('hostname');
     await page.keyboard.press('Enter');
@@ -67,6 +72,13 @@ async function once() {
       await new Promise((r) => setTimeout(r, 20));
     }
     const terminal = performance.now() - t0;
+    const ready = await readyAt;
+    if ((await page.locator('[data-testid="guest-status"]').getAttribute('data-state')) !== 'ready') {
+      throw new Error(`guest failed: ${await page.locator('[data-testid="error-panel"]').innerText()}`);
+    }
+    // c1's table comes with the guest's first answer: shown at ready (else measured below).
+    const tableAtReady =
+      (await page.locator('[data-testid="live-mounts"]').getAttribute('data-backend')) === 'guest';
     await page.waitForFunction(
       `${state('[data-testid="live-mounts"]', 'data-backend')} === 'guest'`,
       undefined,
@@ -90,6 +102,7 @@ async function once() {
     for (const s of sockets) bytes += s.bytesWritten;
     if (offOrigin.length > 0) throw new Error(`requests left the origin: ${offOrigin.join(' ')}`);
     return {
+      ttyLiveMs: ttyLive,
       readyMs: ready,
       tableMs: table,
       terminalMs: terminal,
@@ -135,10 +148,13 @@ const summary = {
   median: {
     navigationMs: median(results.map((r) => r.navigationMs)),
     workerCreatedMs: median(results.map((r) => r.workerCreatedMs)),
+    workerUpMs: medianAt('worker thread up'),
+    workerEvaluatedMs: medianAt("worker's chunk evaluated"),
     workerStartMs: median(results.map((r) => r.pageMs)),
     downloadedMs: medianAt('saved machine downloaded'),
     restoreStartMs: medianAt('restoring the saved machine'),
     restoredMs: medianAt('waiting for the guest agent'),
+    ttyLiveMs: median(results.map((r) => r.ttyLiveMs)),
     readyMs: median(results.map((r) => r.readyMs)),
     tableMs: median(results.map((r) => r.tableMs)),
     terminalMs: median(results.map((r) => r.terminalMs)),
@@ -163,21 +179,24 @@ machine is shared). ${runs} cold loads, each with a fresh profile (empty cache);
 | --- | --- | --- |
 | the page's navigation starts (chromium: a fresh profile's renderer) | ${sec(m.navigationMs)} | |
 | boot.ts creates the guest worker (the HTML and the 15 KB main chunk loaded) | ${sec(m.workerCreatedMs)} | |
-| the worker's start() runs (its 368 KB chunk, v86's JavaScript, loaded) | ${sec(m.workerStartMs)} | |
+| the worker's thread is up (its time origin) | ${sec(m.workerUpMs)} | |
+| the worker's chunk (368 KB, v86's JavaScript) fetched and evaluated | ${sec(m.workerEvaluatedMs)} | |
+| the worker's start() runs (comlink's call; v86.wasm compiled on the page meanwhile) | ${sec(m.workerStartMs)} | |
 | the saved machine downloaded (v86 starting meanwhile) | ${sec(m.downloadedMs)} | |
 | v86 up and the state here: restore_state() begins | ${sec(m.restoreStartMs)} | |
 | the machine runs (zstd decompressed in v86's wasm, memory restored) | ${sec(m.restoredMs)} | |
-| guest ready: the first request answered (clock set, kernel release, c1's mount table) | ${sec(m.readyMs)} | |
+| the terminal is live: c1's shell on ttyS1 reachable (seen by the bench) | ${sec(m.ttyLiveMs)} | |
+| an interactive terminal in c1 (\`hostname\` typed once live, \`c1\` printed) | ${sec(m.terminalMs)} | < ${GOAL_MS / 1000} s: ${met(m.terminalMs < GOAL_MS)} |
+| guest ready: the agent's first request answered (clock set, kernel release, c1's mount table) | ${sec(m.readyMs)} | |
 | c1's real mount table shown (in the same answer) | ${sec(m.tableMs)} | |
-| an interactive terminal in c1 (\`hostname\` typed at ready, \`c1\` printed) | ${sec(m.terminalMs)} | < ${GOAL_MS / 1000} s: ${met(m.terminalMs < GOAL_MS)} |
 | bytes on the wire (all responses, headers included, as sent) | ${(m.bytes / 1e6).toFixed(2)} MB | < ${GOAL_BYTES / 1e6} MB: ${met(m.bytes < GOAL_BYTES)} |
 
 The page restores the web snapshot (images/guest/web-snapshot.mjs): container c1 is already running
-in it, so after the restore the guest runs two requests: the first (clock, kernel release, c1's
-mountinfo read with sh builtins) and the terminal's line (\`nsenter\` into c1, \`hostname\`). What is
-left is the restore itself (restore_state() zeroes and refills the 128 MiB of guest memory; the
-JIT starts cold) and those requests' forks in the emulated CPU (busybox's base64 of the answer,
-nsenter's fork and exec), whose cost grows with the load of the 2 host cores.
+in it, and so is an interactive sh inside c1 on the guest's second serial line (ttyS1), waiting in
+read(2). The terminal is live as soon as the machine runs: the typed \`hostname\` goes to that shell
+as keystrokes (no agent request, no nsenter), which forks and execs only \`hostname\` itself. The
+agent's first request (clock, kernel release, c1's mountinfo read with sh builtins, its answer's
+base64) runs at the same time, in the same emulated CPU.
 
 Per run (terminal / bytes): ${results.map((r) => `${sec(r.terminalMs)} / ${(r.bytes / 1e6).toFixed(2)} MB`).join('; ')}.
 Raw numbers, with each run's phases: results.json.

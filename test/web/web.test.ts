@@ -302,15 +302,37 @@ describe('web demo (chromium, offline)', () => {
     await shot('13-net-container-lesson');
   }, 420_000);
 
-  it('terminal runs in the container; phone width; no request left the origin', async () => {
+  it('terminal: a shell in the container on a tty, and line by line on the guest; phone width; no request left the origin', async () => {
+    // c1's shell on the guest's second serial line (the web snapshot's ttyS1): keystrokes go to it.
+    expect(await page.locator('guest-terminal').getAttribute('data-tty')).toBe('live');
     const term = page.locator('guest-terminal .xterm');
+    const rows = page.locator('guest-terminal .xterm-rows');
     await term.click();
-    // After the copy-on-write step: c1's motd has the appended line, read through c1's overlay.
-    await page.keyboard.type('hostname; cat /etc/motd');
+    // After the copy-on-write step: c1's motd has the appended line, read through c1's overlay; the
+    // shell's stdin is a terminal (not the agent's files), and its own prompt (PS1 \h:\w#) follows.
+    await page.keyboard.type('hostname; cat /etc/motd; [ -t 0 ] && echo "stdin is a tty"');
     await page.keyboard.press('Enter');
     await expect
-      .poll(() => page.locator('guest-terminal .xterm-rows').innerText(), { timeout: 30_000 })
-      .toMatch(/c1\s*\n\s*Welcome to the Strata demo image\s*\n\s*edited in c1/);
+      .poll(() => rows.innerText(), { timeout: 30_000 })
+      .toMatch(
+        /\nc1\s*\n\s*Welcome to the Strata demo image\s*\n\s*edited in c1\s*\nstdin is a tty\s*\nc1:\/# /,
+      );
+    // The shell's line editing: ^C drops the typed line and gives a new prompt; nothing ran.
+    await page.keyboard.type('echo not-run');
+    await page.keyboard.press('Control+C');
+    await page.keyboard.type('echo $((6 * 7))');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => rows.innerText(), { timeout: 30_000 }).toMatch(/\n42\s*\nc1:\/# /);
+    expect(await rows.innerText()).not.toMatch(/\nnot-run\s*\n/);
+    // On the guest itself: the line terminal through the agent (outside c1: the guest's hostname).
+    await page.locator('[data-testid="term-target"]').selectOption('guest');
+    await term.click();
+    await page.keyboard.type('hostname; [ -t 0 ] || echo "no tty here"');
+    await page.keyboard.press('Enter');
+    await expect
+      .poll(() => rows.innerText(), { timeout: 30_000 })
+      .toMatch(/guest# hostname; .*\n(?!c1\n)\S+\s*\nno tty here\s*\n/);
+    await page.locator('[data-testid="term-target"]').selectOption('c1');
 
     await page.setViewportSize({ width: 390, height: 844 });
     await page.locator('nav button[data-lesson="mount-ns"]').click();
@@ -347,6 +369,14 @@ describe('web demo (chromium, offline)', () => {
       expect(
         await broken.locator('lesson-step[data-step="tmpfs"] [data-testid="output"]').innerText(),
       ).toContain('none on /tmp type tmpfs (rw,relatime)');
+      // No shell will come on the terminal's line: a typed line says why instead of waiting.
+      await expect.poll(() => broken.locator('guest-terminal').getAttribute('data-tty')).toBe('none');
+      await broken.locator('guest-terminal .xterm').click();
+      await broken.keyboard.type('hostname');
+      await broken.keyboard.press('Enter');
+      await expect
+        .poll(() => broken.locator('guest-terminal .xterm-rows').innerText())
+        .toMatch(/c1# hostname\s*\n\(the guest failed to start: /);
       await broken.screenshot({
         path: path.join(SHOTS, '06-guest-failed.png'),
         fullPage: true,

@@ -21,6 +21,12 @@ export interface GuestInfo {
   first: BrowserRunResult;
 }
 
+/**
+ * The terminal's serial line (the web snapshot's ttyS1, a shell in c1): `live` once the machine runs
+ * (the shell waits in read(2)), `none` when the saved machine has no such line, then its output.
+ */
+export type TtyEvent = { kind: 'live' } | { kind: 'none' } | { kind: 'output'; bytes: Uint8Array };
+
 export interface GuestWorkerApi {
   /** `savedMachine` gives the saved machine's bytes, which the page started downloading first. */
   start(
@@ -28,7 +34,12 @@ export interface GuestWorkerApi {
     firstScript: string,
     onProgress: (p: Progress) => void,
     savedMachine: () => Promise<ArrayBuffer>,
+    onTty: (e: TtyEvent) => void,
+    /** v86.wasm, compiled by the page while this worker's chunk loaded. */
+    v86Wasm: () => Promise<WebAssembly.Module>,
   ): Promise<GuestInfo>;
+  /** Keystrokes for the terminal's line; held until the machine runs. */
+  ttyInput(bytes: Uint8Array): void;
   run(script: string, timeoutMs: number): Promise<BrowserRunResult>;
   console(): Promise<string>;
 }

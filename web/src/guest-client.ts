@@ -2,17 +2,37 @@
 // nothing itself (the worker's BrowserGuest already runs one request at a time, in order).
 import { proxy, transfer, wrap, type Remote } from 'comlink';
 import { fetchBytes } from './fetch-bytes.ts';
-import type { BrowserRunResult, GuestInfo, GuestWorkerApi, Progress } from './guest-api.ts';
+import type { BrowserRunResult, GuestInfo, GuestWorkerApi, Progress, TtyEvent } from './guest-api.ts';
 
 export type GuestState =
   | { kind: 'restoring'; progress: Progress }
   | { kind: 'ready'; info: GuestInfo }
   | { kind: 'failed'; error: string; console: string };
 
+/** The terminal's line into c1 (TtyEvent): not known yet, running, or missing from the saved machine. */
+export type TtyState = 'pending' | 'live' | 'none';
+
+/** Output of the terminal's line kept for a terminal that attaches late (the app's chunk loads after). */
+const TTY_KEEP = 64 * 1024;
+
+/** Compiles as it downloads (needs the server's application/wasm), else from the whole file. */
+async function compileWasm(url: string): Promise<WebAssembly.Module> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  if (response.headers.get('content-type') === 'application/wasm') {
+    return WebAssembly.compileStreaming(response);
+  }
+  return WebAssembly.compile(await response.arrayBuffer());
+}
+
 export class GuestClient extends EventTarget {
   state: GuestState = { kind: 'restoring', progress: { phase: 'starting the worker', fraction: 0 } };
+  /** Changes fire a 'tty' event. */
+  tty: TtyState = 'pending';
   private remote: Remote<GuestWorkerApi> | null = null;
   private readyPromise: Promise<void> | null = null;
+  private ttyOutput: Uint8Array[] = [];
+  private ttyListener: ((bytes: Uint8Array) => void) | null = null;
 
   /**
    * Starts the worker and the guest; safe to call more than once. `firstScript` runs in the guest's
@@ -42,6 +62,10 @@ export class GuestClient extends EventTarget {
       return b;
     });
     state.catch(() => undefined); // reported through the worker's start(), below
+    // v86's wasm (2 MB) is compiled here too, while the worker's chunk loads (a Module is cloned to
+    // the worker, not compiled again); v86 would fetch it whole and compile it only in start().
+    const wasm = compileWasm(new URL('v86/v86.wasm', document.baseURI).href);
+    wasm.catch(() => undefined); // reported through start() too
     const worker = new Worker(new URL('./guest-worker.ts', import.meta.url), { type: 'module' });
     const remote = wrap<GuestWorkerApi>(worker);
     this.remote = remote;
@@ -59,6 +83,8 @@ export class GuestClient extends EventTarget {
           const b = await state;
           return transfer(b, [b]);
         }),
+        proxy((e: TtyEvent) => this.onTty(e)),
+        proxy(() => wasm),
       )
       .then((info) => this.set({ kind: 'ready', info }))
       .catch(async (err: unknown) => {
@@ -77,9 +103,43 @@ export class GuestClient extends EventTarget {
     return this.remote.run(script, timeoutMs);
   }
 
+  /**
+   * The terminal's line: `listener` gets what the shell printed so far, then each new piece. One
+   * listener (the page has one terminal).
+   */
+  attachTty(listener: (bytes: Uint8Array) => void): void {
+    this.ttyListener = listener;
+    for (const b of this.ttyOutput) listener(b);
+  }
+
+  /** Keystrokes to the terminal's shell in c1 (queued in the worker until the machine runs). */
+  ttyWrite(data: string): void {
+    const bytes = new TextEncoder().encode(data);
+    void this.remote?.ttyInput(transfer(bytes, [bytes.buffer]));
+  }
+
+  private onTty(e: TtyEvent): void {
+    if (e.kind === 'output') {
+      this.ttyOutput.push(e.bytes);
+      let kept = this.ttyOutput.reduce((n, b) => n + b.length, 0);
+      while (kept > TTY_KEEP && this.ttyOutput.length > 1) kept -= this.ttyOutput.shift()?.length ?? 0;
+      this.ttyListener?.(e.bytes);
+      return;
+    }
+    // Timed for bench/web: when the terminal could first be typed into.
+    if (e.kind === 'live') performance.mark('strata-tty-live');
+    this.tty = e.kind;
+    this.dispatchEvent(new Event('tty'));
+  }
+
   private fail(error: string, console: string): void {
     if (this.state.kind === 'failed') return;
     this.set({ kind: 'failed', error, console });
+    if (this.tty === 'pending') {
+      // No shell will come: the terminal falls back to its line editor, which says why.
+      this.tty = 'none';
+      this.dispatchEvent(new Event('tty'));
+    }
   }
 
   private set(state: GuestState): void {
