@@ -187,9 +187,9 @@ describe('push and pull against docker-registry', () => {
     expect(ok(root, ['run', '--rm', name, 'sh', '-c', 'wc -c < /blob.bin']).trim()).toBe('3000000');
     const same = await must(root, ['pull', name]);
     expect(same).toContain(`Status: Image is up to date for ${name}`);
-    // By digest too.
+    // By digest too, with everything on the main thread (STRATA_PULL_THREAD=0: no layer thread).
     const byDigest = newStore('digest');
-    await must(byDigest, ['pull', `127.0.0.1:${reg.port}/app@${digest}`]);
+    await must(byDigest, ['pull', `127.0.0.1:${reg.port}/app@${digest}`], { STRATA_PULL_THREAD: '0' });
     expect(inspect<InspectedImage>(byDigest, imageId).RootFS.Layers).toEqual(layers);
   });
 
