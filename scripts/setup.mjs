@@ -34,8 +34,6 @@ export const APT_PACKAGES = [
   'chromium',
   // The web demo's saved machine is zstd-compressed (images/guest/web-snapshot.mjs).
   'zstd',
-  // test/model/real-kernel.ts drives the real kernel's side of the model tests with a python3 script.
-  'python3',
 ];
 
 function installed(pkg) {

@@ -1,10 +1,12 @@
 // Differential testing support: run one small scenario in the kernel model and on the real kernel (in a
 // private mount namespace made by util-linux `unshare -m`), then compare what each reports.
-// Only the tests use this file: it needs Node and root.
+// Only the tests use this file: it needs Node and root. The calls the shell has no tool for (rename(2)
+// with its errno, setxattr) and the tree listings are made by this process through the shell's
+// /proc/PID/root, which resolves paths in the shell's own mount namespace and root (so after its
+// pivot_root too), while the shell waits for the answer.
 
-import { spawn } from 'node:child_process';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MountInfo } from '../../shared/src/mount/mountinfo.js';
@@ -13,6 +15,7 @@ import type { MountSpec } from '../../shared/src/spec.js';
 import { normaliseMountinfo, parseMountinfo, renderMountinfo } from '../../shared/src/mount/mountinfo.js';
 import type { Process, Propagation, Stat, TreeEntry, TreeReader } from '../../shared/src/model/index.js';
 import { Kernel, ModelError, OPAQUE_XATTR, snapshotTree } from '../../shared/src/model/index.js';
+import { lgetxattr, lsetxattr, SyscallError } from '../../backend-native/src/libc.js';
 
 /** Scenario steps. Paths may start with "@", the scenario's directory. */
 export type Step =
@@ -81,9 +84,6 @@ export function requireRealKernel(): void {
 }
 
 const MODEL_DIR = '/T';
-
-/** The system python starts much faster than a pyenv shim. */
-const PYTHON = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 function at(path: string, dir: string): string {
   return path.startsWith('@') ? dir + path.slice(1) : path;
@@ -231,36 +231,57 @@ function q(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-const RENAME_PY =
-  'import os,sys\ntry:\n os.rename(sys.argv[1],sys.argv[2])\nexcept OSError as e:\n sys.exit(e.strerror)';
+/** Steps this process carries out (through /proc/PID/root) while the shell waits. */
+type HostCall = Extract<Step, { op: 'rename' | 'setxattr' }>;
 
-const SETXATTR_PY =
-  'import os,sys\nos.setxattr(sys.argv[1],sys.argv[2],sys.argv[3].encode(),follow_symlinks=False)';
+/** A path of the process PID as that process resolves it (its root, its cwd, its mounts). */
+function viaProc(pid: number, p: string): string {
+  return p.startsWith('/') ? `/proc/${pid}/root${p}` : `/proc/${pid}/cwd/${p}`;
+}
 
-const DUMP_PY = `import os,sys,json,stat
-root=sys.argv[1]
-out=[]
-def walk(a,r):
-  for n in sorted(os.listdir(a)):
-    p=os.path.join(a,n); rp=(r.rstrip('/'))+'/'+n; st=os.lstat(p)
-    e={'path':rp,'mode':stat.S_IMODE(st.st_mode)}
-    if stat.S_ISDIR(st.st_mode): e['kind']='dir'
-    elif stat.S_ISREG(st.st_mode): e['kind']='file'; e['content']=open(p).read()
-    elif stat.S_ISLNK(st.st_mode): e['kind']='symlink'; e['target']=os.readlink(p)
-    else: e['kind']='chardev'; e['rdev']='%d:%d'%(os.major(st.st_rdev),os.minor(st.st_rdev))
-    out.append(e)
-    if e['kind']=='dir': walk(p,rp)
-walk(root,'/')
-print(json.dumps(out))`;
+/** "ok" or the errno name of the one system call. */
+function hostCall(s: HostCall, dir: string, pid: number): Outcome {
+  const a = (x: string) => viaProc(pid, at(x, dir));
+  try {
+    if (s.op === 'rename') renameSync(a(s.from), a(s.to));
+    else lsetxattr(a(s.path), s.name, s.value);
+    return 'ok';
+  } catch (err) {
+    if (err instanceof SyscallError) return err.code;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (typeof code === 'string') return code;
+    throw err;
+  }
+}
 
-const XATTR_PY = `import os,sys,json
-root=sys.argv[1]; name=sys.argv[2]; out={}
-for d,ds,fs in os.walk(root):
-  for n in ds+fs:
-    p=os.path.join(d,n)
-    try: out['/'+os.path.relpath(p,root)]=os.getxattr(p,name,follow_symlinks=False).decode()
-    except OSError: pass
-print(json.dumps(out))`;
+/** rdev's major and minor, as glibc's gnu_dev_major/minor split them. */
+function devParts(rdev: number): [number, number] {
+  return [
+    ((rdev >> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff),
+    (rdev & 0xff) | ((rdev >> 12) & ~0xff),
+  ];
+}
+
+/** Every entry under root, depth first in name order (content of files, targets, devices). */
+function listTree(root: string): TreeEntry[] {
+  const out: TreeEntry[] = [];
+  const walk = (abs: string, rel: string): void => {
+    for (const n of readdirSync(abs).sort()) {
+      const p = join(abs, n);
+      const rp = `${rel.replace(/\/$/, '')}/${n}`;
+      const st = lstatSync(p);
+      const mode = st.mode & 0o7777;
+      if (st.isDirectory()) {
+        out.push({ path: rp, mode, kind: 'dir' });
+        walk(p, rp);
+      } else if (st.isFile()) out.push({ path: rp, mode, kind: 'file', content: readFileSync(p, 'utf8') });
+      else if (st.isSymbolicLink()) out.push({ path: rp, mode, kind: 'symlink', target: readlinkSync(p) });
+      else out.push({ path: rp, mode, kind: 'chardev', rdev: devParts(st.rdev).join(':') });
+    }
+  };
+  walk(root, '/');
+  return out;
+}
 
 function shellStep(s: Step, dir: string): string {
   const a = (x: string) => q(at(x, dir));
@@ -285,8 +306,6 @@ function shellStep(s: Step, dir: string): string {
       return `rmdir ${a(s.path)}`;
     case 'chmod':
       return `chmod ${s.mode.toString(8)} ${a(s.path)}`;
-    case 'rename':
-      return `${PYTHON} -c ${q(RENAME_PY)} ${a(s.from)} ${a(s.to)}`;
     case 'cd':
       return `cd ${a(s.path)}`;
     case 'pivot':
@@ -314,8 +333,9 @@ function shellStep(s: Step, dir: string): string {
       return `chroot ${a(s.root)} /busybox cat /proc/self/mountinfo`;
     case 'cat':
       return `cat ${a(s.path)}`;
+    case 'rename':
     case 'setxattr':
-      return `${PYTHON} -c ${q(SETXATTR_PY)} ${a(s.path)} ${q(s.name)} ${q(s.value)}`;
+      throw new Error('made by this process: see hostCall');
     case 'unshare':
       throw new Error('nested steps are rendered by scriptLines');
   }
@@ -340,7 +360,9 @@ function errnoFromMessage(msg: string): string {
 /**
  * Run the scenario for real inside `unshare -m sh -c`, under a fresh temp dir that is removed afterwards
  * (mounts die with the namespace). The mount table is read from the host through /proc/PID/mountinfo
- * while the shell waits, so it is shown relative to the shell's root even after pivot_root.
+ * while the shell waits, so it is shown relative to the shell's root even after pivot_root; the trees
+ * are listed then, through /proc/PID/root. A rename or setxattr step prints "@@call I PID" and waits
+ * for this process to make the call as PID (hostCall) and answer "ok" or the errno name.
  * `inspect` runs on the host after the namespace is gone, before the temp dir is removed.
  */
 export async function runReal<T = undefined>(
@@ -352,39 +374,57 @@ export async function runReal<T = undefined>(
     let n = 0;
     const chrootSteps = new Set<number>();
     const catSteps = new Set<number>();
+    const hostCalls = new Map<number, HostCall>();
     const scriptLines = (list: readonly Step[]): string[] => {
       const out: string[] = [];
       for (const s of list) {
         const i = n++;
         if (s.op === 'chrootMountinfo') chrootSteps.add(i);
         if (s.op === 'cat') catSteps.add(i);
+        if (s.op === 'rename' || s.op === 'setxattr') hostCalls.set(i, s);
         const cmd =
           s.op === 'unshare'
             ? `unshare -m --propagation unchanged sh -c ${q(scriptLines(s.steps).join('\n'))}`
-            : shellStep(s, dir);
+            : hostCalls.has(i)
+              ? `echo "@@call ${i} $$"; read r; [ "$r" = ok ]`
+              : shellStep(s, dir);
         // The bare echo ends output that lacks a final newline; the parser drops it again.
         out.push(`echo "@@step ${i}"`, cmd, 'rc=$?', 'echo', `echo "@@rc ${i} $rc"`);
       }
       return out;
     };
-    const lines: string[] = ['exec 2>&1', ...scriptLines(steps)];
-    for (const t of opts.trees ?? []) {
-      lines.push(`echo "@@tree ${t}"`, `${PYTHON} -c ${q(DUMP_PY)} ${q(at(t, dir))}`);
-    }
-    lines.push('echo "@@ready"', 'read x', 'echo "@@done"');
+    const lines: string[] = ['exec 2>&1', ...scriptLines(steps), 'echo "@@ready"', 'read x', 'echo "@@done"'];
     const child = spawn('unshare', ['-m', 'sh', '-c', lines.join('\n')], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     let out = '';
     let mountinfoText = '';
+    const trees: Record<string, TreeEntry[]> = {};
+    const callOutcomes = new Map<number, Outcome>();
+    const CALL = /^@@call (\d+) (\d+)\n/gm;
+    let scanned = 0; // exec() that finds nothing resets lastIndex: each call is answered once
     await new Promise<void>((resolve, reject) => {
       child.on('error', reject);
       child.stdout.setEncoding('utf8');
       child.stdout.on('data', (chunk: string) => {
         out += chunk;
-        if (mountinfoText === '' && out.includes('@@ready\n')) {
-          mountinfoText = readFileSync(`/proc/${child.pid}/mountinfo`, 'utf8');
-          child.stdin.end('\n');
+        try {
+          CALL.lastIndex = scanned;
+          for (let m = CALL.exec(out); m; m = CALL.exec(out)) {
+            scanned = CALL.lastIndex;
+            const i = Number(m[1]);
+            const outcome = hostCall(hostCalls.get(i)!, dir, Number(m[2]));
+            callOutcomes.set(i, outcome);
+            child.stdin.write(`${outcome}\n`);
+          }
+          if (mountinfoText === '' && out.includes('@@ready\n')) {
+            mountinfoText = readFileSync(`/proc/${child.pid}/mountinfo`, 'utf8');
+            for (const t of opts.trees ?? []) trees[t] = listTree(viaProc(child.pid!, at(t, dir)));
+            child.stdin.end('\n');
+          }
+        } catch (err) {
+          child.kill('SIGKILL');
+          reject(err instanceof Error ? err : new Error(String(err)));
         }
       });
       child.on('close', (code) => {
@@ -396,7 +436,6 @@ export async function runReal<T = undefined>(
     const outcomes: Outcome[] = [];
     const captures: Record<number, MountInfo[]> = {};
     const texts: Record<number, string> = {};
-    const trees: Record<string, TreeEntry[]> = {};
     const chunks = out.split(/^@@/m);
     for (const c of chunks) {
       const step = /^step (\d+)\n([\s\S]*)$/.exec(c);
@@ -411,9 +450,8 @@ export async function runReal<T = undefined>(
         outcomes[i] = rc[2] === '0' ? 'ok' : errnoFromMessage(outcomes[i] ?? '');
         if (rc[2] !== '0') delete texts[i];
       }
-      const tree = /^tree (\S+)\n([\s\S]*)$/.exec(c);
-      if (tree) trees[tree[1] as string] = JSON.parse(tree[2] as string) as TreeEntry[];
     }
+    for (const [i, outcome] of callOutcomes) outcomes[i] = outcome;
     const inspected = opts.inspect ? opts.inspect(dir) : undefined;
     return {
       outcomes,
@@ -451,13 +489,10 @@ function kindOf(mode: number): Stat['kind'] {
 
 /** A TreeReader over a host directory, through node:fs (whiteouts show as char devices 0/0). */
 export function hostTreeReader(xattrName: string, root: string): TreeReader {
-  const xattrs = JSON.parse(
-    execFileSync(PYTHON, ['-c', XATTR_PY, root, xattrName], { encoding: 'utf8' }),
-  ) as Record<string, string>;
   return {
     lstat(path: string): Stat {
       const st = lstatSync(path);
-      const rdev = st.rdev;
+      const [rdevMajor, rdevMinor] = devParts(st.rdev);
       return {
         kind: kindOf(st.mode),
         mode: st.mode & 0o7777,
@@ -465,15 +500,21 @@ export function hostTreeReader(xattrName: string, root: string): TreeReader {
         gid: st.gid,
         size: st.size,
         ino: st.ino,
-        rdevMajor: ((rdev >> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff),
-        rdevMinor: (rdev & 0xff) | ((rdev >> 12) & ~0xff),
+        rdevMajor,
+        rdevMinor,
       };
     },
     readdir: (path: string) => readdirSync(path).sort(),
     readFile: (path: string) => readFileSync(path, 'utf8'),
     readlink: (path: string) => readlinkSync(path),
-    getxattr: (path: string, name: string) =>
-      name === xattrName ? (xattrs['/' + path.slice(root.length + 1)] ?? null) : null,
+    getxattr: (path: string, name: string) => {
+      if (name !== xattrName || !path.startsWith(root + '/')) return null;
+      try {
+        return lgetxattr(path, name);
+      } catch {
+        return null; // as ENODATA: e.g. a trusted.* name on a symlink
+      }
+    },
   };
 }
 
