@@ -2,14 +2,14 @@
 // in-process, one guest for the whole file (restored from the snapshot). The limits are written by
 // the core's one mapping (shared/src/cgroup-limits.ts) as guest shell lines; the guest's kernel
 // enforces them. Fails (never skips) when the guest image is missing.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { runOptions as opts, startEmuEngine, stopEmuEngine, type EmuFixture } from './engine-fixture.ts';
+import { describe, expect, it } from 'vitest';
+import { runOptions as opts, startEmuEngineOnce, type EmuFixture } from './engine-fixture.ts';
 
 const MiB = 1024 * 1024;
 /** A container start is tens of busybox forks in the emulated CPU: seconds, minutes under load. */
 const TEST_TIMEOUT = 300_000;
 let fixture: EmuFixture | undefined;
-let setupError: unknown = null;
+startEmuEngineOnce('cgroups', (f) => (fixture = f));
 const engine = () => fixture!.engine;
 
 async function inGuest(script: string): Promise<string> {
@@ -19,20 +19,6 @@ async function inGuest(script: string): Promise<string> {
 }
 
 const cgroupDir = (id: string) => `/sys/fs/cgroup/strata/${id}`;
-
-beforeAll(async () => {
-  try {
-    fixture = await startEmuEngine('cgroups');
-  } catch (e) {
-    setupError = e;
-  }
-}, 300_000);
-
-beforeEach(() => {
-  if (setupError) throw setupError;
-});
-
-afterAll(() => stopEmuEngine(fixture));
 
 describe('cgroup v2 in the emulator guest', () => {
   it(

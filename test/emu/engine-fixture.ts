@@ -1,15 +1,68 @@
-// What the emu tests that drive the Engine in-process share: a store in a temp dir, one EmuBackend
-// (one guest for the whole file, restored from the snapshot) with the busybox image unpacked in it,
-// setup errors kept for each test to throw (fail, never skip), and RunOptions with defaults.
+// What the emu test files share: set-up done once per file whose error fails every test (never a
+// skip); one guest restored from the snapshot (restoreGuestOnce); for the files that drive the
+// Engine in-process, a store in a temp dir and one EmuBackend with the busybox image unpacked in its
+// guest (startEmuEngine); RunOptions with defaults; the container's output captured.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { EmuBackend } from '../../backend-emu/src/index.ts';
-import type { GuestMachine } from '../../backend-emu/src/index.ts';
+import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { EmuBackend, GuestMachine } from '../../backend-emu/src/index.ts';
 import { Engine } from '../../shared/src/engine/engine.ts';
 import { runOptions as coreRunOptions, type RunOptions } from '../../shared/src/engine/run-options.ts';
 import { Store } from '../../shared/src/store/index.ts';
 import { buildBusyboxImage } from '../../images/busybox/build.ts';
+
+/**
+ * Set up once for the whole file: `setup` runs in beforeAll and `use` gets its value before the
+ * first test; `teardown` runs in afterAll for whatever was set up. A setup that throws (a missing
+ * guest image, executor, root) fails every test of the file with its error: beforeEach throws it,
+ * since vitest would only skip the tests of a failing beforeAll.
+ */
+export function setUpOnce<T>(
+  setup: () => Promise<T>,
+  teardown: (value: T) => Promise<void> | void,
+  use: (value: T) => void,
+  timeoutMs?: number,
+): void {
+  let value: { v: T } | null = null;
+  let failure: { e: unknown } | null = null;
+  beforeAll(async () => {
+    try {
+      value = { v: await setup() };
+      use(value.v);
+    } catch (e) {
+      failure = { e };
+    }
+  }, timeoutMs);
+  beforeEach(() => {
+    if (failure) throw failure.e;
+  });
+  afterAll(async () => {
+    if (value) await teardown(value.v);
+  });
+}
+
+/** One guest for the file, restored from the snapshot after `prerequisites` (which throws what is missing). */
+export function restoreGuestOnce(
+  use: (guest: GuestMachine) => void,
+  prerequisites: () => void = () => undefined,
+): void {
+  setUpOnce(
+    async () => {
+      prerequisites();
+      const guest = await GuestMachine.restore();
+      console.log(`guest restored in ${Math.round(guest.restoreMs)} ms (kernel ${guest.kernelRelease})`);
+      return guest;
+    },
+    (guest) => guest.stop(),
+    use,
+  );
+}
+
+/** startEmuEngine(tag) once for the file, stopped after it; unpacking busybox in the guest can take minutes under load. */
+export function startEmuEngineOnce(tag: string, use: (f: EmuFixture) => void): void {
+  setUpOnce(() => startEmuEngine(tag), stopEmuEngine, use, 300_000);
+}
 
 export interface EmuFixture {
   root: string;

@@ -1,34 +1,17 @@
 // The emulator guest (images/guest, backend-emu): one v86 machine per file, resumed from the
 // snapshot that `bash images/guest/build.sh` saves. Fails (never skips) when that image is missing.
 
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
-  GuestMachine,
   GuestTimeoutError,
   GUEST_HOST_MOUNT,
   INLINE_SCRIPT_MAX,
+  type GuestMachine,
 } from '../../backend-emu/src/index.ts';
+import { restoreGuestOnce } from './engine-fixture.ts';
 
 let guest: GuestMachine;
-let setupError: unknown = null;
-
-beforeAll(async () => {
-  try {
-    guest = await GuestMachine.restore();
-    console.log(`guest restored in ${Math.round(guest.restoreMs)} ms (kernel ${guest.kernelRelease})`);
-  } catch (err) {
-    setupError = err;
-  }
-});
-
-// A missing guest image fails every test with the reason (a failing beforeAll would skip them).
-beforeEach(() => {
-  if (setupError) throw setupError;
-});
-
-afterAll(async () => {
-  await guest?.stop();
-});
+restoreGuestOnce((g) => (guest = g));
 
 describe('emulator guest', () => {
   it('restores from the snapshot quickly and runs uname -r', async () => {

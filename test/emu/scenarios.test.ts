@@ -6,8 +6,8 @@
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { release } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, onTestFinished } from 'vitest';
-import { GuestMachine } from '../../backend-emu/src/index.ts';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import type { GuestMachine } from '../../backend-emu/src/index.ts';
 import { EmuScenarioRunner } from '../../backend-emu/src/emu-scenario.ts';
 import { runOnKernelBatch } from '../../backend-native/src/scenario-native.ts';
 import { diffResults, modelRelease, parseScenarioText, runOnModel } from '../../shared/src/scenario/index.ts';
@@ -15,6 +15,7 @@ import type { Scenario, ScenarioResult } from '../../shared/src/scenario/index.t
 import { generateScenario } from '../../shared/src/scenario/random.ts';
 import { REPO, requireNativePrerequisites, strata, tempRoot } from '../helpers/strata.ts';
 import { disagreements, unmet } from '../scenario/checks.ts';
+import { restoreGuestOnce } from './engine-fixture.ts';
 
 /** Generated scenarios in the guest, one request: about 0.13 s each at load 2, 0.3 s at 6.5, 0.65 s at 16. */
 const COUNT = Number(process.env.SCENARIO_EMU_FUZZ_COUNT ?? 150);
@@ -28,26 +29,10 @@ const scenarios: Scenario[] = files.map((f) => parseScenarioText(readFileSync(pa
 
 let guest: GuestMachine;
 let runner: EmuScenarioRunner;
-let setupError: unknown = null;
-
-beforeAll(async () => {
-  try {
-    requireNativePrerequisites();
-    guest = await GuestMachine.restore();
-    runner = new EmuScenarioRunner(guest);
-  } catch (err) {
-    setupError = err;
-  }
-});
-
-// A missing prerequisite fails every test with the reason (a failing beforeAll would skip them).
-beforeEach(() => {
-  if (setupError) throw setupError;
-});
-
-afterAll(async () => {
-  await guest?.stop();
-});
+restoreGuestOnce((g) => {
+  guest = g;
+  runner = new EmuScenarioRunner(g);
+}, requireNativePrerequisites);
 
 function ok(r: ScenarioResult | Error | undefined): ScenarioResult {
   if (r === undefined || r instanceof Error) throw r ?? new Error('no result');

@@ -3,23 +3,17 @@
 // seccomp BPF program compiled on the build host. One guest for the whole file, driven through the
 // core's Engine in-process as test/emu/backend.test.ts; few containers, many checks each (a start
 // costs seconds of emulated CPU). Fails (never skips) when the guest image is missing.
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { StrataError } from '../../shared/src/errors.ts';
 import type { RunOptions } from '../../shared/src/engine/run-options.ts';
-import {
-  captureOutput,
-  runOptions as opts,
-  startEmuEngine,
-  stopEmuEngine,
-  type EmuFixture,
-} from './engine-fixture.ts';
+import { captureOutput, runOptions as opts, startEmuEngineOnce, type EmuFixture } from './engine-fixture.ts';
 
 /** Docker's default capability set (the 14 it keeps) as /proc/PID/status prints it. */
 const DOCKER_DEFAULT_CAPS = '00000000a80425fb';
 const TEST_TIMEOUT = 300_000;
 
 let f: EmuFixture | undefined;
-let setupError: unknown = null;
+startEmuEngineOnce('security', (fixture) => (f = fixture));
 
 /** `sh -c script` in an attached container: exit code, stdout, stderr. */
 async function sh(
@@ -74,22 +68,6 @@ function fields(out: string): Record<string, string> {
       .map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 1).trim()]),
   );
 }
-
-beforeAll(async () => {
-  try {
-    f = await startEmuEngine('security');
-  } catch (e) {
-    setupError = e;
-  }
-}, 300_000);
-
-beforeEach(() => {
-  if (setupError) throw setupError;
-});
-
-afterAll(async () => {
-  await stopEmuEngine(f);
-});
 
 describe('emu backend confinement (strata-confine in the guest)', () => {
   it(
