@@ -45,8 +45,8 @@ export function buildOf(moduleUrl: string): string | null {
 // The fds of another process that can be reopened through /proc/PID/fd/N with the same meaning: a
 // pipe or FIFO, a terminal (pts, vt, serial), /dev/null, or a regular file opened O_APPEND (every
 // write goes to the end whichever description makes it). A regular file without O_APPEND has an
-// offset a reopened description would not share, a socket cannot be opened at all, and /dev/tty or
-// a ptmx would open something else: those keep the client's own spawn.
+// offset a reopened description would not share, a socket cannot be opened at all, and /dev/tty,
+// /dev/tty0, /dev/console or a ptmx would open something else: those keep the client's own spawn.
 const S_IFMT = 0o170000;
 const S_IFIFO = 0o010000;
 const S_IFCHR = 0o020000;
@@ -63,7 +63,8 @@ export function reopenable(mode: number, rdev: number, flags: () => number): boo
   const major = (rdev >>> 8) & 0xfff;
   const minor = (rdev & 0xff) | ((rdev >>> 12) & 0xfff00);
   if (major === 1) return minor === 3; // /dev/null
-  return major === 4 || (major >= 136 && major <= 143); // vt and serial ttys, pts slaves
+  // vt and serial ttys (not tty0, whichever console is in front when opened), pts slaves.
+  return (major === 4 && minor > 0) || (major >= 136 && major <= 143);
 }
 
 /** The open flags of `pid`'s fd (from /proc/PID/fdinfo/FD), octal as the kernel prints them. */
