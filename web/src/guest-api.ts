@@ -37,6 +37,8 @@ export interface GuestWorkerApi {
     onTty: (e: TtyEvent) => void,
     /** v86.wasm, compiled by the page while this worker's chunk loaded. */
     v86Wasm: () => Promise<WebAssembly.Module>,
+    /** guest/state.json's text and the BIOS, also fetched by the page at once. */
+    machineFiles: () => Promise<{ stateJson: string; bios: ArrayBuffer }>,
   ): Promise<GuestInfo>;
   /** Keystrokes for the terminal's line; held until the machine runs. */
   ttyInput(bytes: Uint8Array): void;

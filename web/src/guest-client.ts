@@ -32,6 +32,9 @@ export class GuestClient extends EventTarget {
   private remote: Remote<GuestWorkerApi> | null = null;
   private readyPromise: Promise<void> | null = null;
   private ttyOutput: Uint8Array[] = [];
+  private workerStartedNow: () => void = () => undefined;
+  /** Resolves once the worker's start() runs (its first progress report), or when it failed. */
+  readonly workerStarted = new Promise<void>((resolve) => (this.workerStartedNow = resolve));
   private ttyListener: ((bytes: Uint8Array) => void) | null = null;
 
   /**
@@ -54,17 +57,34 @@ export class GuestClient extends EventTarget {
         progress: { phase: label, fraction: Math.max(fraction, downloaded * 0.6) },
       });
     };
-    const state = fetchBytes(new URL('guest/state.bin.zst', document.baseURI).href, (n, total) => {
+    const at = (rel: string): string => new URL(rel, document.baseURI).href;
+    // The BIOS and state.json (small) too: the worker's start() then has everything but the state.
+    const files = Promise.all([
+      fetch(at('guest/state.json')).then(async (r) => {
+        if (!r.ok) throw new Error(`cannot load ${r.url}: HTTP ${r.status}`);
+        return r.text();
+      }),
+      fetchBytes(at('guest/bios.bin')),
+    ]);
+    files.catch(() => undefined); // reported through start(), below
+    // The progress bar at most every 100 ms: each update re-renders the app, and this main thread
+    // reads the download's chunks (about 140) while it also loads the app's chunk.
+    let shownAt = 0;
+    const state = fetchBytes(at('guest/state.bin.zst'), (n, total) => {
       downloaded = total > 0 ? Math.min(n / total, 0.99) : 0.5;
+      const now = performance.now();
+      if (now - shownAt < 100) return;
+      shownAt = now;
       show();
     }).then((b) => {
       downloaded = 1;
+      performance.mark('strata-state-downloaded'); // bench/web: when the page had all of it
       return b;
     });
     state.catch(() => undefined); // reported through the worker's start(), below
     // v86's wasm (2 MB) is compiled here too, while the worker's chunk loads (a Module is cloned to
     // the worker, not compiled again); v86 would fetch it whole and compile it only in start().
-    const wasm = compileWasm(new URL('v86/v86.wasm', document.baseURI).href);
+    const wasm = compileWasm(at('v86/v86.wasm'));
     wasm.catch(() => undefined); // reported through start() too
     const worker = new Worker(new URL('./guest-worker.ts', import.meta.url), { type: 'module' });
     const remote = wrap<GuestWorkerApi>(worker);
@@ -75,6 +95,7 @@ export class GuestClient extends EventTarget {
         document.baseURI,
         firstScript,
         proxy((progress: Progress) => {
+          this.workerStartedNow();
           phase = progress.phase;
           fraction = progress.fraction;
           show();
@@ -85,6 +106,10 @@ export class GuestClient extends EventTarget {
         }),
         proxy((e: TtyEvent) => this.onTty(e)),
         proxy(() => wasm),
+        proxy(async () => {
+          const [stateJson, bios] = await files;
+          return transfer({ stateJson, bios }, [bios]);
+        }),
       )
       .then((info) => this.set({ kind: 'ready', info }))
       .catch(async (err: unknown) => {
@@ -134,6 +159,7 @@ export class GuestClient extends EventTarget {
 
   private fail(error: string, console: string): void {
     if (this.state.kind === 'failed') return;
+    this.workerStartedNow();
     this.set({ kind: 'failed', error, console });
     if (this.tty === 'pending') {
       // No shell will come: the terminal falls back to its line editor, which says why.

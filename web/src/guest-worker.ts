@@ -3,7 +3,6 @@
 import { expose, transfer } from 'comlink';
 import { BrowserGuest, type BrowserRunResult } from '../../backend-emu/src/browser-guest.ts';
 import type { GuestInfo, GuestWorkerApi, Progress, TtyEvent } from './guest-api.ts';
-import { fetchBytes } from './fetch-bytes.ts';
 
 /** This module's body runs once its imports (v86's JavaScript) are fetched and evaluated. */
 const evaluatedAt = performance.now();
@@ -35,6 +34,7 @@ const api: GuestWorkerApi = {
     savedMachine: () => Promise<ArrayBuffer>,
     onTty: (e: TtyEvent) => void,
     v86Wasm: () => Promise<WebAssembly.Module>,
+    machineFiles: () => Promise<{ stateJson: string; bios: ArrayBuffer }>,
   ): Promise<GuestInfo> {
     const t0 = performance.now();
     // When each phase began (ms from start): the bench reports where the time goes.
@@ -48,17 +48,19 @@ const api: GuestWorkerApi = {
       phases.push({ phase: p, ms: performance.now() - t0 });
     };
     const show = (phase: string, fraction: number): void => onProgress({ phase, fraction });
+    // At once: the page loads its app's chunk only after this (main.ts).
+    show('starting v86', 0.05);
     const at = (rel: string): string => new URL(rel, baseUrl).href;
-    // The page began downloading the saved machine before this worker existed (guest-client.ts);
-    // v86 starts (wasm compile, machine set-up) while it is still coming.
+    // The page began downloading the saved machine, state.json and the BIOS and compiling v86.wasm
+    // before this worker existed (guest-client.ts); v86 starts (instantiation, machine set-up) while
+    // the saved machine may still be coming.
     const state = savedMachine().then((b) => {
       mark('saved machine downloaded');
       return b;
     });
-    const [meta, bios] = await Promise.all([
-      fetch(at('guest/state.json')).then(async (r) => parseStateMeta(await r.text())),
-      fetchBytes(at('guest/bios.bin')),
-    ]);
+    const files = await machineFiles();
+    const meta = parseStateMeta(files.stateJson);
+    const bios = files.bios;
     let step = 0;
     guest = await BrowserGuest.restore(
       {

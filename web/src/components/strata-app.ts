@@ -42,6 +42,10 @@ export class StrataApp extends LitElement {
     window.addEventListener('hashchange', () => (this.lessonId = this.fromHash()));
   }
 
+  override firstUpdated(): void {
+    performance.mark('strata-app-rendered'); // bench/web: when the app (and the model's table) showed
+  }
+
   private onGuestChange(): void {
     const s = this.guest.state;
     this.guestState = s;
