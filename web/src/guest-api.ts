@@ -22,8 +22,9 @@ export interface GuestInfo {
 }
 
 /**
- * The terminal's serial line (the web snapshot's ttyS1, a shell in c1): `live` once the machine runs
- * (the shell waits in read(2)), `none` when the saved machine has no such line, then its output.
+ * The terminal's serial line (the web snapshot's ttyS1, a shell in c1), as the worker posts it on the
+ * tty port: `live` once the machine runs (the shell waits in read(2)), `none` when the saved machine
+ * has no such line, then its output. The page posts keystrokes (Uint8Array) on the same port.
  */
 export type TtyEvent = { kind: 'live' } | { kind: 'none' } | { kind: 'output'; bytes: Uint8Array };
 
@@ -34,14 +35,16 @@ export interface GuestWorkerApi {
     firstScript: string,
     onProgress: (p: Progress) => void,
     savedMachine: () => Promise<ArrayBuffer>,
-    onTty: (e: TtyEvent) => void,
+    /**
+     * The terminal's line: a port of its own, one-way messages each way, instead of comlink calls
+     * (each a request and a reply): a keystroke and its echo are one message each.
+     */
+    tty: MessagePort,
     /** v86.wasm, compiled by the page while this worker's chunk loaded. */
     v86Wasm: () => Promise<WebAssembly.Module>,
     /** guest/state.json's text and the BIOS, also fetched by the page at once. */
     machineFiles: () => Promise<{ stateJson: string; bios: ArrayBuffer }>,
   ): Promise<GuestInfo>;
-  /** Keystrokes for the terminal's line; held until the machine runs. */
-  ttyInput(bytes: Uint8Array): void;
   run(script: string, timeoutMs: number): Promise<BrowserRunResult>;
   console(): Promise<string>;
 }

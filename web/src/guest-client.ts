@@ -32,6 +32,7 @@ export class GuestClient extends EventTarget {
   private remote: Remote<GuestWorkerApi> | null = null;
   private readyPromise: Promise<void> | null = null;
   private ttyOutput: Uint8Array[] = [];
+  private ttyPort: MessagePort | null = null;
   private workerStartedNow: () => void = () => undefined;
   /** Resolves once the worker's start() runs (its first progress report), or when it failed. */
   readonly workerStarted = new Promise<void>((resolve) => (this.workerStartedNow = resolve));
@@ -86,6 +87,9 @@ export class GuestClient extends EventTarget {
     // the worker, not compiled again); v86 would fetch it whole and compile it only in start().
     const wasm = compileWasm(at('v86/v86.wasm'));
     wasm.catch(() => undefined); // reported through start() too
+    const ttyPort = new MessageChannel();
+    ttyPort.port1.onmessage = (e: MessageEvent<TtyEvent>) => this.onTty(e.data);
+    this.ttyPort = ttyPort.port1;
     const worker = new Worker(new URL('./guest-worker.ts', import.meta.url), { type: 'module' });
     const remote = wrap<GuestWorkerApi>(worker);
     this.remote = remote;
@@ -104,7 +108,7 @@ export class GuestClient extends EventTarget {
           const b = await state;
           return transfer(b, [b]);
         }),
-        proxy((e: TtyEvent) => this.onTty(e)),
+        transfer(ttyPort.port2, [ttyPort.port2]),
         proxy(() => wasm),
         proxy(async () => {
           const [stateJson, bios] = await files;
@@ -140,7 +144,7 @@ export class GuestClient extends EventTarget {
   /** Keystrokes to the terminal's shell in c1 (queued in the worker until the machine runs). */
   ttyWrite(data: string): void {
     const bytes = new TextEncoder().encode(data);
-    void this.remote?.ttyInput(transfer(bytes, [bytes.buffer]));
+    this.ttyPort?.postMessage(bytes, [bytes.buffer]);
   }
 
   private onTty(e: TtyEvent): void {

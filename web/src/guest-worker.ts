@@ -1,6 +1,6 @@
 // The Web Worker that owns the v86 guest: the emulator's CPU loop runs here, off the page's main
 // thread, so the UI stays responsive while the guest restores and runs. comlink exposes GuestWorkerApi.
-import { expose, transfer } from 'comlink';
+import { expose } from 'comlink';
 import { BrowserGuest, type BrowserRunResult } from '../../backend-emu/src/browser-guest.ts';
 import type { GuestInfo, GuestWorkerApi, Progress, TtyEvent } from './guest-api.ts';
 
@@ -8,8 +8,6 @@ import type { GuestInfo, GuestWorkerApi, Progress, TtyEvent } from './guest-api.
 const evaluatedAt = performance.now();
 
 let guest: BrowserGuest | null = null;
-/** Keystrokes typed before the machine runs: the terminal is usable (and typed into) at once. */
-let ttyTyped: Uint8Array[] | null = [];
 
 function parseStateMeta(text: string): { memoryMiB: number; kernel: string; tty: boolean } {
   const v: unknown = JSON.parse(text);
@@ -32,7 +30,7 @@ const api: GuestWorkerApi = {
     firstScript: string,
     onProgress: (p: Progress) => void,
     savedMachine: () => Promise<ArrayBuffer>,
-    onTty: (e: TtyEvent) => void,
+    tty: MessagePort,
     v86Wasm: () => Promise<WebAssembly.Module>,
     machineFiles: () => Promise<{ stateJson: string; bios: ArrayBuffer }>,
   ): Promise<GuestInfo> {
@@ -50,6 +48,13 @@ const api: GuestWorkerApi = {
     const show = (phase: string, fraction: number): void => onProgress({ phase, fraction });
     // At once: the page loads its app's chunk only after this (main.ts).
     show('starting v86', 0.05);
+    const post = (e: TtyEvent, transfers: Transferable[] = []): void => tty.postMessage(e, transfers);
+    // Keystrokes typed before the machine runs are held: the terminal is usable (and typed into) at once.
+    let typed: Uint8Array[] | null = [];
+    tty.onmessage = (e: MessageEvent<Uint8Array>) => {
+      if (typed) typed.push(e.data);
+      else guest?.ttyInput(e.data);
+    };
     const at = (rel: string): string => new URL(rel, baseUrl).href;
     // The page began downloading the saved machine, state.json and the BIOS and compiling v86.wasm
     // before this worker existed (guest-client.ts); v86 starts (instantiation, machine set-up) while
@@ -73,7 +78,7 @@ const api: GuestWorkerApi = {
         ...(meta.tty
           ? {
               tty: {
-                onOutput: (bytes: Uint8Array) => onTty(transfer({ kind: 'output', bytes }, [bytes.buffer])),
+                onOutput: (bytes: Uint8Array) => post({ kind: 'output', bytes }, [bytes.buffer]),
               },
             }
           : {}),
@@ -88,12 +93,12 @@ const api: GuestWorkerApi = {
     // The terminal's shell already waits on its line in the saved machine: usable from now on, while
     // the agent's first request below still runs.
     if (meta.tty) {
-      onTty({ kind: 'live' });
-      for (const b of ttyTyped ?? []) guest.ttyInput(b);
+      post({ kind: 'live' });
+      for (const b of typed ?? []) guest.ttyInput(b);
     } else {
-      onTty({ kind: 'none' });
+      post({ kind: 'none' });
     }
-    ttyTyped = null;
+    typed = null;
     // One request, as each costs forks in the emulated CPU: it also sets the guest clock, proves the
     // agent answers (the kernel release, read without a fork) and runs the page's first script.
     const r = await guest.run(
@@ -114,10 +119,6 @@ const api: GuestWorkerApi = {
   async run(script: string, timeoutMs: number): Promise<BrowserRunResult> {
     if (!guest) throw new Error('the guest is not running');
     return guest.run(script, timeoutMs);
-  },
-  ttyInput(bytes: Uint8Array): void {
-    if (ttyTyped) ttyTyped.push(bytes);
-    else guest?.ttyInput(bytes);
   },
   console(): Promise<string> {
     return Promise.resolve(guest?.console ?? '');
