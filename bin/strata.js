@@ -28,6 +28,15 @@ async function main(argv) {
       if (code !== null) return void process.stdout.write('', () => process.exit(code));
     }
   }
+  // A pull as root: one CommonJS file with only what it needs (cli/src/pull-direct.ts); null: the bundle.
+  if (argv.includes('pull')) {
+    const build = /^export \* from '\.\/(v[\d-]+)\//.exec(readFileSync(bundle, 'utf8'))?.[1];
+    const direct = build && path.join(dist, build, 'pull.cjs');
+    if (direct && existsSync(direct)) {
+      const code = await require(direct).pullDirect(argv);
+      if (code !== null) return void process.stdout.write('', () => process.exit(code));
+    }
+  }
   const { cli } = await import(pathToFileURL(bundle).href);
   await cli(argv);
 }

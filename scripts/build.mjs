@@ -102,6 +102,18 @@ if (
     format: 'cjs',
     logLevel: 'warning',
   });
+  // `strata pull` as root without the bundle (cli/src/pull-direct.ts): CommonJS in one file too,
+  // tried by bin/strata.js before the bundle for a pull.
+  await esbuild.build({
+    entryPoints: [rel('cli/src/pull-direct.ts')],
+    outfile: rel(`dist/${version}/pull.cjs`),
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    external: ['koffi'],
+    logLevel: 'warning',
+  });
   const tmp = rel(`dist/strata.mjs.${process.pid}`);
   fs.writeFileSync(tmp, `export * from './${version}/strata.mjs';\n`);
   fs.renameSync(tmp, rel('dist/strata.mjs'));

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Engine } from '../../shared/src/engine/engine.js';
 import { trace } from '../../shared/src/trace.js';
-import { StrataError, UsageError } from '../../shared/src/errors.js';
+import { UsageError } from '../../shared/src/errors.js';
 import { DEFAULT_ROOT, Store } from '../../shared/src/store/index.js';
 import type { Backend } from '../../shared/src/backend.js';
 import { defaultRootlessRoot, isRootless, runRootless } from '../../backend-native/src/rootless.js';
@@ -12,6 +12,7 @@ import { familiarString, parseReference } from '../../shared/src/reference.js';
 import type { Command, Context } from './context.js';
 import { helpText, parseFlags } from './flags.js';
 import { proxySignals } from './daemon-protocol.js';
+import { debugRequested, errorReport } from './error-report.js';
 // Command modules load on demand: a `run` should not pay for parsing the Dockerfile builder, the
 // archive code or the tar writer (bench/run-latency).
 const MODULES: Array<[string[], () => Promise<Record<string, unknown>>]> = [
@@ -223,19 +224,14 @@ export async function cli(argv: string[]): Promise<void> {
   process.stdout.write('', () => process.exit(code));
 }
 
-/** A failed command as the CLI reports it: `strata: MESSAGE` (and the stack with --debug), exit code. */
-export function errorReport(e: unknown, debug: boolean): { text: string; code: number } {
-  const err = e instanceof Error ? e : null;
-  const text = `strata: ${err?.message ?? String(e)}\n${debug && err ? `${err.stack}\n` : ''}`;
-  return { text, code: e instanceof StrataError ? e.exitCode : 125 };
-}
+export { errorReport } from './error-report.js';
 
 /** main() with errors printed as the CLI prints them; resolves the exit code (the emu daemon's entry). */
 export async function runCli(argv: string[]): Promise<number> {
   try {
     return await main(argv);
   } catch (e) {
-    const r = errorReport(e, process.argv.includes('--debug') || process.argv.includes('-D'));
+    const r = errorReport(e, debugRequested());
     process.stderr.write(r.text);
     return r.code;
   }

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BIN,
@@ -26,10 +27,10 @@ const TOOLS = ['docker-registry', 'skopeo', 'htpasswd'];
 function run(
   root: string,
   args: string[],
-  opts: { input?: string; env?: NodeJS.ProcessEnv } = {},
+  opts: { input?: string; env?: NodeJS.ProcessEnv; entry?: string[] } = {},
 ): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, '--root', root, ...args], {
+    const child = spawn(process.execPath, [...(opts.entry ?? [BIN]), '--root', root, ...args], {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, STRATA_REGISTRY_BACKOFF_MS: '50', ...opts.env },
     });
@@ -294,6 +295,57 @@ describe('basic auth', () => {
     expect(await must(store, ['logout', server])).toContain(`Removing login credentials for ${server}`);
     const after = await run(store, ['pull', `${server}/secret:v1`]);
     expect(after.code).not.toBe(0);
+  });
+
+  it('a pull answers alike without the bundle (bin/strata.js -> pull.cjs) and through it', async () => {
+    // The bundle's own entry, as bin/strata.js used it for every pull before pull-direct.ts.
+    const bundle = pathToFileURL(path.join(path.dirname(BIN), '..', 'dist', 'strata.mjs')).href;
+    const viaBundle = [
+      '--input-type=module',
+      '-e',
+      `(await import('${bundle}')).cli(process.argv.slice(1))`,
+      '--',
+    ];
+    const env = { STRATA_TRACE: '1', STRATA_REGISTRY_ATTEMPTS: '1' };
+    const both = async (args: string[], stores: [string, string] = [root, root]) => {
+      const direct = await run(stores[0], args, { env });
+      const bundled = await run(stores[1], args, { env, entry: viaBundle });
+      // Which path served each: pull-direct.ts traces its own entry.
+      expect(direct.stderr).toContain('cli: pull entry loaded');
+      expect(bundled.stderr).toContain('cli: bundle loaded');
+      expect(bundled.stderr).not.toContain('cli: pull entry loaded');
+      const untraced = (r: Result) => ({
+        code: r.code,
+        stdout: r.stdout,
+        stderr: r.stderr.replace(/^\[trace\].*\n/gm, ''),
+      });
+      return [untraced(direct), untraced(bundled)] as const;
+    };
+    const server = `127.0.0.1:${secured.port}`;
+    const cases: Array<[string[], number, RegExp]> = [
+      [['pull'], 125, /"strata pull" requires exactly 1 argument/],
+      [['pull', '-x', 'app'], 125, /unknown shorthand flag: 'x'/],
+      [['pull', `127.0.0.1:${reg.port}/nothere:v9`], 125, /manifest unknown/],
+      [['pull', `${server}/secret:v1`], 125, /^strata: unauthorized: authentication required$/m],
+    ];
+    for (const [args, code, message] of cases) {
+      const [direct, bundled] = await both(args);
+      expect(direct, args.join(' ')).toEqual(bundled);
+      expect(direct.code).toBe(code);
+      expect(direct.stderr).toMatch(message);
+    }
+    // A pull that works, into two empty stores: the same lines (progress on a pipe is one plain line
+    // per status; three layers move at once, so their order may differ) and the same image.
+    const name = `127.0.0.1:${reg.port}/app:v1`;
+    const a = newStore('direct');
+    const b = newStore('bundled');
+    const [direct, bundled] = await both(['pull', name], [a, b]);
+    expect(direct.code, direct.stderr).toBe(0);
+    expect(direct.stderr).toBe('');
+    expect(direct.stdout.split('\n').sort()).toEqual(bundled.stdout.split('\n').sort());
+    expect(direct.stdout).toMatch(/^[0-9a-f]{12}: Pull complete$/m);
+    expect(inspect<InspectedImage>(a, name).Id).toBe(imageId);
+    expect(inspect<InspectedImage>(b, name).Id).toBe(imageId);
   });
 });
 

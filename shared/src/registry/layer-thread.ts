@@ -136,6 +136,8 @@ export class LayerThread implements BufferSource {
   constructor() {
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
+      // Not this process's flags: --input-type=module would make the source an ES module.
+      execArgv: [],
       workerData: {
         data: this.data,
         control: this.ctl.buffer,
