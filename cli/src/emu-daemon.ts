@@ -3,9 +3,14 @@
 // it over a unix socket under the store root (started on first use); the daemon runs the command as
 // the CLI would, in its own process, and streams its stdout, stderr and exit code back.
 //
+// `strata scenario --backend(s) emu` sends only its emu batches here (runScenarios): they run in the
+// same guest, restored once for all commands.
+//
 // Wire format, newline-delimited JSON. Request: {"cli": argv, "cwd": dir} | {"sh": script} |
-// {"stop": true}. Answer: {"o": base64} (stdout) and {"e": base64} (stderr) chunks, then {"code": n}.
-// Commands run one at a time: they write to process.stdout, which is redirected per command.
+// {"scenarios": Scenario[]} | {"stop": true}. Answer: {"o": base64} (stdout) and {"e": base64}
+// (stderr) chunks, then {"code": n}; a scenarios request's stdout is the JSON list of raw results
+// ({"error": message} for one that could not run). Requests run one at a time: commands write to
+// process.stdout, which is redirected per command.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -14,6 +19,9 @@ import { connect } from './unix-connect.js';
 import { StrataError } from '../../shared/src/errors.js';
 import type { Backend } from '../../shared/src/backend.js';
 import type { EmuBackend } from '../../backend-emu/src/backend.js';
+import type { GuestMachine } from '../../backend-emu/src/guest.js';
+import type { EmuScenarioRunner } from '../../backend-emu/src/emu-scenario.js';
+import type { RawResult, Scenario } from '../../shared/src/scenario/index.js';
 
 /** The daemon's directory under the store root: its socket and its log. */
 export function daemonDir(root: string): string {
@@ -35,7 +43,7 @@ export function daemonBackend(): Backend | null {
   return backend;
 }
 
-type Request = { cli: string[]; cwd: string } | { sh: string } | { stop: true };
+type Request = { cli: string[]; cwd: string } | { sh: string } | { scenarios: Scenario[] } | { stop: true };
 type Answer = { o: string } | { e: string } | { code: number };
 
 function parseRequest(line: string): Request {
@@ -49,13 +57,20 @@ function parseRequest(line: string): Request {
     )
       return { cli: r['cli'] as string[], cwd: r['cwd'] };
     if (typeof r['sh'] === 'string') return { sh: r['sh'] };
+    if (Array.isArray(r['scenarios'])) return { scenarios: r['scenarios'] as Scenario[] };
     if (r['stop'] === true) return { stop: true };
   }
   throw new Error(`not an emu daemon request: ${line.slice(0, 80)}`);
 }
 
-/** Sends one request and relays the answer to this process's stdout/stderr; resolves the exit code. */
-function exchange(s: net.Socket, req: Request): Promise<number> {
+interface Sinks {
+  out(b: Buffer): void;
+  err(b: Buffer): void;
+}
+const relay: Sinks = { out: (b) => process.stdout.write(b), err: (b) => process.stderr.write(b) };
+
+/** Sends one request and passes the answer's output to `sinks` (this process's stdout/stderr). */
+function exchange(s: net.Socket, req: Request, sinks: Sinks = relay): Promise<number> {
   return new Promise((resolve, reject) => {
     let buf = '';
     let code: number | null = null;
@@ -65,8 +80,8 @@ function exchange(s: net.Socket, req: Request): Promise<number> {
       for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
         const a = JSON.parse(buf.slice(0, i)) as Answer;
         buf = buf.slice(i + 1);
-        if ('o' in a) process.stdout.write(Buffer.from(a.o, 'base64'));
-        else if ('e' in a) process.stderr.write(Buffer.from(a.e, 'base64'));
+        if ('o' in a) sinks.out(Buffer.from(a.o, 'base64'));
+        else if ('e' in a) sinks.err(Buffer.from(a.e, 'base64'));
         else code = a.code;
       }
     });
@@ -113,6 +128,41 @@ export async function forward(root: string, argv: string[], startArgv: string[])
   return exchange(await daemonConnection(root, startArgv), { cli: argv, cwd: process.cwd() });
 }
 
+/** How a client starts the daemon of `root`: this same CLI script. */
+export function serveArgv(root: string): string[] {
+  const script = process.argv[1] ? path.resolve(process.argv[1]) : '';
+  return [process.execPath, script, '--root', root, '--backend', 'emu', 'emu-daemon', 'serve'];
+}
+
+/** One request whose output is collected; a non-zero exit is an error carrying its stderr. */
+async function collect(root: string, req: Request, startArgv: string[]): Promise<string> {
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const code = await exchange(await daemonConnection(root, startArgv), req, {
+    out: (b) => out.push(b),
+    err: (b) => err.push(b),
+  });
+  if (code !== 0)
+    throw new StrataError(`the emu daemon: ${Buffer.concat(err).toString().trim() || `exit ${code}`}`);
+  return Buffer.concat(out).toString();
+}
+
+/** Client side: the release of the daemon's guest kernel (`uname -r`). */
+export async function guestRelease(root: string, startArgv: string[]): Promise<string> {
+  return (await collect(root, { sh: 'uname -r' }, startArgv)).trim();
+}
+
+/** Client side: scenarios run in the daemon's guest; each one's raw result or why it could not run. */
+export async function runScenarios(
+  root: string,
+  scenarios: readonly Scenario[],
+  startArgv: string[],
+): Promise<Array<RawResult | Error>> {
+  const text = await collect(root, { scenarios: [...scenarios] }, startArgv);
+  const list = JSON.parse(text) as Array<RawResult | { error: string }>;
+  return list.map((r) => ('error' in r ? new StrataError(r.error) : r));
+}
+
 /**
  * `strata --backend emu emu-daemon [serve|stop|sh SCRIPT]`: serve runs the daemon (what clients
  * start); stop ends a running one with its guest; sh runs a script in its guest (diagnostics, tests).
@@ -147,6 +197,8 @@ async function serve(root: string, runCli: (argv: string[]) => Promise<number>):
   fs.rmSync(sock, { force: true }); // stale, from a daemon that died
   const { EmuBackend } = await import('../../backend-emu/src/backend.js');
   backend = new EmuBackend({ ephemeral: false });
+  // One scenario runner per guest (a replaced guest gets its own): it copies the executor in once.
+  const runners = new WeakMap<GuestMachine, EmuScenarioRunner>();
   let queue: Promise<void> = Promise.resolve();
   let idle: NodeJS.Timeout | null = null;
   let done!: (code: number) => void;
@@ -176,6 +228,19 @@ async function serve(root: string, runCli: (argv: string[]) => Promise<number>):
       if (r.stdout) send({ o: Buffer.from(r.stdout).toString('base64') });
       if (r.stderr) send({ e: Buffer.from(r.stderr).toString('base64') });
       send({ code: r.exitCode });
+      return;
+    }
+    if ('scenarios' in req) {
+      const guest = await backend!.guest();
+      let runner = runners.get(guest);
+      if (!runner) {
+        const { EmuScenarioRunner } = await import('../../backend-emu/src/emu-scenario.js');
+        runners.set(guest, (runner = new EmuScenarioRunner(guest)));
+      }
+      const raw = await runner.runRaw(req.scenarios);
+      const list = raw.map((r) => (r instanceof Error ? { error: r.message } : r));
+      send({ o: Buffer.from(JSON.stringify(list)).toString('base64') });
+      send({ code: 0 });
       return;
     }
     // The command writes to process.stdout/stderr (the runtime streams container output there):

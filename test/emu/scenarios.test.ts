@@ -3,7 +3,7 @@
 // of generated scenarios in the guest with zero disagreements, and the CLI forms. One guest for the
 // file, restored from the snapshot; fails (never skips) when the guest image, the i386 executor or
 // root are missing. The model answers as the kernel it is compared with (docs/scenarios.md).
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { release } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
@@ -89,13 +89,18 @@ describe('scenarios on the emu guest kernel', () => {
   );
 
   it(
-    'the CLI: scenario compare --backends model,native,emu and scenario run --backend emu',
+    'the CLI: scenario compare --backends model,native,emu and scenario run --backend emu through one emu daemon, or without',
     { timeout: 300_000 },
     async () => {
-      // The CLI restores a guest of its own: this file's one rests meanwhile.
+      // The CLI's emu batches go to the store's emu daemon, whose guest serves every command: this
+      // file's one rests meanwhile.
       await guest.pause();
       const work = tempRoot('scenario-emu');
-      onTestFinished(() => rmSync(work, { recursive: true, force: true }));
+      const socket = path.join(work, 'emu', 'daemon.sock');
+      onTestFinished(() => {
+        strata(work, ['--backend', 'emu', 'emu-daemon', 'stop']);
+        rmSync(work, { recursive: true, force: true });
+      });
       const paths = files.map((f) => path.join(DIR, f));
       const cmp = strata(work, ['scenario', 'compare', ...paths, '--backends', 'model,native,emu'], {
         timeout: 240_000,
@@ -123,6 +128,21 @@ describe('scenarios on the emu guest kernel', () => {
       ]);
       expect(JSON.parse(emu.stdout)).toEqual(JSON.parse(model.stdout));
       expect(JSON.parse(emu.stdout).trees['/union']).toContain('d 0755 /opaque');
+      // One daemon (one guest) served both commands and still runs.
+      const daemonLog = () => readFileSync(path.join(work, 'emu', 'daemon.log'), 'utf8');
+      expect(daemonLog().match(/listening on/g)).toHaveLength(1);
+      expect(existsSync(socket)).toBe(true);
+      expect(strata(work, ['--backend', 'emu', 'emu-daemon', 'stop']).code).toBe(0);
+      expect(existsSync(socket)).toBe(false);
+      // STRATA_EMU_DAEMON=0: a guest of the command's own, the same result, and no daemon started.
+      const own = strata(work, ['scenario', 'run', file, '--backend', 'emu', '--json'], {
+        timeout: 240_000,
+        env: { ...process.env, STRATA_EMU_DAEMON: '0' },
+      });
+      expect(own.stderr).toBe('');
+      expect(JSON.parse(own.stdout)).toEqual(JSON.parse(emu.stdout));
+      expect(existsSync(socket)).toBe(false);
+      expect(daemonLog().match(/listening on/g)).toHaveLength(1);
     },
   );
 });

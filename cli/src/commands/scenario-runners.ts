@@ -1,11 +1,13 @@
 // The backends of `strata scenario`: the model (in process) and two real kernels, this machine's
 // (native) and the emu guest's, loaded on demand. A kernel says which release it is, so that the
-// model can answer as that kernel (docs/scenarios.md, "Linux 6.1 and Linux 6.18").
+// model can answer as that kernel (docs/scenarios.md, "Linux 6.1 and Linux 6.18"). The emu batches
+// go to the store's emu daemon (cli/src/emu-daemon.ts), whose guest is restored once for all
+// commands; with STRATA_EMU_DAEMON=0 a command restores a guest of its own.
 import { release as hostRelease } from 'node:os';
 import { StrataError, UsageError } from '../../../shared/src/errors.js';
 import type { KernelRelease } from '../../../shared/src/model/index.js';
 import type { Scenario, ScenarioResult } from '../../../shared/src/scenario/index.js';
-import { modelRelease, runOnModel } from '../../../shared/src/scenario/index.js';
+import { modelRelease, normaliseResult, runOnModel } from '../../../shared/src/scenario/index.js';
 
 export const BACKENDS = ['model', 'native', 'emu'] as const;
 export type ScenarioBackend = (typeof BACKENDS)[number];
@@ -36,10 +38,23 @@ interface KernelRunner {
   close(): Promise<void>;
 }
 
-async function kernelRunner(b: KernelBackend): Promise<KernelRunner> {
+async function kernelRunner(b: KernelBackend, root: string): Promise<KernelRunner> {
   if (b === 'native') {
     const { runOnKernelBatch } = await import('../../../backend-native/src/scenario-native.js');
     return { release: () => Promise.resolve(hostRelease()), run: runOnKernelBatch, close: async () => {} };
+  }
+  if (process.env.STRATA_EMU_DAEMON !== '0') {
+    const daemon = await import('../emu-daemon.js');
+    const start = daemon.serveArgv(root);
+    let release: Promise<string> | null = null;
+    return {
+      release: () => (release ??= daemon.guestRelease(root, start)),
+      run: async (scenarios) =>
+        (await daemon.runScenarios(root, scenarios, start)).map((r, i) =>
+          r instanceof Error ? r : normaliseResult((scenarios[i] as Scenario).name, r),
+        ),
+      close: async () => {}, // the daemon keeps its guest for the next command
+    };
   }
   const { EmuScenarioRunner } = await import('../../../backend-emu/src/emu-scenario.js');
   return new EmuScenarioRunner();
@@ -49,9 +64,12 @@ async function kernelRunner(b: KernelBackend): Promise<KernelRunner> {
 export class ScenarioBackends {
   private readonly kernels = new Map<KernelBackend, Promise<KernelRunner>>();
 
+  /** `root`: the store whose emu daemon runs the emu batches. */
+  constructor(private readonly root: string) {}
+
   private kernel(b: KernelBackend): Promise<KernelRunner> {
     let k = this.kernels.get(b);
-    if (!k) this.kernels.set(b, (k = kernelRunner(b)));
+    if (!k) this.kernels.set(b, (k = kernelRunner(b, this.root)));
     return k;
   }
 

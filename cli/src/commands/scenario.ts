@@ -71,7 +71,7 @@ export const scenarioCommand: Command = {
   ],
   async run(ctx, p) {
     const [sub, ...files] = p.args;
-    const backends = new ScenarioBackends();
+    const backends = new ScenarioBackends(ctx.root);
     try {
       switch (sub) {
         case 'run': {
