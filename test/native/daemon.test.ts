@@ -296,6 +296,18 @@ describe("the daemon starts the shim with the client's stdio", () => {
     }
   });
 
+  it('-t on a terminal keeps the client spawn: its control connection is made when the daemon asks', () => {
+    // script(1) gives the client a pty: reopenable, so the client makes no control connection up
+    // front; -t still needs the client's own spawn (raw mode, resizes).
+    const cmd = `${process.execPath} ${BIN} --root ${root} run --rm -t busybox sh -c 'tty; exit 5'`;
+    const r = spawnSync('script', ['-qec', cmd, '/dev/null'], { encoding: 'utf8', input: '', env: TRACE });
+    expect(r.stdout).toMatch(VIA_DAEMON);
+    expect(r.stdout).not.toMatch(STARTED_BY_DAEMON);
+    expect(r.stdout).toMatch(/^\/dev\/pts\/\d+\r?$/m);
+    expect(r.status).toBe(5);
+    expect(leftovers(root)).toEqual([]);
+  });
+
   it('forwards signals to the container it started', async () => {
     const run = pipedAsync(root, [
       '--rm',
