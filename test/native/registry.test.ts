@@ -178,7 +178,8 @@ describe('push and pull against docker-registry', () => {
     // Every image gone (busybox too), so that the pull downloads both layers.
     await must(root, ['rmi', name, 'app:v1', 'busybox']);
     expect(ok(root, ['images', '-q'])).toBe('');
-    const pulled = await must(root, ['pull', name]);
+    // The layer thread forced on (by default it is off when the machine is busy, as in a test run).
+    const pulled = await must(root, ['pull', name], { STRATA_PULL_THREAD: '1' });
     expect(pulled).toContain('v1: Pulling from app');
     expect(pulled).toContain(`Digest: ${digest}`);
     expect(pulled).toContain(`Status: Downloaded newer image for ${name}`);
@@ -548,12 +549,17 @@ describe('faults', () => {
 
     it('refuses a blob whose bytes do not match its digest and stores nothing', async () => {
       corrupt = true;
-      const store = newStore('corrupt');
-      const before = listTree(store);
-      const r = await run(store, ['pull', `127.0.0.1:${port}/app:multi`]);
-      expect(r.code).not.toBe(0);
-      expect(r.stderr).toMatch(/content digest mismatch/);
-      expect(listTree(store)).toEqual(before);
+      // Both ways: the layer thread on and off.
+      for (const thread of ['1', '0']) {
+        const store = newStore(`corrupt-${thread}`);
+        const before = listTree(store);
+        const r = await run(store, ['pull', `127.0.0.1:${port}/app:multi`], {
+          env: { STRATA_PULL_THREAD: thread },
+        });
+        expect(r.code).toBe(125);
+        expect(r.stderr).toMatch(/content digest mismatch/);
+        expect(listTree(store)).toEqual(before);
+      }
     });
   });
 });

@@ -4,6 +4,7 @@
 // commit phase of `load` (archive-load.ts) moves them into the blob store and registers them to be
 // unpacked on first use; a failure anywhere stores nothing.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Store } from '../store/index.js';
 import { commitImages, type VerifiedLayer } from '../engine/archive-load.js';
@@ -70,14 +71,26 @@ function stagingDir(tmp: string): string {
 }
 
 /**
+ * Whether the layer work is split over two threads (layer-thread.ts). It pays when a core is free:
+ * on a machine whose cores are busy with other work the two threads wait for each other to be
+ * scheduled, and the pull took longer than on one thread (bench/registry at load 8 to 14 on 2
+ * CPUs: 1.20 s against 1.00). So by default only while the 1-minute load average is under 2 per
+ * CPU; STRATA_PULL_THREAD=1 or 0 decides instead.
+ */
+function useLayerThread(): boolean {
+  const forced = process.env.STRATA_PULL_THREAD;
+  if (forced === '0' || forced === '1') return forced === '1';
+  return (os.loadavg()[0] ?? 0) < 2 * os.availableParallelism();
+}
+
+/**
  * A pull needs the store only: its layers are recorded without unpacking (unpacked on first use by
  * the backend that runs them), so no backend is loaded; its load would take the main thread from
  * the transfers, which hash and gunzip on it.
  */
 export async function pullImage(store: Store, name: string, opts: TransferOptions): Promise<PullResult> {
   // The layer thread starts first: its start-up overlaps the manifest and config requests.
-  // STRATA_PULL_THREAD=0: everything on this thread (as before; for comparison).
-  const thread = process.env.STRATA_PULL_THREAD === '0' ? undefined : new LayerThread();
+  const thread = useLayerThread() ? new LayerThread() : undefined;
   try {
     return await pull(store, name, opts, thread);
   } finally {
