@@ -6,6 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -182,6 +183,13 @@ describe('bridge networking and -p', () => {
     try {
       expect(netInode(pidOf(id))).toBe(netInode('self'));
       expect(inspectJson<Settings>(id, 'NetworkSettings').IPAddress).toBe('');
+      // As Docker: the host's hostname and its /etc/hosts and resolv.conf as they are (read, not
+      // looked up: a name missing from the file would go to the host's nameserver).
+      expect(ok(root, ['exec', id, 'hostname'])).toBe(`${os.hostname()}\n`);
+      expect(ok(root, ['exec', id, 'cat', '/etc/hosts'])).toBe(fs.readFileSync('/etc/hosts', 'utf8'));
+      expect(ok(root, ['exec', id, 'cat', '/etc/resolv.conf'])).toBe(
+        fs.readFileSync('/etc/resolv.conf', 'utf8'),
+      );
     } finally {
       ok(root, ['rm', '-f', id]);
     }

@@ -13,7 +13,7 @@ import type { Store } from '../store/index.js';
 import type { ImageRecord } from '../store/images.js';
 import { atomicWrite, removeTree } from '../store/fsutil.js';
 import { commandLine, mergeEnv, type RunOptions } from './run-options.js';
-import { initLayerEntries, hostsFile, resolvConf } from './init-layer.js';
+import { initLayerEntries, hostNetworkFiles, hostsFile, resolvConf } from './init-layer.js';
 import { parseTmpfsSpec, securitySpec, tmpfsMountOptions } from '../security.js';
 import { networkConfig, networkSettings, networkSpec } from './network-config.js';
 import { trace } from '../trace.js';
@@ -119,9 +119,14 @@ export class Engine {
       throw new StrataError('conflicting options: hostname and the network mode');
     // --net container:X takes X's hostname, as Docker: spec() gives it X's /etc/hosts, whose line
     // names X's address, this container's too (so a lookup of its own name stays local).
+    // --net host takes the host's, with its files; on the native backend only: emu's "host" is
+    // its guest, whose names this process does not know.
+    const onHost = net.mode === 'host' && this.backend.kind === 'native' ? hostNetworkFiles() : null;
     const hostname =
       opts.hostname ??
-      (joined !== null ? this.store.containers.find(joined).Config.Hostname : id.slice(0, 12));
+      (joined !== null
+        ? this.store.containers.find(joined).Config.Hostname
+        : (onHost?.hostname ?? id.slice(0, 12)));
     const env = mergeEnv(cfg.Env ?? [], opts.env, hostname, opts.tty, this.hostEnv);
     const top = await this.materialise(image);
 
@@ -193,8 +198,8 @@ export class Engine {
     try {
       const dir = this.stateDir(rec);
       atomicWrite(path.join(dir, 'hostname'), `${hostname}\n`);
-      atomicWrite(path.join(dir, 'hosts'), hostsFile());
-      atomicWrite(path.join(dir, 'resolv.conf'), resolvConf());
+      atomicWrite(path.join(dir, 'hosts'), onHost?.hosts ?? hostsFile());
+      atomicWrite(path.join(dir, 'resolv.conf'), onHost?.resolvConf ?? resolvConf());
       await this.backend.snapshots.prepare(initLayerId, top, { entries: initLayerEntries(), commit: true });
       const rw = await this.backend.snapshots.prepare(layerId, initLayerId);
       rec.GraphDriver.Data = {

@@ -1,6 +1,7 @@
 // What Docker's <id>-init layer holds: mount points and placeholder files the runtime binds over
 // (/etc/hostname, /etc/hosts, /etc/resolv.conf), so the image's own layers never show them changed.
 import fs from 'node:fs';
+import os from 'node:os';
 import type { SnapshotEntry } from '../backend.js';
 
 export function initLayerEntries(): SnapshotEntry[] {
@@ -42,4 +43,20 @@ export function resolvConf(hostFile = '/etc/resolv.conf'): string {
   }
   const lines = text.split('\n').filter((l) => !/^\s*nameserver\s+(127\.|::1\b)/.test(l));
   return lines.join('\n').trim() + '\n';
+}
+
+/**
+ * --net host, as Docker: the host's hostname and its /etc/hosts and /etc/resolv.conf as they are
+ * (loopback resolvers answer in the host's namespace), so the container's own name resolves as the
+ * host's does instead of going to a nameserver.
+ */
+export function hostNetworkFiles(): { hostname: string; hosts: string; resolvConf: string } {
+  const read = (file: string) => {
+    try {
+      return fs.readFileSync(file, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  return { hostname: os.hostname(), hosts: read('/etc/hosts'), resolvConf: read('/etc/resolv.conf') };
 }
