@@ -312,6 +312,14 @@ export class GuestMachine {
     if (r.exitCode !== 0) throw new GuestError(`deferred guest work failed (exit ${r.exitCode})`);
   }
 
+  /**
+   * x86 instructions the guest has executed, modulo 2^32: the difference of two readings (`>>> 0`)
+   * measures guest work independently of the host's load (bench/emu).
+   */
+  get instructions(): number {
+    return this.stopped ? 0 : this.emu.instructions();
+  }
+
   /** The last 4 KiB the guest printed on its serial line outside agent frames (kernel, init). */
   get consoleOutput(): string {
     return this.parser.console;

@@ -38,6 +38,11 @@ export interface Emulator {
   /** Read a file from the 9p filesystem; rejects when it does not exist. */
   readFile(path: string): Promise<Uint8Array>;
   saveState(): Promise<ArrayBuffer>;
+  /**
+   * x86 instructions the emulated CPU has executed, modulo 2^32 (v86's counter): guest work that,
+   * unlike wall time, does not grow with the host's load.
+   */
+  instructions(): number;
   /** Freeze the CPU (no host CPU used) until resume(). */
   pause(): Promise<void>;
   resume(): Promise<void>;
@@ -170,6 +175,9 @@ export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
     },
     async readFile(path) {
       return emulator.read_file(fsPath(path));
+    },
+    instructions() {
+      return emulator.get_instruction_counter();
     },
     async saveState() {
       return emulator.save_state();

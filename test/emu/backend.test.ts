@@ -173,6 +173,37 @@ describe('emu backend (Engine + EmuBackend, in the guest)', () => {
   );
 
   it(
+    "carries a snapshot's preparation and removal in the next request, in order, and names failed work",
+    async () => {
+      const dir = (id: string) => `/var/lib/strata/overlay2/${id}`;
+      const rec = await engine.create(opts(['true']));
+      // create made no request: the next one (any) sees both snapshots prepared.
+      const i0 = guest.instructions;
+      // (ls sorts: "-init" before "/merged")
+      expect(await inGuest(`ls -d ${dir(rec.Id)}/merged ${dir(`${rec.Id}-init`)}/diff/etc/hostname`)).toBe(
+        `${dir(`${rec.Id}-init`)}/diff/etc/hostname\n${dir(rec.Id)}/merged\n`,
+      );
+      // v86's instruction counter moves with guest work (bench/emu reports it).
+      expect((guest.instructions - i0) >>> 0).toBeGreaterThan(100_000);
+      await engine.remove(rec, { force: true, volumes: true });
+      expect(await inGuest(`ls -d ${dir(rec.Id)} ${dir(`${rec.Id}-init`)} 2>/dev/null; true`)).toBe('');
+      // Work that fails fails the request that carries it (its own script does not run), naming it.
+      guest.defer(
+        'making a test file',
+        ['/bin/strata-confine', 'fs'],
+        ['--write', '/no/such/dir/f', '644', 'x'],
+      );
+      const err = await guest.run('echo must-not-run').catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toBe(
+        'making a test file failed: strata-confine fs: write /no/such/dir/f: No such file or directory',
+      );
+      expect(await inGuest('echo next')).toBe('next\n');
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
     'fails with 127 for a missing command, as native',
     async () => {
       const rec = await engine.create(opts(['no-such-command']));
