@@ -76,17 +76,33 @@ function timeInterleaved(commands) {
 
 // What the last round of work changed, kept with the numbers it produced.
 const note = `What changed on 2026-12-07 (the runs before, on a quiet machine: pull 0.49 s against
-skopeo's 0.46 to 0.49 s, CPU 0.48 against 0.63): a pull's layer work is split over two threads
-through a SharedArrayBuffer of 48 slots of 256 KiB (shared/src/registry/layer-thread.ts): the
-socket is read into a slot, the main thread hashes the blob digest and gunzips into another
-slot, and a worker (started before the manifest request) hashes the diff ID and writes the file;
-a slot is reused once written, nothing is copied or posted per piece, and the worker is woken at
-most once per event-loop turn. It costs about 0.05 CPU second more (the worker's start) and
-shortens the pull when the second core is free; under heavy load (no free core) the two rows
-are level. The manifest GET goes over wire.ts like the blobs: a loopback pull loads neither
-node:http nor node:https. Runs are interleaved now. The CPU column is the steadier one on this
+skopeo's 0.46 to 0.49 s, CPU 0.48 against 0.63). A pull as root no longer loads the CLI bundle:
+bin/strata.js requires dist/BUILD/pull.cjs (cli/src/pull-direct.ts, one CommonJS file), whose
+load took half the 30 ms the bundle's ES module graph took before the manifest request; the
+manifest GET goes over wire.ts like the blobs, so a loopback pull loads neither node:http nor
+node:https. The layer work can be split over two threads through a SharedArrayBuffer of 48
+slots of 256 KiB (shared/src/registry/layer-thread.ts): the main thread reads the socket into a
+slot, hashes the blob digest and gunzips into another slot, a worker (started before the
+manifest request) hashes the diff ID and writes the file; a slot is reused once written, nothing
+is copied or posted per piece, the worker is woken at most once per event-loop turn. The split
+costs about 0.05 CPU second (the worker's start) and pays when a core is free: on cores busy
+with other work the two threads wait for each other to be scheduled, so by default a pull
+splits only while the 1-minute load average is under 2 per CPU (the first pull row; the next
+two force either way). Runs are interleaved now. The CPU column is the steadier one on this
 shared machine: elapsed times move with the load of the other engineers' work.
 `;
+
+// BENCH_AUTOGROUP_NICE=-15: this bench's session (it, the registry it starts, the commands it
+// times) weighted over the other sessions' work by the scheduler (Linux autogroups: nice values of
+// single processes count within their session only), to measure on a shared machine what a quiet
+// one would show. The load average still counts the others' work.
+const autogroupNice = process.env.BENCH_AUTOGROUP_NICE;
+const autogroupBefore = /nice (-?\d+)/.exec(fs.readFileSync('/proc/self/autogroup', 'utf8'))?.[1];
+if (autogroupNice !== undefined) fs.writeFileSync('/proc/self/autogroup', autogroupNice);
+const priority =
+  autogroupNice === undefined
+    ? ''
+    : ` This run's session was weighted with autogroup nice ${autogroupNice} over the other work (BENCH_AUTOGROUP_NICE).`;
 
 let registry;
 const loadStart = os
@@ -152,21 +168,25 @@ try {
     ]),
   );
   const pullRoot = (i) => path.join(work, `pull-${i}`);
-  const pullRoot1 = (i) => path.join(work, `pull1-${i}`);
+  const strataPull = (name, dir, env) => ({
+    name,
+    prepare: (i) => fs.rmSync(path.join(work, `${dir}-${i}`), { recursive: true, force: true }),
+    cmd: process.execPath,
+    args: (i) => [bin, '--root', path.join(work, `${dir}-${i}`), 'pull', `${host}/strata-push-0:v1`],
+    env,
+  });
   const pulls = timeInterleaved([
-    {
-      name: 'strata pull (download, verify digests and diff IDs, store; unpack deferred to first use)',
-      prepare: (i) => fs.rmSync(pullRoot(i), { recursive: true, force: true }),
-      cmd: process.execPath,
-      args: (i) => [bin, '--root', pullRoot(i), 'pull', `${host}/strata-push-0:v1`],
-    },
-    {
-      name: 'strata pull, STRATA_PULL_THREAD=0 (diff IDs and writes on the main thread too)',
-      prepare: (i) => fs.rmSync(pullRoot1(i), { recursive: true, force: true }),
-      cmd: process.execPath,
-      args: (i) => [bin, '--root', pullRoot1(i), 'pull', `${host}/strata-push-0:v1`],
-      env: { STRATA_PULL_THREAD: '0' },
-    },
+    strataPull(
+      'strata pull (download, verify digests and diff IDs, store; unpack deferred to first use)',
+      'pull',
+      {},
+    ),
+    strataPull('strata pull, STRATA_PULL_THREAD=1 (diff IDs and writes on a second thread)', 'pull1', {
+      STRATA_PULL_THREAD: '1',
+    }),
+    strataPull('strata pull, STRATA_PULL_THREAD=0 (all on the main thread)', 'pull0', {
+      STRATA_PULL_THREAD: '0',
+    }),
     {
       name: 'skopeo copy docker:// -> oci: (download, verify)',
       prepare: (i) => {
@@ -218,8 +238,10 @@ try {
       ],
     },
   ]);
-  results.push(pulls[0], pulls[1], ...runs2, ...runs3, pulls[2]);
-  for (let i = 0; i < runs; i++) fs.rmSync(pullRoot1(i), { recursive: true, force: true });
+  results.push(pulls[0], pulls[1], pulls[2], ...runs2, ...runs3, pulls[3]);
+  for (let i = 0; i < runs; i++)
+    for (const d of ['pull1', 'pull0'])
+      fs.rmSync(path.join(work, `${d}-${i}`), { recursive: true, force: true });
   for (let i = 0; i < runs; i++) fs.rmSync(pullRoot(i), { recursive: true, force: true });
 
   const rows = results.map(
@@ -239,11 +261,11 @@ pulls), fresh repository per push, client caches dropped before each run (so no 
 or mounted). Random bytes do not compress: deflating them costs CPU and saves
 nothing, the worst case for a pusher; strata detects that (a 256 KiB probe) and frames the layer
 as stored gzip blocks around the store's own buffers, the second row forces docker's level 6.
-Load average at the start and the end (other work shares the machine): ${loadStart} / ${load}.
+Load average at the start and the end (other work shares the machine): ${loadStart} / ${load}.${priority}
 \`strata pull\` streams each layer once, read from the socket into shared buffers: blob digest
 and gunzip on the main thread, diff ID (checked against the config) and the write of the
-uncompressed layer into the blob store on a second one (\`STRATA_PULL_THREAD=0\`: all on the
-main thread); the layers are unpacked on first use (as after \`commit\`, as containerd can),
+uncompressed layer into the blob store on a second one (by default only while the 1-minute load
+average is under 2 per CPU; \`STRATA_PULL_THREAD=1\` or \`0\` decides); the layers are unpacked on first use (as after \`commit\`, as containerd can),
 which the two \`run\` rows show. \`skopeo copy\` to an OCI layout writes the blobs as they come (digest checked, no
 gunzip). The CPU column counts the client only, not the registry.
 
@@ -261,6 +283,9 @@ Reproduce: \`node bench/registry/run.mjs\` (BENCH_RUNS=N for more runs).
   fs.writeFileSync(path.join(here, 'results.json'), JSON.stringify({ size, results }, null, 2));
   console.log(md);
 } finally {
+  // The session's weight as it was (it outlives this bench when started from a shell).
+  if (autogroupNice !== undefined && autogroupBefore !== undefined)
+    fs.writeFileSync('/proc/self/autogroup', autogroupBefore);
   registry?.kill('SIGTERM');
   try {
     const ids = strata('ps', '-aq').split('\n').filter(Boolean);
