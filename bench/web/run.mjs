@@ -199,13 +199,13 @@ machine is shared). ${runs} cold loads, each with a fresh profile (empty cache);
 | --- | --- | --- |
 | the page's navigation starts (chromium: a fresh profile's renderer) | ${sec(m.navigationMs)} | |
 | boot.ts creates the guest worker (the HTML and the 15 KB main chunk loaded) | ${sec(m.workerCreatedMs)} | |
-| the app shown (its chunk, loaded once the worker's start() runs; the model's answers) | ${sec(m.appRenderedMs)} | |
 | the worker's thread is up (its time origin) | ${sec(m.workerUpMs)} | |
 | the worker's chunk (368 KB, v86's JavaScript) fetched and evaluated | ${sec(m.workerEvaluatedMs)} | |
 | the worker's start() runs (comlink's call; v86.wasm compiled on the page meanwhile) | ${sec(m.workerStartMs)} | |
+| the app shown (its chunk, loaded once the worker's start() runs; the model's answers) | ${sec(m.appRenderedMs)} | |
 | the saved machine downloaded: all of it on the page | ${sec(m.stateDownloadedOnPageMs)} | |
 | the saved machine in the worker (v86 starting meanwhile) | ${sec(m.downloadedMs)} | |
-| v86 up and the state here: restore_state() begins | ${sec(m.restoreStartMs)} | |
+| v86 up (restore_state() begins once the saved machine is in the worker too) | ${sec(m.restoreStartMs)} | |
 | the machine runs (zstd decompressed in v86's wasm, memory restored) | ${sec(m.restoredMs)} | |
 | the terminal is live: c1's shell on ttyS1 reachable (the page told / the bench sees it) | ${sec(m.ttyLiveOnPageMs)} / ${sec(m.ttyLiveMs)} | |
 | \`hostname\` typed and Enter pressed (playwright: one CDP round trip per key) | ${sec(m.enterMs)} | |
@@ -217,9 +217,10 @@ machine is shared). ${runs} cold loads, each with a fresh profile (empty cache);
 The page restores the web snapshot (images/guest/web-snapshot.mjs): container c1 is already running
 in it, and so is an interactive sh inside c1 on the guest's second serial line (ttyS1), waiting in
 read(2). The terminal is live as soon as the machine runs: the typed \`hostname\` goes to that shell
-as keystrokes (no agent request, no nsenter), which forks and execs only \`hostname\` itself. The
-agent's first request (clock, kernel release, c1's mountinfo read with sh builtins, its answer's
-base64) runs at the same time, in the same emulated CPU.
+as keystrokes (no agent request, no nsenter): the shell forks once for \`hostname\` (a busybox
+applet, no exec). The agent's first request (clock, kernel release, c1's mountinfo read with sh
+builtins, its answer's base64) runs at the same time, in the same emulated CPU. Each column is a
+median of its own, so the phases' medians need not be in order; results.json has each run's.
 
 Per run (terminal / bytes): ${results.map((r) => `${sec(r.terminalMs)} / ${(r.bytes / 1e6).toFixed(2)} MB`).join('; ')}.
 Raw numbers, with each run's phases: results.json.

@@ -324,6 +324,15 @@ describe('web demo (chromium, offline)', () => {
     await page.keyboard.press('Enter');
     await expect.poll(() => rows.innerText(), { timeout: 30_000 }).toMatch(/\n42\s*\nc1:\/# /);
     expect(await rows.innerText()).not.toMatch(/\nnot-run\s*\n/);
+    // `exit` ends that shell; busybox init starts another in c1 on the same line (its banner, a prompt).
+    await page.keyboard.type('exit');
+    await page.keyboard.press('Enter');
+    await expect
+      .poll(() => rows.innerText(), { timeout: 60_000 })
+      .toMatch(/c1:\/# exit\s*\n[\s\S]*BusyBox v[\s\S]*\nc1:\/#\s*$/);
+    await page.keyboard.type('hostname');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => rows.innerText(), { timeout: 30_000 }).toMatch(/exit[\s\S]*\nc1\s*\nc1:\/#\s*$/);
     // On the guest itself: the line terminal through the agent (outside c1: the guest's hostname).
     await page.locator('[data-testid="term-target"]').selectOption('guest');
     await term.click();

@@ -92,7 +92,10 @@ export class GuestTerminal extends LitElement {
     };
     new ResizeObserver(fit).observe(host);
     fit();
-    term.writeln("A shell in container c1 on the guest's serial line ttyS1 (busybox sh on a real tty).");
+    term.writeln(
+      "In container c1: a shell on the guest's serial line ttyS1 (a real tty). On the guest itself: " +
+        'line by line through its agent.',
+    );
     term.onData((data) => void this.onData(data));
     this.attach();
     this.switched();
