@@ -1,4 +1,5 @@
-// One asset from the page's own origin, read as it streams in, with a byte count for progress bars.
+// Assets from the page's own origin: one read as it streams in, with a byte count for progress bars;
+// v86.wasm compiled as it downloads.
 
 export async function fetchBytes(
   url: string,
@@ -24,4 +25,14 @@ export async function fetchBytes(
     at += c.byteLength;
   }
   return out.buffer;
+}
+
+/** Compiles as it downloads (needs the server's application/wasm), else from the whole file. */
+export async function compileWasm(url: string): Promise<WebAssembly.Module> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`cannot load ${url}: HTTP ${response.status}`);
+  if (response.headers.get('content-type') === 'application/wasm') {
+    return WebAssembly.compileStreaming(response);
+  }
+  return WebAssembly.compile(await response.arrayBuffer());
 }

@@ -29,21 +29,17 @@ export interface GuestInfo {
 export type TtyEvent = { kind: 'live' } | { kind: 'none' } | { kind: 'output'; bytes: Uint8Array };
 
 export interface GuestWorkerApi {
-  /** `savedMachine` gives the saved machine's bytes, which the page started downloading first. */
+  /**
+   * Fetches the guest (the saved machine with progress, state.json, the BIOS, v86.wasm compiled as it
+   * downloads), restores it and answers the first request, which runs `firstScript`. `tty` is the
+   * terminal's line: a port of its own, one-way messages each way, instead of comlink calls (each a
+   * request and a reply): a keystroke and its echo are one message each.
+   */
   start(
     baseUrl: string,
     firstScript: string,
     onProgress: (p: Progress) => void,
-    savedMachine: () => Promise<ArrayBuffer>,
-    /**
-     * The terminal's line: a port of its own, one-way messages each way, instead of comlink calls
-     * (each a request and a reply): a keystroke and its echo are one message each.
-     */
     tty: MessagePort,
-    /** v86.wasm, compiled by the page while this worker's chunk loaded. */
-    v86Wasm: () => Promise<WebAssembly.Module>,
-    /** guest/state.json's text and the BIOS, also fetched by the page at once. */
-    machineFiles: () => Promise<{ stateJson: string; bios: ArrayBuffer }>,
   ): Promise<GuestInfo>;
   run(script: string, timeoutMs: number): Promise<BrowserRunResult>;
   console(): Promise<string>;

@@ -1,7 +1,6 @@
 // The page's handle on the guest worker: starts it once, tracks its state for the UI, and serialises
 // nothing itself (the worker's BrowserGuest already runs one request at a time, in order).
 import { proxy, transfer, wrap, type Remote } from 'comlink';
-import { fetchBytes } from './fetch-bytes.ts';
 import type { BrowserRunResult, GuestInfo, GuestWorkerApi, Progress, TtyEvent } from './guest-api.ts';
 
 export type GuestState =
@@ -14,16 +13,6 @@ export type TtyState = 'pending' | 'live' | 'none';
 
 /** Output of the terminal's line kept for a terminal that attaches late (the app's chunk loads after). */
 const TTY_KEEP = 64 * 1024;
-
-/** Compiles as it downloads (needs the server's application/wasm), else from the whole file. */
-async function compileWasm(url: string): Promise<WebAssembly.Module> {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
-  if (response.headers.get('content-type') === 'application/wasm') {
-    return WebAssembly.compileStreaming(response);
-  }
-  return WebAssembly.compile(await response.arrayBuffer());
-}
 
 export class GuestClient extends EventTarget {
   state: GuestState = { kind: 'restoring', progress: { phase: 'starting the worker', fraction: 0 } };
@@ -44,49 +33,6 @@ export class GuestClient extends EventTarget {
    */
   start(firstScript = 'true'): Promise<void> {
     if (this.readyPromise) return this.readyPromise;
-    // The saved machine (9 MB) is fetched from here at once: a worker runs its start() only once its
-    // own chunk (v86's JavaScript) is loaded, which took 1.5 s at load 10.
-    let downloaded = 0;
-    let phase = 'starting v86';
-    let fraction = 0;
-    const show = (): void => {
-      if (this.state.kind !== 'restoring') return;
-      const label =
-        downloaded < 1 ? `downloading the saved machine (${Math.round(downloaded * 100)}%)` : phase;
-      this.set({
-        kind: 'restoring',
-        progress: { phase: label, fraction: Math.max(fraction, downloaded * 0.6) },
-      });
-    };
-    const at = (rel: string): string => new URL(rel, document.baseURI).href;
-    // The BIOS and state.json (small) too: the worker's start() then has everything but the state.
-    const files = Promise.all([
-      fetch(at('guest/state.json')).then(async (r) => {
-        if (!r.ok) throw new Error(`cannot load ${r.url}: HTTP ${r.status}`);
-        return r.text();
-      }),
-      fetchBytes(at('guest/bios.bin')),
-    ]);
-    files.catch(() => undefined); // reported through start(), below
-    // The progress bar at most every 100 ms: each update re-renders the app, and this main thread
-    // reads the download's chunks (about 140) while it also loads the app's chunk.
-    let shownAt = 0;
-    const state = fetchBytes(at('guest/state.bin.zst'), (n, total) => {
-      downloaded = total > 0 ? Math.min(n / total, 0.99) : 0.5;
-      const now = performance.now();
-      if (now - shownAt < 100) return;
-      shownAt = now;
-      show();
-    }).then((b) => {
-      downloaded = 1;
-      performance.mark('strata-state-downloaded'); // bench/web: when the page had all of it
-      return b;
-    });
-    state.catch(() => undefined); // reported through the worker's start(), below
-    // v86's wasm (2 MB) is compiled here too, while the worker's chunk loads (a Module is cloned to
-    // the worker, not compiled again); v86 would fetch it whole and compile it only in start().
-    const wasm = compileWasm(at('v86/v86.wasm'));
-    wasm.catch(() => undefined); // reported through start() too
     const ttyPort = new MessageChannel();
     ttyPort.port1.onmessage = (e: MessageEvent<TtyEvent>) => this.onTty(e.data);
     this.ttyPort = ttyPort.port1;
@@ -100,20 +46,9 @@ export class GuestClient extends EventTarget {
         firstScript,
         proxy((progress: Progress) => {
           this.workerStartedNow();
-          phase = progress.phase;
-          fraction = progress.fraction;
-          show();
-        }),
-        proxy(async () => {
-          const b = await state;
-          return transfer(b, [b]);
+          if (this.state.kind === 'restoring') this.set({ kind: 'restoring', progress });
         }),
         transfer(ttyPort.port2, [ttyPort.port2]),
-        proxy(() => wasm),
-        proxy(async () => {
-          const [stateJson, bios] = await files;
-          return transfer({ stateJson, bios }, [bios]);
-        }),
       )
       .then((info) => this.set({ kind: 'ready', info }))
       .catch(async (err: unknown) => {

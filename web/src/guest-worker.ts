@@ -1,11 +1,23 @@
 // The Web Worker that owns the v86 guest: the emulator's CPU loop runs here, off the page's main
 // thread, so the UI stays responsive while the guest restores and runs. comlink exposes GuestWorkerApi.
 import { expose } from 'comlink';
-import { BrowserGuest, type BrowserRunResult } from '../../backend-emu/src/browser-guest.ts';
+import type { BrowserGuest, BrowserRunResult } from '../../backend-emu/src/browser-guest.ts';
+import { compileWasm, fetchBytes } from './fetch-bytes.ts';
 import type { GuestInfo, GuestWorkerApi, Progress, TtyEvent } from './guest-api.ts';
 
-/** This module's body runs once its imports (v86's JavaScript) are fetched and evaluated. */
+/** This module's body runs once its own small chunk (comlink, fetch helpers) is evaluated. */
 const evaluatedAt = performance.now();
+/**
+ * v86's JavaScript (368 KB) is a chunk of its own, loaded from here at once: start() runs, and the
+ * guest's downloads begin, while it is still loading. With v86 in this chunk, start() ran only once
+ * all of it was fetched and evaluated.
+ */
+const v86Side = import('../../backend-emu/src/browser-guest.ts').then((m) => {
+  v86EvaluatedAt = performance.now();
+  return m;
+});
+v86Side.catch(() => undefined); // thrown by start()
+let v86EvaluatedAt = NaN;
 
 let guest: BrowserGuest | null = null;
 
@@ -29,10 +41,7 @@ const api: GuestWorkerApi = {
     baseUrl: string,
     firstScript: string,
     onProgress: (p: Progress) => void,
-    savedMachine: () => Promise<ArrayBuffer>,
     tty: MessagePort,
-    v86Wasm: () => Promise<WebAssembly.Module>,
-    machineFiles: () => Promise<{ stateJson: string; bios: ArrayBuffer }>,
   ): Promise<GuestInfo> {
     const t0 = performance.now();
     // When each phase began (ms from start): the bench reports where the time goes.
@@ -47,7 +56,7 @@ const api: GuestWorkerApi = {
     };
     const show = (phase: string, fraction: number): void => onProgress({ phase, fraction });
     // At once: the page loads its app's chunk only after this (main.ts).
-    show('starting v86', 0.05);
+    show('downloading the saved machine', 0.02);
     const post = (e: TtyEvent, transfers: Transferable[] = []): void => tty.postMessage(e, transfers);
     // Keystrokes typed before the machine runs are held: the terminal is usable (and typed into) at once.
     let typed: Uint8Array[] | null = [];
@@ -56,23 +65,40 @@ const api: GuestWorkerApi = {
       else guest?.ttyInput(e.data);
     };
     const at = (rel: string): string => new URL(rel, baseUrl).href;
-    // The page began downloading the saved machine, state.json and the BIOS and compiling v86.wasm
-    // before this worker existed (guest-client.ts); v86 starts (instantiation, machine set-up) while
-    // the saved machine may still be coming.
-    const state = savedMachine().then((b) => {
+    // All four at once, in this thread: the page's main thread, which soon evaluates the app's chunk,
+    // is needed for none of them. The saved machine may still be coming while v86 is set up.
+    let shownAt = 0;
+    const state = fetchBytes(at('guest/state.bin.zst'), (n, total) => {
+      // At most every 100 ms: each report re-renders the page's status bar.
+      const now = performance.now();
+      if (now - shownAt < 100 || total <= 0) return;
+      shownAt = now;
+      const f = Math.min(n / total, 0.99);
+      show(`downloading the saved machine (${Math.round(f * 100)}%)`, 0.6 * f);
+    }).then((b) => {
       mark('saved machine downloaded');
       return b;
     });
-    const files = await machineFiles();
-    const meta = parseStateMeta(files.stateJson);
-    const bios = files.bios;
+    state.catch(() => undefined); // thrown by BrowserGuest.restore's await
+    const wasm = compileWasm(at('v86/v86.wasm'));
+    wasm.catch(() => undefined); // thrown by v86's start (wasm_fn)
+    const [stateJson, bios] = await Promise.all([
+      fetch(at('guest/state.json')).then(async (r) => {
+        if (!r.ok) throw new Error(`cannot load ${r.url}: HTTP ${r.status}`);
+        return r.text();
+      }),
+      fetchBytes(at('guest/bios.bin')),
+    ]);
+    const meta = parseStateMeta(stateJson);
+    const { BrowserGuest } = await v86Side;
+    phases.push({ phase: "v86's JavaScript evaluated", ms: v86EvaluatedAt - t0 });
     let step = 0;
     guest = await BrowserGuest.restore(
       {
         bios,
         stateGz: state,
         wasmUrl: at('v86/v86.wasm'),
-        wasmModule: v86Wasm(),
+        wasmModule: wasm,
         memoryMiB: meta.memoryMiB,
         kernelRelease: meta.kernel,
         ...(meta.tty
