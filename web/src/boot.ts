@@ -1,6 +1,6 @@
-// Imported first by main.ts: the saved machine's download and the guest worker start before the
-// app's chunk (lit, xterm.js, the kernel model) is loaded and evaluated, which takes a few hundred ms
-// on a busy machine.
+// Imported first by main.ts: the guest worker (which downloads and restores the saved machine) starts
+// before the app's chunk (lit, xterm.js, the kernel model) is loaded and evaluated, which takes a few
+// hundred ms of the main thread on a busy machine.
 import { GuestClient } from './guest-client.ts';
 import { LIVE_MOUNTINFO } from './guest-scripts.ts';
 
