@@ -34,8 +34,8 @@ export class SyncGunzip {
   private done = false;
 
   /**
-   * `outputs`: where each piece of output is written (a pull's shared slots, hashed on another
-   * thread while this one writes them); by default one buffer reused throughout.
+   * `outputs`: where each piece of output is written (a pull's shared slots, which the layer
+   * thread hashes and writes to the file); by default one buffer reused throughout.
    */
   constructor(private readonly outputs: BufferSource = reusedBuffer(OUT)) {
     this.stream = zlib.createGunzip();
