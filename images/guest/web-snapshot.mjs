@@ -70,16 +70,16 @@ function buildAutoconfig() {
   const dir = mkdtempSync(join(tmpdir(), 'strata-web-snapshot-'));
   try {
     const exe = join(dir, AUTOCONFIG);
-    execFileSync('i686-linux-gnu-gcc', [
-      '-Os',
-      '-static',
-      '-s',
-      '-Wall',
-      '-Werror',
-      '-o',
-      exe,
-      AUTOCONFIG_SRC,
-    ]);
+    const args = ['-Os', '-static', '-s', '-Wall', '-Werror', '-o', exe, AUTOCONFIG_SRC];
+    try {
+      execFileSync('i686-linux-gnu-gcc', args);
+    } catch (err) {
+      if (err.code !== 'ENOENT') throw err;
+      throw new Error(
+        'web-snapshot: i686-linux-gnu-gcc not found (Debian gcc-i686-linux-gnu and ' +
+          'libc6-dev-i386-cross, which images/guest/build.sh installs)',
+      );
+    }
     return readFileSync(exe);
   } finally {
     rmSync(dir, { recursive: true, force: true });
