@@ -341,7 +341,21 @@ describe('web demo (chromium, offline)', () => {
     await expect
       .poll(() => rows.innerText(), { timeout: 30_000 })
       .toMatch(/guest# hostname; .*\n(?!c1\n)\S+\s*\nno tty here\s*\n/);
+    // c1 killed from the guest: its shell on ttyS1 dies with it; init runs the line's script again,
+    // which starts c1 again and a new shell in it (its banner on the c1 side when shown again).
+    await page.keyboard.type('read -r P < /run/strata/c1.pid && kill -9 $P && echo killed');
+    await page.keyboard.press('Enter');
+    await expect.poll(() => rows.innerText(), { timeout: 30_000 }).toMatch(/\nkilled\s*\n/);
     await page.locator('[data-testid="term-target"]').selectOption('c1');
+    await expect
+      .poll(() => rows.innerText(), { timeout: 120_000 })
+      .toMatch(/c1's shell, as it was left[\s\S]*BusyBox v[\s\S]*\nc1:\/#\s*$/);
+    await term.click();
+    await page.keyboard.type('hostname');
+    await page.keyboard.press('Enter');
+    await expect
+      .poll(() => rows.innerText(), { timeout: 30_000 })
+      .toMatch(/as it was left[\s\S]*\nc1\s*\nc1:\/#\s*$/);
 
     await page.setViewportSize({ width: 390, height: 844 });
     await page.locator('nav button[data-lesson="mount-ns"]').click();

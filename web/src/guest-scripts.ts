@@ -141,7 +141,9 @@ export function ttyShellScript(): string {
     `${ensureContainerScript()} >/dev/null 2>&1`,
     `read -r P < ${PID_FILE} || exec sleep 5`,
     "export HOME=/root TERM=xterm PS1='\\h:\\w# '",
-    `exec nsenter -t $P -m -u -i -n -p -r -w sh -i`,
+    // Not exec'd: a failure (c1 gone between the check and nsenter) waits before init runs this
+    // again, instead of init respawning it in a tight loop.
+    `nsenter -t $P -m -u -i -n -p -r -w sh -i || sleep 2`,
   ].join('\n');
 }
 
