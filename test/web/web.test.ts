@@ -317,6 +317,15 @@ describe('web demo (chromium, offline)', () => {
       .toMatch(
         /\nc1\s*\n\s*Welcome to the Strata demo image\s*\n\s*edited in c1\s*\nstdin is a tty\s*\nc1:\/# /,
       );
+    // The tty has the terminal's size (set through the agent: a serial line carries none).
+    const size = (await page.locator('guest-terminal').getAttribute('data-size')) ?? '';
+    const [rowsN, colsN] = size.split('x');
+    expect(Number(colsN)).toBeGreaterThan(80); // 1280 px wide: wider than the tty's default
+    await page.keyboard.type('stty size');
+    await page.keyboard.press('Enter');
+    await expect
+      .poll(() => rows.innerText(), { timeout: 30_000 })
+      .toMatch(new RegExp(`stty size\\s*\\n${rowsN} ${colsN}\\s*\\nc1:/# `));
     // The shell's line editing: ^C drops the typed line and gives a new prompt; nothing ran.
     await page.keyboard.type('echo not-run');
     await page.keyboard.press('Control+C');

@@ -2,6 +2,7 @@
 // nothing itself (the worker's BrowserGuest already runs one request at a time, in order).
 import { proxy, transfer, wrap, type Remote } from 'comlink';
 import type { BrowserRunResult, GuestInfo, GuestWorkerApi, Progress, TtyEvent } from './guest-api.ts';
+import { TTY_DEVICE } from './guest-scripts.ts';
 
 export type GuestState =
   | { kind: 'restoring'; progress: Progress }
@@ -22,6 +23,10 @@ export class GuestClient extends EventTarget {
   private readyPromise: Promise<void> | null = null;
   private ttyOutput: Uint8Array[] = [];
   private ttyPort: MessagePort | null = null;
+  /** c1's tty size: wanted (`rows R cols C`), set in the guest, a request in flight. */
+  private winsize = '';
+  private winsizeSet = '';
+  private winsizeBusy = false;
   private workerStartedNow: () => void = () => undefined;
   /** Resolves once the worker's start() runs (its first progress report), or when it failed. */
   readonly workerStarted = new Promise<void>((resolve) => (this.workerStartedNow = resolve));
@@ -107,8 +112,35 @@ export class GuestClient extends EventTarget {
     }
   }
 
+  /**
+   * The terminal's size, for c1's tty: a serial line carries no window size, so the agent sets it
+   * (`stty -F`, whose TIOCSWINSZ also sends the shell SIGWINCH), once the guest is ready and after
+   * each change. One request at a time; the last size wins.
+   */
+  ttyResize(cols: number, rows: number): void {
+    this.winsize = `rows ${rows} cols ${cols}`;
+    void this.sendWinsize();
+  }
+
+  private async sendWinsize(): Promise<void> {
+    if (this.winsizeBusy || this.state.kind !== 'ready' || this.tty !== 'live') return;
+    const want = this.winsize;
+    if (want === this.winsizeSet) return;
+    this.winsizeBusy = true;
+    try {
+      const r = await this.run(`stty -F /dev/${TTY_DEVICE} ${want}`, 30_000);
+      if (r.exitCode === 0) this.winsizeSet = want;
+    } catch {
+      // The terminal still works; its shell edits for a wrong width.
+    } finally {
+      this.winsizeBusy = false;
+    }
+    if (this.winsize !== this.winsizeSet && this.winsize !== want) void this.sendWinsize();
+  }
+
   private set(state: GuestState): void {
     this.state = state;
     this.dispatchEvent(new Event('change'));
+    if (state.kind === 'ready') void this.sendWinsize();
   }
 }

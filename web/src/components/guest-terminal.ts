@@ -89,6 +89,9 @@ export class GuestTerminal extends LitElement {
       }
       const cols = Math.max(20, Math.floor((host.clientWidth - 8) / charWidth));
       if (cols !== term.cols) term.resize(cols, term.rows);
+      // c1's tty gets the same size, so its shell's line editing wraps where this screen does.
+      this.dataset['size'] = `${term.rows}x${term.cols}`;
+      this.guest?.ttyResize(term.cols, term.rows);
     };
     new ResizeObserver(fit).observe(host);
     fit();
