@@ -13,10 +13,9 @@
 import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
-import path from 'node:path';
 import { connect } from './unix-connect.js';
 import { forwardTerminal } from '../../backend-native/src/forward-terminal.js';
-import { DEFAULT_ROOT } from '../../shared/src/store/default-root.js';
+import { nativeCommandLine, type NativeCommandLine } from './native-command-line.js';
 import {
   daemonSocket,
   DAEMON_DIR,
@@ -35,34 +34,10 @@ const childProcess = (): typeof import('node:child_process') =>
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require('node:child_process') as typeof import('node:child_process');
 
-interface Globals {
-  root: string;
-  debug: boolean;
-  args: string[];
-}
-
-/** The global options main.ts knows, when this is a native `run` as root; else null. */
-function runArguments(argv: string[]): Globals | null {
-  let root = process.env.STRATA_ROOT;
-  let backend = process.env.STRATA_BACKEND ?? 'native';
-  let debug = false;
-  let i = 0;
-  for (; i < argv.length && argv[i]!.startsWith('-'); i++) {
-    const a = argv[i]!;
-    const eq = a.indexOf('=');
-    const [flag, value] = eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : [a, undefined];
-    if (flag === '--debug' || flag === '-D') debug = true;
-    else if (flag === '--root' || flag === '--backend') {
-      const v = value ?? argv[++i];
-      if (v === undefined) return null;
-      if (flag === '--root') root = v;
-      else backend = v;
-    } else return null; // --help, --version, or an error main() reports
-  }
-  const args = argv.slice(i);
-  if (args[0] !== 'run' || args.length < 2 || args[1] === '--help') return null;
-  if (backend !== 'native' || process.getuid?.() !== 0 || process.env.STRATA_ROOTLESS === '1') return null;
-  return { root: path.resolve(root ?? DEFAULT_ROOT), debug, args };
+/** A native `run` as root with something to run; else null. */
+function runArguments(argv: string[]): NativeCommandLine | null {
+  const g = nativeCommandLine(argv, 'run');
+  return g && g.args.length >= 2 && g.args[1] !== '--help' ? g : null;
 }
 
 /** For next time: a daemon for this store (only once the store exists: its first command makes it). */
@@ -128,7 +103,7 @@ function reopenableStdio(): RunRequest['stdio'] | null {
 function session(
   conn: net.Socket,
   control: () => net.Socket,
-  g: Globals,
+  g: NativeCommandLine,
   token: string,
   sock: string,
   stdio: RunRequest['stdio'] | null,
@@ -258,7 +233,11 @@ function session(
  * The daemon went away after handing over a shim: the shim's status is the payload's (or 125 if
  * it gave up before starting it), and an --rm container is removed the direct way.
  */
-async function orphaned(plan: SpawnPlan, shimExit: Promise<number> | null, g: Globals): Promise<number> {
+async function orphaned(
+  plan: SpawnPlan,
+  shimExit: Promise<number> | null,
+  g: NativeCommandLine,
+): Promise<number> {
   const code = shimExit ? await shimExit : 125;
   return wentAway(plan.id, plan.autoRemove, code, g);
 }
@@ -267,7 +246,7 @@ async function orphaned(plan: SpawnPlan, shimExit: Promise<number> | null, g: Gl
  * The daemon went away after starting the shim itself: this process cannot wait for it (not its
  * child), so it watches the PID and takes the status from the exit file the shim writes.
  */
-async function orphanedStarted(s: Started, g: Globals): Promise<number> {
+async function orphanedStarted(s: Started, g: NativeCommandLine): Promise<number> {
   while (alive(s.shimPid)) await new Promise((r) => setTimeout(r, 50));
   let code = 255; // as a container whose monitor vanished without a status (engine.refresh)
   try {
@@ -287,7 +266,7 @@ function alive(pid: number): boolean {
   }
 }
 
-function wentAway(id: string, autoRemove: boolean, code: number, g: Globals): number {
+function wentAway(id: string, autoRemove: boolean, code: number, g: NativeCommandLine): number {
   process.stderr.write(`strata: the daemon for ${g.root} went away during the run of ${id.slice(0, 12)}\n`);
   if (autoRemove) {
     childProcess().spawnSync(process.execPath, [process.argv[1]!, '--root', g.root, 'rm', '-f', '-v', id], {
