@@ -54,9 +54,24 @@ const api: GuestWorkerApi = {
     const mark = (p: string): void => {
       phases.push({ phase: p, ms: performance.now() - t0 });
     };
-    const show = (phase: string, fraction: number): void => onProgress({ phase, fraction });
+    // The bar: the download (up to 0.6) while it lasts, else the current phase; v86 is set up while
+    // the download may still run, so both are kept and the bar never goes back.
+    let downloaded = 0;
+    let phase = 'starting v86';
+    let fraction = 0;
+    const report = (): void => {
+      fraction = Math.max(fraction, downloaded * 0.6);
+      const label =
+        downloaded < 1 ? `downloading the saved machine (${Math.round(downloaded * 100)}%)` : phase;
+      onProgress({ phase: label, fraction });
+    };
+    const show = (p: string, f: number): void => {
+      phase = p;
+      fraction = Math.max(fraction, f);
+      report();
+    };
     // At once: the page loads its app's chunk only after this (main.ts).
-    show('downloading the saved machine', 0.02);
+    report();
     const post = (e: TtyEvent, transfers: Transferable[] = []): void => tty.postMessage(e, transfers);
     // Keystrokes typed before the machine runs are held: the terminal is usable (and typed into) at once.
     let typed: Uint8Array[] | null = [];
@@ -73,10 +88,12 @@ const api: GuestWorkerApi = {
       const now = performance.now();
       if (now - shownAt < 100 || total <= 0) return;
       shownAt = now;
-      const f = Math.min(n / total, 0.99);
-      show(`downloading the saved machine (${Math.round(f * 100)}%)`, 0.6 * f);
+      downloaded = Math.min(n / total, 0.99);
+      report();
     }).then((b) => {
       mark('saved machine downloaded');
+      downloaded = 1;
+      report();
       return b;
     });
     state.catch(() => undefined); // thrown by BrowserGuest.restore's await
