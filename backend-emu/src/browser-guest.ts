@@ -42,7 +42,7 @@ export interface BrowserRunResult {
 /**
  * Longest encoded script sent on the serial line: longer ones go through the 9p share. guest.ts's
  * measure (serial input about 4,600 guest instructions a byte, the share about 1.1 M in all) holds
- * here too: the page's first request (557 bytes) came back sooner through the share (A/B below).
+ * here too: the page's first request (557 bytes) came back sooner through the share (docs/web.md).
  */
 const INLINE_SCRIPT_MAX = 256;
 const REQUEST_DIR = '.strata-agent';
