@@ -56,6 +56,12 @@ function startDaemon(root: string, sock: string): void {
   }
 }
 
+/** STRATA_TRACE=1: a phase of the client's, in ms since its start (the daemon's lines use this clock). */
+function clientTrace(label: string): void {
+  if (process.env.STRATA_TRACE === '1')
+    process.stderr.write(`[trace] ${performance.now().toFixed(1).padStart(7)} ms  client: ${label}\n`);
+}
+
 /** Runs `strata run ...` through the daemon of the store and `build` (dist/BUILD); null: directly. */
 export async function runViaDaemon(argv: string[], build: string): Promise<number | null> {
   if (process.env.STRATA_DAEMON === '0') return null;
@@ -166,8 +172,7 @@ function session(
     const onMessage = (m: DaemonMessage): void => {
       if (!served && ('spawn' in m || 'started' in m || 'code' in m)) {
         served = true;
-        if (process.env.STRATA_TRACE === '1')
-          process.stderr.write(`[trace] client: run through the daemon ${sock}\n`);
+        clientTrace(`run through the daemon ${sock}`);
       }
       if ('o' in m) process.stdout.write(Buffer.from(m.o, 'base64'));
       else if ('e' in m) process.stderr.write(Buffer.from(m.e, 'base64'));
@@ -179,9 +184,9 @@ function session(
         else start(p, b);
       } else if ('started' in m) {
         started = m.started;
-        if (process.env.STRATA_TRACE === '1')
-          process.stderr.write(`[trace] client: the daemon started the shim with this process's stdio\n`);
+        clientTrace(`the daemon started the shim with this process's stdio`);
       } else if ('pid' in m) {
+        clientTrace('told the container PID');
         const pid = m.pid;
         stopProxy = proxySignals((sig) => {
           try {
@@ -190,7 +195,10 @@ function session(
             /* already gone */
           }
         });
-      } else finish(m.code);
+      } else {
+        clientTrace('answered');
+        finish(m.code);
+      }
     };
 
     let buf = '';
@@ -224,8 +232,10 @@ function session(
         env: process.env as Record<string, string>,
         token,
         ...(stdio ? { stdio } : {}),
+        t0: performance.timeOrigin,
       },
     });
+    clientTrace('request sent');
   });
 }
 

@@ -88,6 +88,8 @@ export interface RunRequest {
    * above), and whether its stdin can too: the daemon then starts the shim itself.
    */
   stdio?: { pid: number; stdin: boolean };
+  /** The client's performance.timeOrigin: a traced run's lines from the daemon use its clock. */
+  t0?: number;
 }
 
 /** The daemon started the shim with the client's stdio: what the client needs should it go away. */

@@ -21,9 +21,9 @@ import {
 } from '../helpers/strata.js';
 
 const TRACE = { ...process.env, STRATA_TRACE: '1' };
-const VIA_DAEMON = /\[trace\] client: run through the daemon/;
+const VIA_DAEMON = /\[trace\] .*client: run through the daemon/;
 /** The daemon started the shim itself, with the client's stdio reopened through /proc. */
-const STARTED_BY_DAEMON = /\[trace\] client: the daemon started the shim with this process's stdio/;
+const STARTED_BY_DAEMON = /\[trace\] .*client: the daemon started the shim with this process's stdio/;
 
 function currentBuild(bin = BIN): string {
   const pointer = fs.readFileSync(path.join(path.dirname(bin), '..', 'dist', 'strata.mjs'), 'utf8');
