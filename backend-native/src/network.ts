@@ -331,7 +331,6 @@ function writeHostsEntry(file: string, ip: string, hostname: string): void {
 /** Undo everything for container `id`; idempotent, and safe after a crash at any point. */
 export function teardownNetwork(id: string): void {
   trace('network: teardown begins');
-  const state = readJsonIfExists<NetworkState>(stateFile(id));
   const veth = vethName(id);
   // Deleting one end deletes the pair now; a dying namespace would only do it asynchronously.
   if (fs.existsSync(`/sys/class/net/${veth}`)) {
@@ -342,6 +341,24 @@ export function teardownNetwork(id: string): void {
     }
     trace('network: veth pair deleted (netlink)');
   }
+  unpublishNetwork(id);
+  const state = readJsonIfExists<NetworkState>(stateFile(id));
+  if (state) {
+    const lease = path.join(LEASE_DIR, state.ipAddress);
+    if (fs.existsSync(lease) && fs.readFileSync(lease, 'utf8') === id) fs.rmSync(lease);
+  }
+  fs.rmSync(stateFile(id), { force: true });
+  trace('network: torn down');
+}
+
+/**
+ * The part of a teardown that a removal cannot leave for later (the warm daemon does the rest
+ * after its answer, runtime.ts): the netns bind mount and its file, the published ports' NAT
+ * elements. The veth, the lease and the state stay until teardownNetwork: the address is not
+ * leased again while the old pair (the same MAC) may still be on the bridge.
+ */
+export function unpublishNetwork(id: string): void {
+  const state = readJsonIfExists<NetworkState>(stateFile(id));
   const key = sandboxKey(id);
   try {
     umount2(key, MNT_DETACH);
@@ -349,28 +366,22 @@ export function teardownNetwork(id: string): void {
     if (!(e instanceof SyscallError) || !['EINVAL', 'ENOENT'].includes(e.code)) throw e;
   }
   fs.rmSync(key, { force: true });
-  if (state) {
-    const deletes = state.ports.map((p) => {
-      const { map, key: k } = elementKey(p);
-      return `delete element ip ${NFT_TABLE} ${map} { ${k} }`;
-    });
-    // One transaction; if it fails (an element already gone after a crash), one by one.
-    if (deletes.length > 0) {
+  if (!state || state.ports.length === 0) return;
+  const deletes = state.ports.map((p) => {
+    const { map, key: k } = elementKey(p);
+    return `delete element ip ${NFT_TABLE} ${map} { ${k} }`;
+  });
+  // One transaction; if it fails (an element already gone after a crash), one by one.
+  try {
+    run('nft', ['-f', '-'], deletes.join('\n') + '\n');
+  } catch {
+    for (const d of deletes) {
       try {
-        run('nft', ['-f', '-'], deletes.join('\n') + '\n');
+        run('nft', ['-f', '-'], d + '\n');
       } catch {
-        for (const d of deletes) {
-          try {
-            run('nft', ['-f', '-'], d + '\n');
-          } catch {
-            /* already deleted */
-          }
-        }
+        /* already deleted */
       }
     }
-    const lease = path.join(LEASE_DIR, state.ipAddress);
-    if (fs.existsSync(lease) && fs.readFileSync(lease, 'utf8') === id) fs.rmSync(lease);
   }
-  fs.rmSync(stateFile(id), { force: true });
-  trace('network: torn down');
+  atomicWrite(stateFile(id), JSON.stringify({ ...state, ports: [] } satisfies NetworkState));
 }

@@ -18,6 +18,7 @@ import {
   enterNetwork,
   prepareNetwork,
   teardownNetwork,
+  unpublishNetwork,
   unshareNetFlag,
   type NetworkPlan,
 } from './network.js';
@@ -260,6 +261,15 @@ function relayTerminal(master: number, stdin: boolean): () => void {
 }
 
 export class NativeRuntime implements Runtime {
+  /**
+   * Set by the warm daemon for a `run --rm` (cli/src/native-daemon.ts): a bridge's teardown past
+   * its netns mount and published ports (the veth, then the lease and state) is handed to it, to
+   * run once the client has its answer. Deleting the veth waits in the kernel for an RCU grace
+   * period (18 ms of a run's 47 above node: netdev_run_todo's rcu_barrier) and the container is
+   * gone from the store by then, so nothing can reuse what the teardown still holds.
+   */
+  teardownLater: ((id: string) => void) | null = null;
+
   /** `launcher` starts the shim of attached runs (the daemon's client); detached ones stay here. */
   constructor(private readonly launcher: ShimLauncher | null = null) {}
 
@@ -519,6 +529,10 @@ export class NativeRuntime implements Runtime {
     removeCgroups(spec.cgroup.path);
     // Only a bridge leaves host state (veth, lease, NAT, netns mount): none, host and container:
     // modes have nothing to undo, and skipping them keeps koffi unloaded on their `rm`.
-    if (spec.network?.mode === 'bridge') teardownNetwork(spec.id);
+    if (spec.network?.mode !== 'bridge') return;
+    if (this.teardownLater) {
+      unpublishNetwork(spec.id);
+      this.teardownLater(spec.id);
+    } else teardownNetwork(spec.id);
   }
 }

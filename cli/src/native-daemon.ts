@@ -7,6 +7,7 @@
 //
 // It stops after STRATA_DAEMON_IDLE_MS without a request (10 min), and within a second once its
 // store root or socket is gone or dist/ has been rebuilt.
+import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -17,9 +18,12 @@ import {
   type ShimInvocation,
   type ShimLauncher,
 } from '../../backend-native/src/runtime.js';
+import type { NativeBackend } from '../../backend-native/src/index.js';
+import { teardownNetwork } from '../../backend-native/src/network.js';
 import type { Overlay2Snapshotter } from '../../backend-native/src/snapshotter.js';
 import { StrataError, UsageError } from '../../shared/src/errors.js';
 import { pidAlive } from '../../shared/src/store/fsutil.js';
+import { setTraceRouter, trace } from '../../shared/src/trace.js';
 import { runCommand } from './commands/run.js';
 import {
   buildOf,
@@ -116,16 +120,55 @@ let asideCount = 0;
 /** Where removed layers wait for deletion: the store's tmp/, on the same filesystem. */
 const asideDir = (root: string) => path.join(root, 'tmp');
 
-/** Layers a daemon killed before deleting them left aside (their names carry its PID). */
+/** A removed container's bridge teardown, due after the answer: `teardown-PID-ID` in tmp/. */
+const teardownMark = (root: string, id: string) => path.join(asideDir(root), `teardown-${process.pid}-${id}`);
+
+/**
+ * Layers a daemon killed before deleting them left aside (their names carry its PID), and the
+ * bridge teardowns it had not done yet (the container's record was gone already: no `rm` would).
+ */
 function deleteLeftAside(root: string): void {
   for (const name of fs.readdirSync(asideDir(root), { withFileTypes: true }).map((e) => e.name)) {
+    const torn = /^teardown-(\d+)-([0-9a-f]{64})$/.exec(name);
+    if (torn && !pidAlive(Number(torn[1]))) {
+      try {
+        teardownNetwork(torn[2]!);
+      } catch {
+        /* left for the host's next boot, as after any failed teardown */
+      }
+      fs.rmSync(path.join(asideDir(root), name), { force: true });
+      continue;
+    }
     const pid = Number(/^removing-(\d+)-/.exec(name)?.[1]);
     if (pid && !pidAlive(pid)) fs.rmSync(path.join(asideDir(root), name), { recursive: true, force: true });
   }
 }
 
+/**
+ * STRATA_TRACE=1 in a client's environment traces its run here too: the daemon was started with
+ * the environment of whichever client came first, so its own would trace all runs or none. The
+ * lines go to that client's stderr, in ms since the client's start (its clock: `t0`), so they
+ * interleave with the client's own.
+ */
+const traced = new AsyncLocalStorage<(label: string) => void>();
+setTraceRouter(() => traced.getStore() ?? null);
+
 /** One `run` from a client, on connection A; `rest` is what followed its request line. */
-async function handleRun(root: string, conn: net.Socket, req: RunRequest, rest: string): Promise<void> {
+function handleRun(root: string, conn: net.Socket, req: RunRequest, rest: string): Promise<void> {
+  if (req.env?.['STRATA_TRACE'] !== '1') return serveRun(root, conn, req, rest);
+  const t0 = typeof req.t0 === 'number' ? req.t0 : performance.timeOrigin;
+  const line = (label: string): void => {
+    const ms = (performance.timeOrigin + performance.now() - t0).toFixed(1).padStart(7);
+    const text = `[trace] ${ms} ms  daemon: ${label}\n`;
+    if (!conn.destroyed) conn.write(JSON.stringify({ e: b64(text) }) + '\n');
+  };
+  return traced.run(line, () => {
+    trace('request received');
+    return serveRun(root, conn, req, rest);
+  });
+}
+
+async function serveRun(root: string, conn: net.Socket, req: RunRequest, rest: string): Promise<void> {
   const send = (m: DaemonMessage): void => {
     if (!conn.destroyed) conn.write(JSON.stringify(m) + '\n');
   };
@@ -248,6 +291,18 @@ async function handleRun(root: string, conn: net.Socket, req: RunRequest, rest: 
       fs.rmSync(dir, { recursive: true, force: true });
     }
   };
+  // A bridge's teardown (the veth's deletion waits for an RCU grace period in the kernel), after
+  // the answer; a mark in tmp/ says it is due, should this daemon die first.
+  const teardowns: string[] = [];
+  const teardownLater = (id: string): void => {
+    try {
+      fs.writeFileSync(teardownMark(root, id), '');
+      teardowns.push(id);
+      trace(`network: teardown of ${id} after the answer`);
+    } catch {
+      teardownNetwork(id);
+    }
+  };
   const ctx = commandContext({
     root,
     debug: req.debug,
@@ -262,6 +317,9 @@ async function handleRun(root: string, conn: net.Socket, req: RunRequest, rest: 
     },
     configureBackend: (backend) => {
       (backend.snapshots as Overlay2Snapshotter).removeLater = removeLater;
+      // Only an --rm container's: one that stays may be started again, whose network a late
+      // teardown would take down.
+      if (autoRemove) (backend as NativeBackend).runtime.teardownLater = teardownLater;
     },
   });
   // The container's own directory too (its record, exit file, /etc files): one rename instead of
@@ -293,12 +351,25 @@ async function handleRun(root: string, conn: net.Socket, req: RunRequest, rest: 
     send({ e: b64(r.text) });
     code = r.code;
   }
+  trace('answered');
   send({ code });
   conn.end();
   // In the thread pool: other runs go on meanwhile.
-  await Promise.all(
+  const deleted = Promise.all(
     aside.map((t) => fs.promises.rm(t, { recursive: true, force: true }).catch(() => undefined)),
   );
+  if (teardowns.length > 0) {
+    await new Promise((r) => setImmediate(r)); // the answer leaves first
+    for (const id of teardowns) {
+      try {
+        teardownNetwork(id);
+      } catch {
+        /* as a failed teardown in `rm`: the kernel objects stay until the host's next boot */
+      }
+      fs.rmSync(teardownMark(root, id), { force: true });
+    }
+  }
+  await deleted;
 }
 
 function onConnection(root: string, conn: net.Socket): void {

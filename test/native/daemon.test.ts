@@ -216,6 +216,50 @@ describe('runs through the warm daemon', () => {
     await until('the layers put aside to be deleted', () => aside().length === 0, 10_000);
   });
 
+  it("tears a --rm bridge container's network down after the answer, and what a killed daemon left due at its start", async () => {
+    const r = viaDaemon(root, ['--rm', 'busybox', 'true'], { STRATA_DAEMON: '1' });
+    expect(r.code).toBe(0);
+    const id = /network: teardown of ([0-9a-f]{64}) after the answer/.exec(r.stderr)?.[1];
+    expect(id, r.stderr).toBeDefined();
+    const mark = path.join(root, 'tmp', `teardown-${daemonPid(sock)}-${id}`);
+    const gone = () =>
+      !fs.existsSync(`/sys/class/net/veth${id!.slice(0, 11)}`) &&
+      !fs.existsSync(`/run/strata/network/${id}.json`) &&
+      !fs.existsSync(`/run/strata/netns/${id}`) &&
+      !fs.existsSync(mark);
+    await until('the deferred teardown', gone, 5000);
+    expect(
+      fs
+        .readdirSync('/run/strata/network/leases')
+        .filter((l) => fs.readFileSync(`/run/strata/network/leases/${l}`, 'utf8') === id),
+    ).toEqual([]);
+
+    // A daemon killed between the answer and the teardown: its mark names a dead PID, and the next
+    // daemon of the store does the teardown when it starts (here of a lease and state only).
+    const other = tempRoot('daemon-teardown');
+    try {
+      const fake = 'f'.repeat(48) + Date.now().toString(16).padStart(16, '0');
+      const ip = '10.127.255.251';
+      fs.mkdirSync(path.join(other, 'tmp'), { recursive: true });
+      fs.mkdirSync('/run/strata/network/leases', { recursive: true });
+      fs.writeFileSync(`/run/strata/network/leases/${ip}`, fake);
+      const state = { id: fake, ipAddress: ip, veth: `veth${fake.slice(0, 11)}`, ports: [] };
+      fs.writeFileSync(`/run/strata/network/${fake}.json`, JSON.stringify(state));
+      const dead = path.join(other, 'tmp', `teardown-999999999-${fake}`);
+      fs.writeFileSync(dead, '');
+      expect(strata(other, ['run', '--rm', '--net', 'none', 'busybox', 'true'], { env: TRACE }).code).toBe(0);
+      await until('the next daemon', async () => {
+        const s = strata(other, ['run', '--rm', '--net', 'none', 'busybox', 'true'], { env: TRACE });
+        return VIA_DAEMON.test(s.stderr);
+      });
+      expect(fs.existsSync(dead)).toBe(false);
+      expect(fs.existsSync(`/run/strata/network/${fake}.json`)).toBe(false);
+      expect(fs.existsSync(`/run/strata/network/leases/${ip}`)).toBe(false);
+    } finally {
+      destroyRoot(other);
+    }
+  });
+
   it('STRATA_DAEMON=0 runs directly and starts no daemon', () => {
     const other = tempRoot('daemon-off');
     try {
