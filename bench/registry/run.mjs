@@ -204,40 +204,26 @@ try {
     },
   ]);
   // What the deferred unpack costs: the first container of the pulled image unpacks its layers.
-  const runs2 = timeInterleaved([
-    {
-      name: 'strata run --rm IMAGE true, first after the pull (unpacks the 5 layers)',
-      cmd: process.execPath,
-      args: (i) => [
-        bin,
-        '--root',
-        pullRoot(i),
-        'run',
-        '--rm',
-        '--net',
-        'none',
-        `${host}/strata-push-0:v1`,
-        'true',
-      ],
-    },
-  ]);
-  const runs3 = timeInterleaved([
-    {
-      name: 'strata run --rm IMAGE true, second (layers unpacked already)',
-      cmd: process.execPath,
-      args: (i) => [
-        bin,
-        '--root',
-        pullRoot(i),
-        'run',
-        '--rm',
-        '--net',
-        'none',
-        `${host}/strata-push-0:v1`,
-        'true',
-      ],
-    },
-  ]);
+  const runAfterPull = (name) =>
+    timeInterleaved([
+      {
+        name,
+        cmd: process.execPath,
+        args: (i) => [
+          bin,
+          '--root',
+          pullRoot(i),
+          'run',
+          '--rm',
+          '--net',
+          'none',
+          `${host}/strata-push-0:v1`,
+          'true',
+        ],
+      },
+    ]);
+  const runs2 = runAfterPull('strata run --rm IMAGE true, first after the pull (unpacks the 5 layers)');
+  const runs3 = runAfterPull('strata run --rm IMAGE true, second (layers unpacked already)');
   results.push(pulls[0], pulls[1], pulls[2], ...runs2, ...runs3, pulls[3]);
   for (let i = 0; i < runs; i++)
     for (const d of ['pull1', 'pull0'])
