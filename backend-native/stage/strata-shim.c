@@ -240,6 +240,13 @@ static void build_seccomp(int fd, struct confine *c) {
       if (arch == 0) continue;  // an architecture this libseccomp does not know
       int r = seccomp_arch_add(seccomp_ctx, arch);
       if (r < 0 && r != -EEXIST) seccomp_fail(r, "seccomp_arch_add");
+    } else if (strcmp(kind, "arch-remove") == 0) {
+      // "arch-remove native": a program for another architecture only (the emu guest is i386; an
+      // x86_64 section there is dead weight the guest's kernel would check and copy on every load).
+      const char *name = strtok_r(NULL, " ", &ws);
+      if (name == NULL || strcmp(name, "native") != 0) { errno = EINVAL; die("seccomp arch-remove"); }
+      int r = seccomp_arch_remove(seccomp_ctx, SCMP_ARCH_NATIVE);
+      if (r < 0) seccomp_fail(r, "seccomp_arch_remove");
     } else if (strcmp(kind, "rule") == 0) {
       uint32_t act = seccomp_action(strtok_r(NULL, " ", &ws));
       const char *count = strtok_r(NULL, " ", &ws);

@@ -167,6 +167,30 @@ describe('emu backend confinement (strata-confine in the guest)', () => {
   );
 
   it(
+    "the guest's default program checks for i386 only: no x86_64 section (the guest is i386)",
+    async () => {
+      // The file every container's stage loads: struct sock_filter[] (code u16, jt u8, jf u8, k u32).
+      const r = await f!.guest.runBytes('cat /etc/strata/seccomp-default.bpf');
+      expect(r.exitCode).toBe(0);
+      const b = Buffer.from(r.stdout);
+      expect(b.length % 8).toBe(0);
+      const AUDIT_ARCH_I386 = 0x40000003;
+      const AUDIT_ARCH_X86_64 = 0xc000003e;
+      const archs = new Set<number>();
+      for (let i = 0; i < b.length; i += 8) {
+        const k = b.readUInt32LE(i + 4);
+        // BPF_JMP|BPF_JEQ|BPF_K against either architecture's AUDIT_ARCH_* constant.
+        if (b.readUInt16LE(i) === 0x15 && (k === AUDIT_ARCH_I386 || k === AUDIT_ARCH_X86_64)) archs.add(k);
+      }
+      expect([...archs]).toEqual([AUDIT_ARCH_I386]);
+      expect(archs.has(AUDIT_ARCH_X86_64)).toBe(false);
+      // Half of what it was with the x86_64 section (~690 instructions).
+      expect(b.length / 8).toBeLessThan(450);
+    },
+    TEST_TIMEOUT,
+  );
+
+  it(
     'refuses, with exit 125 and a clear message, the seccomp programs the guest does not have',
     async () => {
       // The CLI reads the file: the engine gets its JSON (as Docker's daemon).
