@@ -95,49 +95,66 @@ try {
     `snapshot: ${(results.snapshotGzBytes / 1e6).toFixed(1)} MB gzipped (${meta.memoryMiB} MiB guest)`,
   );
 
-  // 2. Restore to first container output, `runs` times, each in a fresh EmuBackend and store.
+  // 2. Restore to first container output, `runs` times, each in a fresh EmuBackend and store. The
+  // timed path makes the guest requests `strata run busybox echo hello` makes, and no other: until
+  // 2026-12-07 18:10 UTC it also sent a probe (`echo hi`, to time the first agent answer) before the
+  // image, which `run` never sends (about 200 ms of a cold guest's time). The probe's variant is still
+  // measured, interleaved with the timed one, as a row of its own (the first agent answer and the
+  // total as the bench measured it before).
   const firsts = [];
-  for (let i = 0; i < runs; i++) {
+  const probed = [];
+  for (let i = 0; i < 2 * runs; i++) {
+    const probe = i % 2 === 1;
     const root = fs.mkdtempSync(path.join(work, 'store-'));
     const backend = new M.EmuBackend();
     const engine = new M.Engine(new M.Store(root), backend);
     const t0 = performance.now();
     const guest = await backend.guest();
     const tRestored = performance.now();
-    const first = await guest.run(['echo', 'hi']);
-    const tFirstAnswer = performance.now();
-    if (first.stdout !== 'hi\n') throw new Error(`guest answered ${JSON.stringify(first)}`);
+    let tFirstAnswer = null;
+    if (probe) {
+      const first = await guest.run(['echo', 'hi']);
+      tFirstAnswer = performance.now();
+      if (first.stdout !== 'hi\n') throw new Error(`guest answered ${JSON.stringify(first)}`);
+    }
+    const tBeforeImage = performance.now();
     await M.buildBusyboxImage(engine.store, backend);
     const tImage = performance.now();
     const r = await runRm(engine, ['echo', 'hello'], tImage);
     if (r.out !== 'hello\n') throw new Error(`container printed ${JSON.stringify(r.out)}`);
     const row = {
+      probe,
       restoreMs: guest.restoreMs,
       restoreAndPrepareMs: tRestored - t0,
-      firstAgentAnswerMs: tFirstAnswer - t0,
-      imageMs: tImage - tFirstAnswer,
+      firstAgentAnswerMs: tFirstAnswer === null ? null : tFirstAnswer - t0,
+      imageMs: tImage - tBeforeImage,
       containerFirstOutputMs: r.firstOutMs,
       toFirstContainerOutputMs: tImage - t0 + r.firstOutMs,
       load: load(),
     };
-    firsts.push(row);
+    (probe ? probed : firsts).push(row);
     console.log(
-      `restore->first container output ${ms(row.toFirstContainerOutputMs)} ms: restore ${ms(row.restoreMs)}, ` +
-        `+prepare ${ms(row.restoreAndPrepareMs)}, first agent answer at ${ms(row.firstAgentAnswerMs)}, ` +
+      `restore->first container output ${ms(row.toFirstContainerOutputMs)} ms${probe ? ' (with the probe request)' : ''}: ` +
+        `restore ${ms(row.restoreMs)}, +prepare ${ms(row.restoreAndPrepareMs)}, ` +
+        (probe ? `first agent answer at ${ms(row.firstAgentAnswerMs)}, ` : '') +
         `busybox image ${ms(row.imageMs)}, container create+start to output ${ms(row.containerFirstOutputMs)} (load ${row.load})`,
     );
     await backend.close();
     fs.rmSync(root, { recursive: true, force: true });
   }
-  const med = (k) => median(firsts.map((f) => f[k]));
+  const med = (rows, k) => median(rows.map((f) => f[k]));
   results.restore = {
-    restoreMs: med('restoreMs'),
-    restoreAndPrepareMs: med('restoreAndPrepareMs'),
-    firstAgentAnswerMs: med('firstAgentAnswerMs'),
-    imageMs: med('imageMs'),
-    containerFirstOutputMs: med('containerFirstOutputMs'),
-    toFirstContainerOutputMs: med('toFirstContainerOutputMs'),
+    restoreMs: med(firsts, 'restoreMs'),
+    restoreAndPrepareMs: med(firsts, 'restoreAndPrepareMs'),
+    imageMs: med(firsts, 'imageMs'),
+    containerFirstOutputMs: med(firsts, 'containerFirstOutputMs'),
+    toFirstContainerOutputMs: med(firsts, 'toFirstContainerOutputMs'),
     samples: firsts,
+  };
+  results.restoreWithProbe = {
+    firstAgentAnswerMs: med(probed, 'firstAgentAnswerMs'),
+    toFirstContainerOutputMs: med(probed, 'toFirstContainerOutputMs'),
+    samples: probed,
   };
 
   // 3. run --rm busybox true round trips, and 9p throughput, in one restored guest.
@@ -324,12 +341,13 @@ const md = `# bench/emu (${r.date.slice(0, 10)}, 2 cores, ${r.runs} runs, median
 
 | what | measured | goal |
 |---|---:|---|
-| snapshot restore to first container output (\`run busybox echo hello\` via the Engine, fresh store) | ${ms(r.restore.toFirstContainerOutputMs)} ms | < 1,000 ms: ${goal(r.restore.toFirstContainerOutputMs < 1000)} |
+| snapshot restore to first container output (\`run busybox echo hello\` via the Engine, fresh store; the guest requests \`run\` makes, no probe) | ${ms(r.restore.toFirstContainerOutputMs)} ms | < 1,000 ms: ${goal(r.restore.toFirstContainerOutputMs < 1000)} |
 | of which: v86 restore (read the state, uncompressed beside the gzip after the first restore; restore_state) | ${ms(r.restore.restoreMs)} ms | |
 | of which: restore + guest preparation (store tmpfs, cgroup; done in the snapshot when current) | ${ms(r.restore.restoreAndPrepareMs)} ms | |
-| of which: first agent answer (since the start) | ${ms(r.restore.firstAgentAnswerMs)} ms | |
 | of which: busybox image into the guest (host tar and blob; taking over the baked layer is carried by the next request) | ${ms(r.restore.imageMs)} ms | |
 | of which: container create + start to its first output (one request: the take-over and both snapshots' preparation, then \`strata-confine run\`) | ${ms(r.restore.containerFirstOutputMs)} ms | |
+| the same with a probe request (\`echo hi\`) before the image, as this bench timed it until 2026-12-07 18:10 UTC (\`run\` sends none; interleaved runs) | ${ms(r.restoreWithProbe.toFirstContainerOutputMs)} ms | |
+| of which: the probe's answer (since the start) | ${ms(r.restoreWithProbe.firstAgentAnswerMs)} ms | |
 | cold boot to agent ready | ${ms(r.coldBootMs)} ms | |
 | \`run --rm busybox true\` round trip in the guest (create, start, exit, rm; after ${WARMUP_RUNS} warm-up runs) | ${ms(r.runRmTrue.totalMs)} ms | < 150 ms: ${goal(r.runRmTrue.totalMs < 150)} |
 | of which: the best run | ${ms(r.runRmTrue.bestMs)} ms | |
