@@ -15,7 +15,7 @@ import { atomicWrite, removeTree } from '../store/fsutil.js';
 import { commandLine, mergeEnv, type RunOptions } from './run-options.js';
 import { initLayerEntries, hostNetworkFiles, hostsFile, resolvConf } from './init-layer.js';
 import { parseTmpfsSpec, securitySpec, tmpfsMountOptions } from '../security.js';
-import { networkConfig, networkSettings, networkSpec } from './network-config.js';
+import { joinedContainer, networkConfig, networkSettings, networkSpec } from './network-config.js';
 import { trace } from '../trace.js';
 
 function limitsOf(h: ContainerRecord['HostConfig']): ContainerSpec['cgroup']['limits'] {
@@ -114,7 +114,7 @@ export class Engine {
         ? { ...opts, network: this.backend.defaultNetwork }
         : opts;
     const net = networkConfig(withDefault, cfg.ExposedPorts, (ref) => this.store.containers.find(ref).Id);
-    const joined = net.mode.startsWith('container:') ? net.mode.slice('container:'.length) : null;
+    const joined = joinedContainer(net.mode);
     if (joined !== null && (opts.hostname ?? null) !== null)
       throw new StrataError('conflicting options: hostname and the network mode');
     // --net container:X takes X's hostname, as Docker: spec() gives it X's /etc/hosts, whose line
@@ -250,9 +250,9 @@ export class Engine {
    * null for other modes, or once X is gone (its own files then: `rm` still needs a spec).
    */
   private async joinedContainerDir(rec: ContainerRecord): Promise<string | null> {
-    const mode = rec.HostConfig.NetworkMode;
-    if (!mode.startsWith('container:')) return null;
-    const target = await this.find(mode.slice('container:'.length)).catch(() => null);
+    const joined = joinedContainer(rec.HostConfig.NetworkMode);
+    if (joined === null) return null;
+    const target = await this.find(joined).catch(() => null);
     return target ? this.stateDir(target) : null;
   }
 
@@ -327,7 +327,7 @@ export class Engine {
     fs.rmSync(path.join(dir, 'exit'), { force: true });
     const spec = await this.spec(rec);
     if (spec.network?.mode === 'container' && spec.network.pid === 0) {
-      const target = rec.HostConfig.NetworkMode.slice('container:'.length);
+      const target = joinedContainer(rec.HostConfig.NetworkMode);
       throw new StrataError(`cannot join network of a non running container: ${target}`);
     }
     let started;

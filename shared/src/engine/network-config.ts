@@ -15,6 +15,11 @@ export interface NetworkConfig {
   exposedPorts: Record<string, EmptyObject>;
 }
 
+/** The container whose network namespace `mode` joins (`container:X`: X), else null. */
+export function joinedContainer(mode: string): string | null {
+  return mode.startsWith('container:') ? mode.slice('container:'.length) : null;
+}
+
 const portKey = (p: { containerPort: number; protocol: string }) => `${p.containerPort}/${p.protocol}`;
 
 /** `resolve` maps container:NAME to the container's full ID (throws NotFoundError when missing). */
@@ -24,7 +29,8 @@ export function networkConfig(
   resolve: (ref: string) => string,
 ): NetworkConfig {
   let mode = opts.network ?? 'bridge';
-  if (mode.startsWith('container:')) mode = `container:${resolve(mode.slice('container:'.length))}`;
+  const joined = joinedContainer(mode);
+  if (joined !== null) mode = `container:${resolve(joined)}`;
   const portBindings: PortMap = {};
   for (const p of opts.publish ?? []) {
     (portBindings[portKey(p)] ??= []).push({
@@ -72,7 +78,8 @@ export async function networkSpec(
 ): Promise<NetworkSpec> {
   const mode = rec.HostConfig.NetworkMode;
   if (mode === 'none' || mode === 'host') return { mode };
-  if (mode.startsWith('container:')) return { mode: 'container', pid: (await pidOf(mode.slice(10))) ?? 0 };
+  const joined = joinedContainer(mode);
+  if (joined !== null) return { mode: 'container', pid: (await pidOf(joined)) ?? 0 };
   return { mode: 'bridge', ports: publishedPorts(rec), hostsFile };
 }
 
