@@ -33,15 +33,20 @@ export function hostsFile(extra: string[] = []): string {
   ].join('\n');
 }
 
+/** A host file's text, empty when the host has none. */
+function hostFileText(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 /** The host's resolv.conf without loopback resolvers, which mean nothing in another network namespace. */
 export function resolvConf(hostFile = '/etc/resolv.conf'): string {
-  let text = '';
-  try {
-    text = fs.readFileSync(hostFile, 'utf8');
-  } catch {
-    /* none on the host */
-  }
-  const lines = text.split('\n').filter((l) => !/^\s*nameserver\s+(127\.|::1\b)/.test(l));
+  const lines = hostFileText(hostFile)
+    .split('\n')
+    .filter((l) => !/^\s*nameserver\s+(127\.|::1\b)/.test(l));
   return lines.join('\n').trim() + '\n';
 }
 
@@ -51,12 +56,9 @@ export function resolvConf(hostFile = '/etc/resolv.conf'): string {
  * host's does instead of going to a nameserver.
  */
 export function hostNetworkFiles(): { hostname: string; hosts: string; resolvConf: string } {
-  const read = (file: string) => {
-    try {
-      return fs.readFileSync(file, 'utf8');
-    } catch {
-      return '';
-    }
+  return {
+    hostname: os.hostname(),
+    hosts: hostFileText('/etc/hosts'),
+    resolvConf: hostFileText('/etc/resolv.conf'),
   };
-  return { hostname: os.hostname(), hosts: read('/etc/hosts'), resolvConf: read('/etc/resolv.conf') };
 }
