@@ -16,6 +16,8 @@ import net from 'node:net';
 import { connect } from './unix-connect.js';
 import { forwardTerminal } from '../../backend-native/src/forward-terminal.js';
 import { nativeCommandLine, type NativeCommandLine } from './native-command-line.js';
+import { parseExitFile } from '../../shared/src/exit-file.js';
+import { trace } from '../../shared/src/trace.js';
 import {
   daemonSocket,
   DAEMON_DIR,
@@ -57,10 +59,7 @@ function startDaemon(root: string, sock: string): void {
 }
 
 /** STRATA_TRACE=1: a phase of the client's, in ms since its start (the daemon's lines use this clock). */
-function clientTrace(label: string): void {
-  if (process.env.STRATA_TRACE === '1')
-    process.stderr.write(`[trace] ${performance.now().toFixed(1).padStart(7)} ms  client: ${label}\n`);
-}
+const clientTrace = (label: string): void => trace(`client: ${label}`);
 
 /** Runs `strata run ...` through the daemon of the store and `build` (dist/BUILD); null: directly. */
 export async function runViaDaemon(argv: string[], build: string): Promise<number | null> {
@@ -260,7 +259,7 @@ async function orphanedStarted(s: Started, g: NativeCommandLine): Promise<number
   while (alive(s.shimPid)) await new Promise((r) => setTimeout(r, 50));
   let code = 255; // as a container whose monitor vanished without a status (engine.refresh)
   try {
-    code = Number(/^code=(\d+)$/m.exec(fs.readFileSync(s.exitFile, 'utf8'))?.[1] ?? 255);
+    code = parseExitFile(fs.readFileSync(s.exitFile, 'utf8')).exitCode;
   } catch {
     /* none written */
   }
