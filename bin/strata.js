@@ -18,24 +18,25 @@ if (!existsSync(bundle)) {
   process.exit(125);
 }
 
+/** dist/BUILD/FILE of the build the bundle re-exports (one CommonJS entry of a command), or null. */
+function buildEntry(file) {
+  const build = /^export \* from '\.\/(v[\d-]+)\//.exec(readFileSync(bundle, 'utf8'))?.[1];
+  const entry = build && path.join(dist, build, file);
+  return entry && existsSync(entry) ? { build, entry } : null;
+}
+
 async function main(argv) {
   // A `run` goes to the store's warm daemon when one serves it; null: it runs here.
-  if (argv.includes('run') && process.env.STRATA_DAEMON !== '0') {
-    const build = /^export \* from '\.\/(v[\d-]+)\//.exec(readFileSync(bundle, 'utf8'))?.[1];
-    const client = build && path.join(dist, build, 'client.cjs');
-    if (client && existsSync(client)) {
-      const code = await require(client).runViaDaemon(argv, build);
-      if (code !== null) return void process.stdout.write('', () => process.exit(code));
-    }
+  const client = argv.includes('run') && process.env.STRATA_DAEMON !== '0' ? buildEntry('client.cjs') : null;
+  if (client) {
+    const code = await require(client.entry).runViaDaemon(argv, client.build);
+    if (code !== null) return void process.stdout.write('', () => process.exit(code));
   }
   // A pull as root: one CommonJS file with only what it needs (cli/src/pull-direct.ts); null: the bundle.
-  if (argv.includes('pull')) {
-    const build = /^export \* from '\.\/(v[\d-]+)\//.exec(readFileSync(bundle, 'utf8'))?.[1];
-    const direct = build && path.join(dist, build, 'pull.cjs');
-    if (direct && existsSync(direct)) {
-      const code = await require(direct).pullDirect(argv);
-      if (code !== null) return void process.stdout.write('', () => process.exit(code));
-    }
+  const pull = argv.includes('pull') ? buildEntry('pull.cjs') : null;
+  if (pull) {
+    const code = await require(pull.entry).pullDirect(argv);
+    if (code !== null) return void process.stdout.write('', () => process.exit(code));
   }
   const { cli } = await import(pathToFileURL(bundle).href);
   await cli(argv);
