@@ -4,7 +4,16 @@
 // (fetch by the caller, DecompressionStream, atob via protocol.ts) and is the web app's one door to v86.
 
 import { V86 } from 'v86';
-import { CANCEL, encodePayload, FrameParser, requestLine, shellQuote, type AgentEvent } from './protocol.ts';
+import {
+  CANCEL,
+  encodePayload,
+  FrameParser,
+  INLINE_SCRIPT_MAX,
+  REQUEST_DIR,
+  requestLine,
+  shellQuote,
+  type AgentEvent,
+} from './protocol.ts';
 import { onceEvent } from './v86-events.ts';
 
 export interface BrowserGuestAssets {
@@ -38,14 +47,6 @@ export interface BrowserRunResult {
   /** Wall time of the request, milliseconds. */
   ms: number;
 }
-
-/**
- * Longest encoded script sent on the serial line: longer ones go through the 9p share. guest.ts's
- * measure (serial input about 4,600 guest instructions a byte, the share about 1.1 M in all) holds
- * here too: the page's first request (557 bytes) came back sooner through the share (docs/web.md).
- */
-const INLINE_SCRIPT_MAX = 256;
-const REQUEST_DIR = '.strata-agent';
 
 export class BrowserGuestError extends Error {
   override name = 'BrowserGuestError';

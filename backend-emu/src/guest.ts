@@ -9,7 +9,16 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
-import { CANCEL, encodePayload, FrameParser, requestLine, shellQuote, type AgentEvent } from './protocol.ts';
+import {
+  CANCEL,
+  encodePayload,
+  FrameParser,
+  INLINE_SCRIPT_MAX,
+  REQUEST_DIR,
+  requestLine,
+  shellQuote,
+  type AgentEvent,
+} from './protocol.ts';
 import { startEmulator, type Emulator } from './v86-host.ts';
 import { addDeferred, deferredFailure, deferredScript, type DeferredWork } from './deferred.ts';
 
@@ -18,16 +27,6 @@ const gunzipAsync = promisify(gunzip);
 /** Where the guest's 9p share is mounted inside the guest. */
 export const GUEST_HOST_MOUNT = '/mnt/host';
 export const DEFAULT_TIMEOUT_MS = 30_000;
-/**
- * Longest encoded script sent on the serial line; longer ones go through the 9p share. Serial input
- * costs the guest about 4,600 instructions a byte (an interrupt, the tty, ash's `read` one byte per
- * syscall) and about 0.7 ms of wall time at load 9, a script in the share about 1.1 M instructions
- * in all (measured 2026-12-07: 1,000 bytes inline 5.4 M instructions, 3,000 through the share 1.9 M,
- * `true` 0.8 M): the share wins from about 250 bytes.
- */
-export const INLINE_SCRIPT_MAX = 256;
-/** Directory in the 9p share where the host leaves long request scripts. */
-const REQUEST_DIR = '.strata-agent';
 
 export interface GuestImagePaths {
   /** SeaBIOS image the snapshot was taken with. */

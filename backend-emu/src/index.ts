@@ -13,7 +13,6 @@ export {
   type RunOptions,
   type RunResult,
   type RunBytesResult,
-  INLINE_SCRIPT_MAX,
 } from './guest.ts';
 export {
   encodePayload,
@@ -22,6 +21,7 @@ export {
   shellQuote,
   FrameParser,
   CANCEL,
+  INLINE_SCRIPT_MAX,
   type AgentEvent,
 } from './protocol.ts';
 export { EmuBackend, type EmuBackendOptions } from './backend.ts';

@@ -40,6 +40,18 @@ export function decodePayload(payload: string): Uint8Array {
   return new Uint8Array(bytes);
 }
 
+/**
+ * Longest encoded script sent on the serial line; longer ones go through the 9p share (in Node and
+ * in the browser alike). Serial input costs the guest about 4,600 instructions a byte (an interrupt,
+ * the tty, ash's `read` one byte per syscall) and about 0.7 ms of wall time at load 9, a script in
+ * the share about 1.1 M instructions in all (measured 2026-12-07: 1,000 bytes inline 5.4 M
+ * instructions, 3,000 through the share 1.9 M, `true` 0.8 M): the share wins from about 250 bytes.
+ * The web page's first request (557 bytes) came back sooner through the share too (docs/web.md).
+ */
+export const INLINE_SCRIPT_MAX = 256;
+/** Directory in the 9p share where the host leaves long request scripts (`@<path>` lines). */
+export const REQUEST_DIR = '.strata-agent';
+
 /** One request line; `payload` is encodePayload()'s output or `@<path in the 9p share>`. */
 export function requestLine(id: number, timeoutMs: number, payload: string): string {
   return `${id} ${timeoutMs} ${payload}\n`;
