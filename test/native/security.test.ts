@@ -334,9 +334,10 @@ describe('escape classes', () => {
       expect(ok(root, ['logs', id])).toBe('ready\n');
       const execs = 20;
       const codes: number[] = [];
-      // Two at a time, as concurrent `docker exec`s would.
+      // Two at a time, as concurrent `docker exec`s would. The payload lives 0.1 s so that a racer
+      // slowed by a loaded machine still sees every exec (a bare `true` was missed once in CI).
       for (let i = 0; i < execs; i += 2)
-        for (const r of await Promise.all([0, 1].map(() => strataAsync(root, ['exec', id, 'true']))))
+        for (const r of await Promise.all([0, 1].map(() => strataAsync(root, ['exec', id, 'sleep', '0.1']))))
           codes.push(r.code);
       expect(codes).toEqual(Array(execs).fill(0));
       ok(root, ['exec', id, 'touch', '/tmp/stop']);
