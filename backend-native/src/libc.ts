@@ -64,6 +64,29 @@ function bind(k: typeof koffiTypes) {
     recv: lib.func('long recv(int fd, _Out_ uint8_t *buf, size_t len, int flags)'),
     if_nametoindex: lib.func('unsigned int if_nametoindex(const char *name)'),
     strerror: lib.func('const char *strerror(int errnum)'),
+    socketpair: lib.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)'),
+    waitpid: lib.func('int waitpid(int pid, _Out_ int *status, int options)'),
+    posix_spawn: lib.func(
+      'int posix_spawn(_Out_ int *pid, const char *path, void *actions, void *attr, const char **argv, const char **envp)',
+    ),
+    posix_spawn_file_actions_init: lib.func('int posix_spawn_file_actions_init(void *actions)'),
+    posix_spawn_file_actions_destroy: lib.func('int posix_spawn_file_actions_destroy(void *actions)'),
+    posix_spawn_file_actions_adddup2: lib.func(
+      'int posix_spawn_file_actions_adddup2(void *actions, int fd, int newfd)',
+    ),
+    posix_spawn_file_actions_addopen: lib.func(
+      'int posix_spawn_file_actions_addopen(void *actions, int fd, const char *path, int oflag, uint32_t mode)',
+    ),
+    posix_spawn_file_actions_addclose: lib.func(
+      'int posix_spawn_file_actions_addclose(void *actions, int fd)',
+    ),
+    posix_spawnattr_init: lib.func('int posix_spawnattr_init(void *attr)'),
+    posix_spawnattr_destroy: lib.func('int posix_spawnattr_destroy(void *attr)'),
+    posix_spawnattr_setflags: lib.func('int posix_spawnattr_setflags(void *attr, short flags)'),
+    posix_spawnattr_setsigmask: lib.func('int posix_spawnattr_setsigmask(void *attr, const void *set)'),
+    posix_spawnattr_setsigdefault: lib.func('int posix_spawnattr_setsigdefault(void *attr, const void *set)'),
+    sigemptyset: lib.func('int sigemptyset(void *set)'),
+    sigfillset: lib.func('int sigfillset(void *set)'),
   };
 }
 let koffiModule: typeof koffiTypes | null = null;
@@ -251,4 +274,86 @@ export function ifIndex(name: string): number {
   const i = Number(libc().if_nametoindex(name));
   if (i === 0) throw new SyscallError(`if_nametoindex(${name})`, koffi().errno());
   return i;
+}
+
+const AF_UNIX = 1;
+const SOCK_STREAM = 1;
+const SOCK_CLOEXEC = 0o2000000;
+
+/** A connected pair of unix stream sockets, both close-on-exec. */
+export function socketPair(): [number, number] {
+  const sv = [0, 0];
+  check(libc().socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), () => 'socketpair');
+  return [sv[0]!, sv[1]!];
+}
+
+const WNOHANG = 1;
+
+/** waitpid(pid, WNOHANG): null while it runs, else its wait status (the raw int). */
+export function reapIfExited(pid: number): number | null {
+  const status = [0];
+  const r = check(libc().waitpid(pid, status, WNOHANG), () => `waitpid(${pid})`);
+  return r === pid ? status[0]! : null;
+}
+
+// glibc's flags (spawn.h) and generous sizes for its opaque types (80 and 336 bytes on x86_64).
+const POSIX_SPAWN_SETSIGDEF = 0x04;
+const POSIX_SPAWN_SETSIGMASK = 0x08;
+const POSIX_SPAWN_SETSID = 0x80;
+const O_RDWR = 2;
+
+/**
+ * posix_spawn(3): glibc's clone(CLONE_VM|CLONE_VFORK), so the cost does not grow with this
+ * process's size, unlike libuv's fork (1.9 ms from the ~60 MB daemon against 0.1). `fds[i]`
+ * becomes the child's fd i (null: /dev/null); every other fd of ours is close-on-exec (Node's
+ * and libuv's are). The child gets default signal dispositions and an empty mask (Node ignores
+ * SIGPIPE, which an exec would keep) and, with `setsid`, a session of its own.
+ */
+export function posixSpawn(
+  file: string,
+  argv: readonly string[],
+  env: readonly string[],
+  fds: ReadonlyArray<number | null>,
+  setsid: boolean,
+): number {
+  const c = libc();
+  const actions = Buffer.alloc(1024);
+  const attr = Buffer.alloc(1024);
+  const sigs = Buffer.alloc(128);
+  check(-c.posix_spawn_file_actions_init(actions), () => 'posix_spawn_file_actions_init');
+  try {
+    check(-c.posix_spawnattr_init(attr), () => 'posix_spawnattr_init');
+    try {
+      // Two passes so that no dup2 overwrites a source still to come: every source first to a
+      // number above all of them, then down to its place.
+      const high = Math.max(2, ...fds.map((fd) => fd ?? 0)) + 1;
+      fds.forEach((fd, i) => {
+        if (fd !== null) c.posix_spawn_file_actions_adddup2(actions, fd, high + i);
+      });
+      fds.forEach((fd, i) => {
+        if (fd === null) c.posix_spawn_file_actions_addopen(actions, i, '/dev/null', O_RDWR, 0);
+        else {
+          c.posix_spawn_file_actions_adddup2(actions, high + i, i);
+          c.posix_spawn_file_actions_addclose(actions, high + i);
+        }
+      });
+      c.posix_spawnattr_setflags(
+        attr,
+        POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | (setsid ? POSIX_SPAWN_SETSID : 0),
+      );
+      c.sigfillset(sigs);
+      c.posix_spawnattr_setsigdefault(attr, sigs);
+      c.sigemptyset(sigs);
+      c.posix_spawnattr_setsigmask(attr, sigs);
+      const pid = [0];
+      const err = Number(c.posix_spawn(pid, file, actions, attr, [...argv, null], [...env, null]));
+      // posix_spawn returns the error number (the exec's own failure included), not -1.
+      if (err !== 0) throw new SyscallError(`posix_spawn(${file})`, err);
+      return pid[0]!;
+    } finally {
+      c.posix_spawnattr_destroy(attr);
+    }
+  } finally {
+    c.posix_spawn_file_actions_destroy(actions);
+  }
 }

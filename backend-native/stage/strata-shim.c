@@ -618,6 +618,13 @@ int main(int argc, char **argv) {
   // a container process watching /proc could open it (CVE-2019-5736). Not dumpable, its /proc
   // entries need CAP_SYS_PTRACE in the host's user namespace; execve makes the payload dumpable again.
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) die("PR_SET_DUMPABLE");
+  // Started by posix_spawn (the warm daemon), glibc's child leaves glibc's own two signals (32 and 33)
+  // ignored, and an exec keeps an ignored signal: back to default with the raw syscall, which
+  // glibc's sigaction refuses for them. The payload then starts with no signal ignored, as runc's.
+  for (int sig = 32; sig <= 33; sig++) {
+    struct { void *handler; unsigned long flags; void *restorer; uint64_t mask; } dfl = {0};
+    syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask);
+  }
   signal(SIGPIPE, SIG_IGN);
   if (o.seccomp_fd >= 0) build_seccomp(o.seccomp_fd, &o.conf);
   if (o.export_fd >= 0) {

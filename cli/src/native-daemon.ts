@@ -13,12 +13,12 @@ import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
-  spawnShim,
   type LaunchedShim,
   type ShimInvocation,
   type ShimLauncher,
 } from '../../backend-native/src/runtime.js';
 import type { NativeBackend } from '../../backend-native/src/index.js';
+import { posixSpawnShim } from '../../backend-native/src/posix-spawn-shim.js';
 import { teardownNetwork } from '../../backend-native/src/network.js';
 import type { Overlay2Snapshotter } from '../../backend-native/src/snapshotter.js';
 import { StrataError, UsageError } from '../../shared/src/errors.js';
@@ -227,7 +227,7 @@ async function serveRun(root: string, conn: net.Socket, req: RunRequest, rest: s
     if (!std) return null;
     let shim: LaunchedShim;
     try {
-      shim = await spawnShim({ ...inv, std });
+      shim = posixSpawnShim({ ...inv, std });
     } finally {
       for (const fd of std) if (fd !== 'ignore') fs.closeSync(fd);
     }

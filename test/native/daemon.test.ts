@@ -295,6 +295,10 @@ describe("the daemon starts the shim with the client's stdio", () => {
     expect(rootMount).toMatch(/ \/ rw,.* - overlay overlay rw,.*lowerdir=/);
     expect(fd1).toMatch(/^pipe:\[\d+\]$/);
     expect(r.stderr).toMatch(/^oops$/m);
+    // Default signal dispositions and no mask (the daemon, a Node process, ignores SIGPIPE).
+    const signals = piped(root, ['--rm', 'busybox', 'grep', '-E', '^Sig(Blk|Ign)', '/proc/self/status']);
+    expect(signals.stderr).toMatch(STARTED_BY_DAEMON);
+    expect(signals.stdout).toBe('SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n');
     const missing = piped(root, ['--rm', 'busybox', 'nosuch']);
     expect(missing.code).toBe(127);
     expect(missing.stderr).toMatch(/executable file not found/);
