@@ -11,8 +11,9 @@
 // daemon (one is started in the background for next time), or a daemon that went away before it
 // had started anything.
 import type { ChildProcess } from 'node:child_process';
-import fs from 'node:fs';
-import net from 'node:net';
+// Named imports: esbuild copies every property of a default-imported builtin at load (__toESM).
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { connect } from './unix-connect.js';
 import { forwardTerminal } from '../../backend-native/src/forward-terminal.js';
 import { nativeCommandLine, type NativeCommandLine } from './native-command-line.js';
@@ -44,15 +45,15 @@ function runArguments(argv: string[]): NativeCommandLine | null {
 
 /** For next time: a daemon for this store (only once the store exists: its first command makes it). */
 function startDaemon(root: string, sock: string): void {
-  if (!fs.existsSync(root)) return;
+  if (!existsSync(root)) return;
   try {
-    fs.mkdirSync(DAEMON_DIR, { recursive: true, mode: 0o700 });
-    const log = fs.openSync(sock.replace(/\.sock$/, '.log'), 'a', 0o600);
+    mkdirSync(DAEMON_DIR, { recursive: true, mode: 0o700 });
+    const log = openSync(sock.replace(/\.sock$/, '.log'), 'a', 0o600);
     const argv = [process.argv[1]!, '--root', root, 'native-daemon'];
     childProcess()
       .spawn(process.execPath, argv, { detached: true, stdio: ['ignore', log, log] })
       .unref();
-    fs.closeSync(log);
+    closeSync(log);
   } catch {
     /* this command runs directly either way */
   }
@@ -72,7 +73,7 @@ export async function runViaDaemon(argv: string[], build: string): Promise<numbe
   // Connection B (the shim's control socket), paused: this process never reads it. Made at once
   // when this process will spawn the shim; when the daemon can start it (stdio), only if told to.
   let ctl = stdio ? null : controlConnection(sock, token);
-  let conn: net.Socket;
+  let conn: Socket;
   try {
     conn = await connect(sock);
   } catch {
@@ -83,8 +84,8 @@ export async function runViaDaemon(argv: string[], build: string): Promise<numbe
   return session(conn, () => (ctl ??= controlConnection(sock, token)), g, token, sock, stdio);
 }
 
-function controlConnection(sock: string, token: string): net.Socket {
-  const ctl = new net.Socket();
+function controlConnection(sock: string, token: string): Socket {
+  const ctl = new Socket();
   ctl.pause();
   ctl.on('error', () => undefined);
   ctl.connect(sock);
@@ -96,7 +97,7 @@ function controlConnection(sock: string, token: string): net.Socket {
 function reopenableStdio(): RunRequest['stdio'] | null {
   const ok = (fd: number): boolean => {
     try {
-      const st = fs.fstatSync(fd);
+      const st = fstatSync(fd);
       return reopenable(st.mode, st.rdev, () => fdFlags('self', fd));
     } catch {
       return false; // closed
@@ -106,8 +107,8 @@ function reopenableStdio(): RunRequest['stdio'] | null {
 }
 
 function session(
-  conn: net.Socket,
-  control: () => net.Socket,
+  conn: Socket,
+  control: () => Socket,
   g: NativeCommandLine,
   token: string,
   sock: string,
@@ -119,7 +120,7 @@ function session(
   return new Promise((resolve) => {
     let plan: SpawnPlan | null = null;
     let started: Started | null = null;
-    let ctl: net.Socket | null = null;
+    let ctl: Socket | null = null;
     let shim: ChildProcess | null = null;
     let shimExit: Promise<number> | null = null;
     let stopProxy = (): void => undefined;
@@ -134,11 +135,11 @@ function session(
       resolve(code);
     };
 
-    const start = (p: SpawnPlan, b: net.Socket): void => {
+    const start = (p: SpawnPlan, b: Socket): void => {
       plan = p;
       const fds: number[] = [];
       try {
-        for (const f of p.fds) fds.push(fs.openSync(f.path, f.flags));
+        for (const f of p.fds) fds.push(openSync(f.path, f.flags));
         shim = childProcess().spawn(p.shim, p.args, {
           stdio: [p.stdin ? 0 : 'ignore', 1, 2, b, ...fds],
           env: p.env,
@@ -148,7 +149,7 @@ function session(
         send({ spawnError: (e as Error).message });
         return;
       } finally {
-        for (const fd of fds) fs.closeSync(fd);
+        for (const fd of fds) closeSync(fd);
         b.destroy(); // the shim has its own copy: the daemon sees its end when the shim's goes
       }
       const child = shim;
@@ -259,7 +260,7 @@ async function orphanedStarted(s: Started, g: NativeCommandLine): Promise<number
   while (alive(s.shimPid)) await new Promise((r) => setTimeout(r, 50));
   let code = 255; // as a container whose monitor vanished without a status (engine.refresh)
   try {
-    code = parseExitFile(fs.readFileSync(s.exitFile, 'utf8')).exitCode;
+    code = parseExitFile(readFileSync(s.exitFile, 'utf8')).exitCode;
   } catch {
     /* none written */
   }
@@ -269,7 +270,7 @@ async function orphanedStarted(s: Started, g: NativeCommandLine): Promise<number
 /** Running: a zombie is not (whoever inherited the shim may never reap it). */
 function alive(pid: number): boolean {
   try {
-    return !/^\d+ \(.*\) Z/s.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8'));
+    return !/^\d+ \(.*\) Z/s.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return false;
   }

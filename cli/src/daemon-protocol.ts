@@ -6,7 +6,7 @@
 // to start) or {started} (the daemon started it, with the client's stdio reopened), {pid} (the
 // container's, for signals), {code} last. Connection B: the line `ctl TOKEN`, then it is the shim's
 // control socket; a client whose stdio the daemon can reopen makes it only when told to {spawn}.
-import fs from 'node:fs';
+import { readFileSync } from 'node:fs';
 
 /** docker run's --sig-proxy: what this process receives goes to `kill`; returns the undo. */
 export function proxySignals(kill: (signal: NodeJS.Signals) => void): () => void {
@@ -69,7 +69,7 @@ export function reopenable(mode: number, rdev: number, flags: () => number): boo
 
 /** The open flags of `pid`'s fd (from /proc/PID/fdinfo/FD), octal as the kernel prints them. */
 export function fdFlags(pid: number | 'self', fd: number): number {
-  const info = fs.readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+  const info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
   return parseInt(/^flags:\s+([0-7]+)/m.exec(info)?.[1] ?? '0', 8);
 }
 

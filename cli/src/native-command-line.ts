@@ -1,7 +1,7 @@
 // The global options main.ts knows (--root, --backend, --debug), read without loading main.ts: the
 // entries that serve one command themselves (client.ts for `run` through the daemon, pull-direct.ts
 // for `pull`) take the command line only when it is that verb, on the native backend, as root.
-import path from 'node:path';
+import { resolve } from 'node:path';
 import { DEFAULT_ROOT } from '../../shared/src/store/default-root.js';
 
 export interface NativeCommandLine {
@@ -32,5 +32,5 @@ export function nativeCommandLine(argv: string[], verb: string): NativeCommandLi
   const args = argv.slice(i);
   if (args[0] !== verb) return null;
   if (backend !== 'native' || process.getuid?.() !== 0 || process.env.STRATA_ROOTLESS === '1') return null;
-  return { root: path.resolve(root ?? DEFAULT_ROOT), debug, args };
+  return { root: resolve(root ?? DEFAULT_ROOT), debug, args };
 }

@@ -1,11 +1,11 @@
 // One connection to a daemon's unix socket, as a promise (the emu daemon's and the native daemon's
 // clients). Kept apart so that the native thin client loads nothing but node:net for it.
-import net from 'node:net';
+import { createConnection, type Socket } from 'node:net';
 
 /** Resolves once connected; rejects with the socket's error (ENOENT, ECONNREFUSED: no daemon). */
-export function connect(sock: string): Promise<net.Socket> {
+export function connect(sock: string): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s = net.createConnection(sock);
+    const s = createConnection(sock);
     s.once('connect', () => {
       s.off('error', reject);
       resolve(s);
