@@ -46,10 +46,10 @@ function isWhiteout(st: fs.Stats): boolean {
 
 export class Overlay2Snapshotter implements Snapshotter {
   /**
-   * Set by the warm daemon (cli/src/native-daemon.ts): takes a removed snapshot's directory over
-   * (renamed out of overlay2/ at once, deleted after the run's answer); null: deleted here.
+   * Set by the warm daemon (cli/src/native-daemon.ts): takes a removed snapshot's directory and
+   * its l/ link over (renamed out of overlay2/ at once, deleted after the run's answer); null: deleted here.
    */
-  removeLater: ((dir: string) => void) | null = null;
+  removeLater: ((entry: string) => void) | null = null;
 
   constructor(readonly overlay2: string) {}
 
@@ -212,7 +212,12 @@ export class Overlay2Snapshotter implements Snapshotter {
     const dir = this.dir(id);
     detachIfMounted(path.join(dir, 'merged'));
     const link = readTextIfExists(path.join(dir, 'link'))?.trim();
-    if (link && /^[A-Z0-9]{26}$/.test(link)) fs.rmSync(path.join(this.overlay2, 'l', link), { force: true });
+    if (link && /^[A-Z0-9]{26}$/.test(link)) {
+      const l = path.join(this.overlay2, 'l', link);
+      // Renamed aside like the layer (an unlink frees the inode on the run's path: ~0.25 ms on ext4).
+      if (this.removeLater) this.removeLater(l);
+      else fs.rmSync(l, { force: true });
+    }
     if (this.removeLater && fs.existsSync(dir)) this.removeLater(dir);
     else fs.rmSync(dir, { recursive: true, force: true });
     fs.rmSync(`${dir}.partial-${process.pid}`, { recursive: true, force: true });

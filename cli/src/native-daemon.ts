@@ -282,13 +282,13 @@ async function serveRun(root: string, conn: net.Socket, req: RunRequest, rest: s
   // and are deleted once the client has its answer: their rmdirs and unlinks were the biggest part
   // of a run's removal.
   const aside: string[] = [];
-  const removeLater = (dir: string): void => {
+  const removeLater = (entry: string): void => {
     const to = path.join(asideDir(root), `removing-${process.pid}-${asideCount++}`);
     try {
-      fs.renameSync(dir, to);
+      fs.renameSync(entry, to);
       aside.push(to);
     } catch {
-      fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(entry, { recursive: true, force: true });
     }
   };
   // A bridge's teardown (the veth's deletion waits for an RCU grace period in the kernel), after
