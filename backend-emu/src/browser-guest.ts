@@ -14,6 +14,7 @@ import {
   shellQuote,
   type AgentEvent,
 } from './protocol.ts';
+import { machineOptions } from './machine-options.ts';
 import { onceEvent } from './v86-events.ts';
 
 export interface BrowserGuestAssets {
@@ -139,16 +140,13 @@ export class BrowserGuest {
     state.catch(() => undefined);
     onPhase('starting v86 (compiling its WebAssembly)');
     const emulator = new V86({
-      wasm_path: assets.wasmUrl,
-      bios: { buffer: assets.bios },
-      memory_size: assets.memoryMiB * 1024 * 1024,
-      vga_memory_size: 2 * 1024 * 1024,
-      filesystem: {},
-      autostart: false,
-      disable_keyboard: true,
-      disable_mouse: true,
-      disable_speaker: true,
-      ...(assets.tty ? { uart1: true } : {}),
+      ...machineOptions({
+        wasmPath: assets.wasmUrl,
+        bios: assets.bios,
+        memoryBytes: assets.memoryMiB * 1024 * 1024,
+        autostart: false,
+        uart1: assets.tty !== undefined,
+      }),
       ...(assets.wasmModule ? { wasm_fn: instantiateWith(assets.wasmModule) } : {}),
     });
     if (assets.tty) ttyOutput(emulator, assets.tty.onOutput);

@@ -4,6 +4,7 @@
 
 import { createRequire } from 'node:module';
 import { V86 } from 'v86';
+import { machineOptions } from './machine-options.ts';
 import { onceEvent } from './v86-events.ts';
 
 export interface EmulatorOptions {
@@ -89,15 +90,12 @@ export function liveEmulators(): number {
 /** Creates the emulator and resolves once it runs (from `initialState` when given). */
 export async function startEmulator(opts: EmulatorOptions): Promise<Emulator> {
   const emulator = new V86({
-    wasm_path: wasmPath(),
-    bios: { buffer: opts.bios },
-    memory_size: opts.memoryBytes,
-    vga_memory_size: 2 * 1024 * 1024,
-    filesystem: {},
-    autostart: opts.initialState === undefined,
-    disable_keyboard: true,
-    disable_mouse: true,
-    disable_speaker: true,
+    ...machineOptions({
+      wasmPath: wasmPath(),
+      bios: opts.bios,
+      memoryBytes: opts.memoryBytes,
+      autostart: opts.initialState === undefined,
+    }),
     ...(opts.bzimage ? { bzimage: { buffer: opts.bzimage } } : {}),
     ...(opts.initrd ? { initrd: { buffer: opts.initrd } } : {}),
     ...(opts.cmdline !== undefined ? { cmdline: opts.cmdline } : {}),

@@ -46,6 +46,7 @@ function loadLib() {
       "export { bakedLayerScript, bakedScriptHash, BAKED_TAR, busyboxSubstitute } from './backend-emu/src/emu-snapshotter.ts';",
       "export { PREPARE_SCRIPT, sha256Hex } from './backend-emu/src/emu-session.ts';",
       "export { shortLinkName } from './shared/src/overlay2.ts';",
+      "export { machineOptions } from './backend-emu/src/machine-options.ts';",
     ].join('\n'),
   );
 }
@@ -96,20 +97,19 @@ if (process.argv.includes('--check')) {
   process.exit(current ? 0 : 1);
 }
 
+// The TypeScript it needs (the machine's options, the store's layer): loaded before the boot's clock.
+const lib = await loadLib();
 const t0 = performance.now();
 const emulator = new V86({
-  wasm_path: fileURLToPath(import.meta.resolve('v86/build/v86.wasm')),
-  bios: { buffer: await buffer(join(cache, 'bios.bin')) },
+  ...lib.machineOptions({
+    wasmPath: fileURLToPath(import.meta.resolve('v86/build/v86.wasm')),
+    bios: await buffer(join(cache, 'bios.bin')),
+    memoryBytes: memoryMiB * 1024 * 1024,
+    autostart: true,
+  }),
   bzimage: { buffer: await buffer(join(cache, 'vmlinuz')) },
   initrd: { buffer: await buffer(join(cache, 'initrd.gz')) },
   cmdline,
-  memory_size: memoryMiB * 1024 * 1024,
-  vga_memory_size: 2 * 1024 * 1024,
-  filesystem: {},
-  autostart: true,
-  disable_keyboard: true,
-  disable_mouse: true,
-  disable_speaker: true,
 });
 
 let out = '';
@@ -151,7 +151,6 @@ try {
   log(`guest ready after ${(bootMs / 1000).toFixed(1)} s (kernel ${kernel})`);
 
   // The emu store, prepared, with the busybox layer in it (a long script: both through the 9p share).
-  const lib = await loadLib();
   const key = await storeKey(lib);
   const { tar, diffId, sub, prepared } = key;
   const baked = { diffId, dir: diffId.slice(7), link: lib.shortLinkName(), script: key.script };

@@ -39,6 +39,7 @@ function loadLib() {
     [
       "export { startContainerScript, START_FILE, ttyShellScript, TTY_SHELL_FILE, TTY_DEVICE } from './web/src/guest-scripts.ts';",
       "export { encodePayload, requestLine, FrameParser, shellQuote } from './backend-emu/src/protocol.ts';",
+      "export { machineOptions } from './backend-emu/src/machine-options.ts';",
     ].join('\n'),
   );
 }
@@ -117,20 +118,17 @@ async function upToDate(inputs) {
  * it, which a machine saved without one lacks (null: a TypeError): that one restore leaves the
  * new UART in its power-on state instead. The web snapshot then holds both, as the page restores it.
  */
-async function startWithTty(bios, memoryBytes, state) {
+async function startWithTty(lib, bios, memoryBytes, state) {
   const { V86 } = await import('v86');
-  const emulator = new V86({
-    wasm_path: createRequire(import.meta.url).resolve('v86/build/v86.wasm'),
-    bios: { buffer: bios },
-    memory_size: memoryBytes,
-    vga_memory_size: 2 * 1024 * 1024,
-    filesystem: {},
-    autostart: false,
-    disable_keyboard: true,
-    disable_mouse: true,
-    disable_speaker: true,
-    uart1: true,
-  });
+  const emulator = new V86(
+    lib.machineOptions({
+      wasmPath: createRequire(import.meta.url).resolve('v86/build/v86.wasm'),
+      bios,
+      memoryBytes,
+      autostart: false,
+      uart1: true,
+    }),
+  );
   await new Promise((r) => emulator.add_listener('emulator-loaded', r));
   const uart1 = emulator.v86.cpu.devices.uart1;
   const setState = uart1.set_state.bind(uart1);
@@ -150,6 +148,7 @@ async function build(lib, inputs) {
   const bios = await readFile(join(cache, 'bios.bin'));
   const state = gunzipSync(await readFile(join(cache, 'state.bin.gz')));
   const emu = await startWithTty(
+    lib,
     bios.buffer.slice(bios.byteOffset, bios.byteOffset + bios.byteLength),
     meta.memoryMiB * 1024 * 1024,
     state.buffer.slice(state.byteOffset, state.byteOffset + state.byteLength),
