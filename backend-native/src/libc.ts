@@ -264,6 +264,21 @@ export function sendBuf(fd: number, buf: Uint8Array, what: string): void {
   check(libc().send(fd, buf, buf.length, 0), () => `send(${what})`);
 }
 
+/**
+ * send() on a thread of libuv's pool (koffi's async call): for a netlink request, which the kernel
+ * carries out inside the call (deleting a veth waits there ~18 ms for an RCU barrier), so this
+ * thread goes on meanwhile. A pool thread's errno is not ours to read: a failure is named only.
+ */
+export function sendBufAsync(fd: number, buf: Uint8Array, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    libc().send.async(fd, buf, buf.length, 0, (err: unknown, n: number | bigint) => {
+      if (err) reject(err instanceof Error ? err : new Error(String(err)));
+      else if (Number(n) < 0) reject(new Error(`send(${what}) failed`));
+      else resolve();
+    });
+  });
+}
+
 /** One datagram into `buf`; returns its length. */
 export function recvBuf(fd: number, buf: Uint8Array, what: string): number {
   return check(libc().recv(fd, buf, buf.length, 0), () => `recv(${what})`);

@@ -19,7 +19,7 @@ import type { ContainerSpec, PortMapping } from '../../shared/src/spec.js';
 import { atomicWrite, readJsonIfExists, withLock } from '../../shared/src/store/fsutil.js';
 import { CLONE, MNT_DETACH, MS, SyscallError, interfaceUp, mount, setns, umount2 } from './libc.js';
 import { isRootless } from './rootless.js';
-import { withNetlink } from './netlink.js';
+import { Netlink, withNetlink } from './netlink.js';
 import { trace } from '../../shared/src/trace.js';
 
 export const BRIDGE = 'strata0';
@@ -341,6 +341,32 @@ export function teardownNetwork(id: string): void {
     }
     trace('network: veth pair deleted (netlink)');
   }
+  releaseNetwork(id);
+}
+
+/**
+ * teardownNetwork() with the veth's deletion on a thread of the pool (the warm daemon, after its
+ * answer): the kernel's wait for an RCU barrier in it (~18 ms) no longer holds up the next run.
+ */
+export async function teardownNetworkAsync(id: string): Promise<void> {
+  trace('network: teardown begins');
+  const veth = vethName(id);
+  if (fs.existsSync(`/sys/class/net/${veth}`)) {
+    const nl = new Netlink();
+    try {
+      await nl.deleteLinkAsync(veth);
+    } catch {
+      /* gone meanwhile with its namespace */
+    } finally {
+      nl.close();
+    }
+    trace('network: veth pair deleted (netlink, in the pool)');
+  }
+  releaseNetwork(id);
+}
+
+/** The rest of a teardown once the veth pair is gone: ports, netns mount, lease, state. */
+function releaseNetwork(id: string): void {
   unpublishNetwork(id);
   const state = readJsonIfExists<NetworkState>(stateFile(id));
   if (state) {

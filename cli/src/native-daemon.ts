@@ -19,7 +19,7 @@ import {
 } from '../../backend-native/src/runtime.js';
 import type { NativeBackend } from '../../backend-native/src/index.js';
 import { posixSpawnShim } from '../../backend-native/src/posix-spawn-shim.js';
-import { teardownNetwork } from '../../backend-native/src/network.js';
+import { teardownNetwork, teardownNetworkAsync } from '../../backend-native/src/network.js';
 import type { Overlay2Snapshotter } from '../../backend-native/src/snapshotter.js';
 import { StrataError, UsageError } from '../../shared/src/errors.js';
 import { pidAlive } from '../../shared/src/store/fsutil.js';
@@ -362,7 +362,7 @@ async function serveRun(root: string, conn: net.Socket, req: RunRequest, rest: s
     await new Promise((r) => setImmediate(r)); // the answer leaves first
     for (const id of teardowns) {
       try {
-        teardownNetwork(id);
+        await teardownNetworkAsync(id);
       } catch {
         /* as a failed teardown in `rm`: the kernel objects stay until the host's next boot */
       }
