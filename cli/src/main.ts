@@ -127,7 +127,7 @@ export async function main(argv: string[]): Promise<number> {
   if (name === 'native-daemon') return (await import('./native-daemon.js')).serve(root);
   if (backendName === 'emu' && name !== 'scenario' && process.env.STRATA_EMU_DAEMON !== '0') {
     const daemon = await import('./emu-daemon.js');
-    const start = [process.execPath, selfScript(), '--root', root, '--backend', 'emu', 'emu-daemon', 'serve'];
+    const start = daemon.serveArgv(root);
     if (name === 'emu-daemon') return daemon.daemonCommand(root, rest, start, runCli);
     if (!daemon.daemonBackend()) {
       const globalsOut = ['--root', root, '--backend', 'emu', ...(debug ? ['--debug'] : [])];

@@ -75,18 +75,20 @@ function stagingDir(tmp: string): string {
  * on a machine whose cores are busy with other work the two threads wait for each other to be
  * scheduled, and the pull took longer than on one thread (bench/registry at load 8 to 14 on 2
  * CPUs: 1.20 s against 1.00). So by default only while the 1-minute load average is under 2 per
- * CPU; STRATA_PULL_THREAD=1 or 0 decides instead.
+ * CPU, and for layers of THREAD_MIN_LAYER or more. STRATA_PULL_THREAD=1 sends every layer through
+ * the thread, =0 none. Null: no thread at all; else which layers (by size) go through it.
  */
-function useLayerThread(): boolean {
+function layerThreadPolicy(): ((size: number) => boolean) | null {
   const forced = process.env.STRATA_PULL_THREAD;
-  if (forced === '0' || forced === '1') return forced === '1';
-  return (os.loadavg()[0] ?? 0) < 2 * os.availableParallelism();
+  if (forced === '0') return null;
+  if (forced === '1') return () => true;
+  if ((os.loadavg()[0] ?? 0) >= 2 * os.availableParallelism()) return null;
+  return (size) => size >= THREAD_MIN_LAYER;
 }
 
 /**
  * By default a layer smaller than this stays on the main thread: it would wait for the worker's
  * start-up (about 40 ms) for little to share (a 2 MB busybox pull took 12 ms longer through it).
- * STRATA_PULL_THREAD=1 sends every layer through the thread.
  */
 const THREAD_MIN_LAYER = 8 * 1024 * 1024;
 
@@ -99,9 +101,10 @@ export async function pullImage(store: Store, name: string, opts: TransferOption
   // The layer thread starts once the manifest request is on its way (making a Worker takes this
   // thread 3 to 5 ms): its start-up overlaps the manifest and config requests.
   let thread: LayerThread | undefined;
-  const starting = useLayerThread() ? setImmediate(() => (thread = new LayerThread())) : undefined;
+  const policy = layerThreadPolicy();
+  const starting = policy ? setImmediate(() => (thread = new LayerThread())) : undefined;
   try {
-    return await pull(store, name, opts, () => thread);
+    return await pull(store, name, opts, (size) => (policy?.(size) ? thread : undefined));
   } finally {
     clearImmediate(starting);
     thread?.close();
@@ -112,7 +115,8 @@ async function pull(
   store: Store,
   name: string,
   opts: TransferOptions,
-  layerThread: () => LayerThread | undefined,
+  /** The thread for a layer of `size` bytes, or none. */
+  layerThread: (size: number) => LayerThread | undefined,
 ): Promise<PullResult> {
   const ref = parseReference(name);
   const endpoint = endpointFor(ref.domain, opts.insecure);
@@ -177,7 +181,7 @@ async function pull(
         compression === 'gzip',
         file,
         (n) => task.advance(n),
-        l.size >= THREAD_MIN_LAYER || process.env.STRATA_PULL_THREAD === '1' ? layerThread() : undefined,
+        layerThread(l.size),
       );
       task.done();
       trace(`registry: layer ${i} done`);
