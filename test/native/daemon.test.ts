@@ -403,38 +403,39 @@ describe('the daemon goes away', () => {
     await until('a new daemon', async () => (await answers(sock)) && daemonPid(sock) !== pid);
   }, 60_000);
 
-  it('killed while its container runs: the exit code still arrives, --rm removes it, the store stays consistent', async () => {
-    await until('the daemon', () => answers(sock));
+  /**
+   * The daemon SIGKILLed while a container it serves runs (`start` runs `sh -c 'sleep 2; echo
+   * finished; exit 6'` with --rm): the client still gets the output and the exit code, the
+   * container is removed, nothing is left, and the next run works (and starts a daemon).
+   */
+  async function killedWhileItRuns(start: (args: string[]) => Promise<Result>, how: RegExp): Promise<void> {
+    // After a kill, the daemon the previous run started (its log line comes just after it listens).
+    await until('the daemon', async () => (await answers(sock)) && alive(daemonPid(sock)));
     const pid = daemonPid(sock);
-    const run = runAsync(BIN, root, ['run', '--rm', 'busybox', 'sh', '-c', 'sleep 2; echo finished; exit 6']);
+    const run = start(['--rm', 'busybox', 'sh', '-c', 'sleep 2; echo finished; exit 6']);
     await until('the container', () => ok(root, ['ps', '-q']).trim() !== '');
     process.kill(pid, 'SIGKILL');
     const r = await run;
-    expect(r.stderr).toMatch(VIA_DAEMON);
+    expect(r.stderr).toMatch(how);
     expect(r.stderr).toMatch(/the daemon for .* went away/);
     expect(r.stdout).toBe('finished\n');
     expect(r.code).toBe(6);
     expect(ok(root, ['ps', '-aq'])).toBe('');
     expect(leftovers(root)).toEqual([]);
     expect(strata(root, ['run', '--rm', 'busybox', 'echo', 'next']).stdout).toBe('next\n');
-  }, 60_000);
+  }
 
-  it('killed while the container it started runs: the client takes the exit code from the exit file', async () => {
-    // The daemon the previous test's run started (its log line comes just after it listens).
-    await until('the daemon', async () => (await answers(sock)) && alive(daemonPid(sock)));
-    const pid = daemonPid(sock);
-    const run = pipedAsync(root, ['--rm', 'busybox', 'sh', '-c', 'sleep 2; echo finished; exit 6']);
-    await until('the container', () => ok(root, ['ps', '-q']).trim() !== '');
-    process.kill(pid, 'SIGKILL');
-    const r = await run;
-    expect(r.stderr).toMatch(STARTED_BY_DAEMON);
-    expect(r.stderr).toMatch(/the daemon for .* went away/);
-    expect(r.stdout).toBe('finished\n');
-    expect(r.code).toBe(6);
-    expect(ok(root, ['ps', '-aq'])).toBe('');
-    expect(leftovers(root)).toEqual([]);
-    expect(strata(root, ['run', '--rm', 'busybox', 'echo', 'next']).stdout).toBe('next\n'); // starts one
-  }, 60_000);
+  it(
+    'killed while its container runs: the exit code still arrives, --rm removes it, the store stays consistent',
+    () => killedWhileItRuns((args) => runAsync(BIN, root, ['run', ...args]), VIA_DAEMON),
+    60_000,
+  );
+
+  it(
+    'killed while the container it started runs: the client takes the exit code from the exit file',
+    () => killedWhileItRuns((args) => pipedAsync(root, args), STARTED_BY_DAEMON),
+    60_000,
+  );
 
   it('finishes the run of a client killed midway: its --rm container goes once the payload ends', async () => {
     await until('the daemon', () => answers(sock));
