@@ -62,6 +62,13 @@ function startDaemon(root: string, sock: string): void {
 /** STRATA_TRACE=1: a phase of the client's, in ms since its start (the daemon's lines use this clock). */
 const clientTrace = (label: string): void => trace(`client: ${label}`);
 
+let wroteStdout = false;
+
+/** Whether this module wrote to process.stdout (what bin/strata.js must let drain before exiting). */
+export function stdoutUsed(): boolean {
+  return wroteStdout;
+}
+
 /** Runs `strata run ...` through the daemon of the store and `build` (dist/BUILD); null: directly. */
 export async function runViaDaemon(argv: string[], build: string): Promise<number | null> {
   if (process.env.STRATA_DAEMON === '0') return null;
@@ -130,8 +137,12 @@ function session(
       if (finished) return;
       finished = true;
       stopProxy();
-      ctl?.destroy();
-      conn.destroy();
+      // With a code this process exits next and the kernel closes the sockets: net's destroy()
+      // would create process.stderr (it compares the socket with it), ~0.2 ms for nothing.
+      if (code === null) {
+        ctl?.destroy();
+        conn.destroy();
+      }
       resolve(code);
     };
 
@@ -174,8 +185,10 @@ function session(
         served = true;
         clientTrace(`run through the daemon ${sock}`);
       }
-      if ('o' in m) process.stdout.write(Buffer.from(m.o, 'base64'));
-      else if ('e' in m) process.stderr.write(Buffer.from(m.e, 'base64'));
+      if ('o' in m) {
+        wroteStdout = true;
+        process.stdout.write(Buffer.from(m.o, 'base64'));
+      } else if ('e' in m) process.stderr.write(Buffer.from(m.e, 'base64'));
       else if ('spawn' in m) {
         // A connection B made only now is connected before the spawn hands it over.
         const b = (ctl = control());
@@ -201,13 +214,14 @@ function session(
       }
     };
 
-    let buf = '';
-    conn.setEncoding('utf8');
-    conn.on('data', (chunk: string) => {
-      buf += chunk;
-      for (let i = buf.indexOf('\n'); i >= 0 && !finished; i = buf.indexOf('\n')) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
+    // Bytes, split at newlines (JSON has none inside a line): setEncoding would load a string
+    // decoder for nothing.
+    let buf: Buffer = Buffer.alloc(0);
+    conn.on('data', (chunk: Buffer) => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      for (let i = buf.indexOf(10); i >= 0 && !finished; i = buf.indexOf(10)) {
+        const line = buf.toString('utf8', 0, i);
+        buf = buf.subarray(i + 1);
         onMessage(JSON.parse(line) as DaemonMessage);
       }
     });
@@ -232,7 +246,8 @@ function session(
         env: process.env as Record<string, string>,
         token,
         ...(stdio ? { stdio } : {}),
-        t0: performance.timeOrigin,
+        // Only a traced run needs the client's clock (the `performance` global loads perf_hooks).
+        ...(process.env.STRATA_TRACE === '1' ? { t0: performance.timeOrigin } : {}),
       },
     });
     clientTrace('request sent');
