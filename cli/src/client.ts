@@ -135,11 +135,12 @@ function session(
     let served = false;
     const finish = (code: number | null): void => {
       if (finished) return;
-      finished = true;
-      stopProxy();
-      // With a code this process exits next and the kernel closes the sockets: net's destroy()
-      // would create process.stderr (it compares the socket with it), ~0.2 ms for nothing.
+      finished = true; // the signal proxy forwards nothing from here on
+      // With a code this process exits next: the kernel closes the sockets (net's destroy() would
+      // create process.stderr, which it compares the socket with) and drops the signal handlers
+      // (removing six costs as many sigactions), ~0.4 ms for nothing.
       if (code === null) {
+        stopProxy();
         ctl?.destroy();
         conn.destroy();
       }
@@ -202,6 +203,7 @@ function session(
         clientTrace('told the container PID');
         const pid = m.pid;
         stopProxy = proxySignals((sig) => {
+          if (finished) return;
           try {
             process.kill(pid, sig);
           } catch {
