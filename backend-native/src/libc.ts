@@ -311,6 +311,11 @@ export function reapIfExited(pid: number): number | null {
   return r === pid ? status[0]! : null;
 }
 
+/** The posix_spawn family returns the error number itself (the exec's failure included), not -1. */
+function spawnCheck(ret: number, call: string): void {
+  if (Number(ret) !== 0) throw new SyscallError(call, Number(ret));
+}
+
 // glibc's flags (spawn.h) and generous sizes for its opaque types (80 and 336 bytes on x86_64).
 const POSIX_SPAWN_SETSIGDEF = 0x04;
 const POSIX_SPAWN_SETSIGMASK = 0x08;
@@ -335,9 +340,9 @@ export function posixSpawn(
   const actions = Buffer.alloc(1024);
   const attr = Buffer.alloc(1024);
   const sigs = Buffer.alloc(128);
-  check(-c.posix_spawn_file_actions_init(actions), () => 'posix_spawn_file_actions_init');
+  spawnCheck(c.posix_spawn_file_actions_init(actions), 'posix_spawn_file_actions_init');
   try {
-    check(-c.posix_spawnattr_init(attr), () => 'posix_spawnattr_init');
+    spawnCheck(c.posix_spawnattr_init(attr), 'posix_spawnattr_init');
     try {
       // Two passes so that no dup2 overwrites a source still to come: every source first to a
       // number above all of them, then down to its place.
@@ -361,9 +366,10 @@ export function posixSpawn(
       c.sigemptyset(sigs);
       c.posix_spawnattr_setsigmask(attr, sigs);
       const pid = [0];
-      const err = Number(c.posix_spawn(pid, file, actions, attr, [...argv, null], [...env, null]));
-      // posix_spawn returns the error number (the exec's own failure included), not -1.
-      if (err !== 0) throw new SyscallError(`posix_spawn(${file})`, err);
+      spawnCheck(
+        c.posix_spawn(pid, file, actions, attr, [...argv, null], [...env, null]),
+        `posix_spawn(${file})`,
+      );
       return pid[0]!;
     } finally {
       c.posix_spawnattr_destroy(attr);

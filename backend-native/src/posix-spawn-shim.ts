@@ -15,7 +15,12 @@ const waiting = new Map<number, (status: number) => void>();
 
 function reapAll(): void {
   for (const [pid, done] of waiting) {
-    const status = reapIfExited(pid);
+    let status: number | null;
+    try {
+      status = reapIfExited(pid);
+    } catch {
+      status = 255 << 8; // not ours to wait for any more (ECHILD): gone, its status unknown
+    }
     if (status === null) continue;
     waiting.delete(pid);
     done(status);
