@@ -6,11 +6,11 @@
 import { V86 } from 'v86';
 import {
   CANCEL,
-  encodePayload,
   FrameParser,
-  INLINE_SCRIPT_MAX,
   REQUEST_DIR,
   requestLine,
+  requestPayload,
+  setClockLine,
   shellQuote,
   type AgentEvent,
 } from './protocol.ts';
@@ -206,15 +206,12 @@ export class BrowserGuest {
     if (!this.clockSet) {
       // The clock resumes at snapshot time: set it, as GuestMachine does, so `date` and mtimes make sense.
       this.clockSet = true;
-      script = `date -s @${Math.round(Date.now() / 1000)} >/dev/null 2>&1\n${script}`;
+      script = setClockLine() + script;
     }
-    let payload = encodePayload(script);
-    if (payload.length > INLINE_SCRIPT_MAX) {
-      // Serial input is slow (a few KB/s): long scripts go through the 9p share.
-      const path = `${REQUEST_DIR}/req-${id}.sh`;
+    const { payload, file } = requestPayload(id, script);
+    if (file) {
       this.mkdirs(REQUEST_DIR);
-      await this.emulator.create_file(path, new TextEncoder().encode(script));
-      payload = `@${path}`;
+      await this.emulator.create_file(file.path, file.bytes);
     }
     await new Promise<void>((agentFree) => {
       const started = performance.now();

@@ -11,11 +11,10 @@ import { gunzip } from 'node:zlib';
 import { promisify } from 'node:util';
 import {
   CANCEL,
-  encodePayload,
   FrameParser,
-  INLINE_SCRIPT_MAX,
-  REQUEST_DIR,
   requestLine,
+  requestPayload,
+  setClockLine,
   shellQuote,
   type AgentEvent,
 } from './protocol.ts';
@@ -470,19 +469,17 @@ export class GuestMachine {
     const id = this.nextId++;
     if (!this.clockSet) {
       this.clockSet = true;
-      script = `date -s @${Math.round(Date.now() / 1000)} >/dev/null 2>&1\n${script}`;
+      script = setClockLine() + script;
     }
-    let payload = encodePayload(script);
-    let requestFile: string | null = null;
-    if (payload.length > INLINE_SCRIPT_MAX) {
-      requestFile = `${REQUEST_DIR}/req-${id}.sh`;
+    const { payload, file } = requestPayload(id, script);
+    const requestFile = file?.path ?? null;
+    if (file) {
       try {
-        await this.emu.writeFile(requestFile, new TextEncoder().encode(script));
+        await this.emu.writeFile(file.path, file.bytes);
       } catch (err) {
         rejectRun(new GuestError(`cannot pass '${label}' to the guest: ${(err as Error).message}`));
         return;
       }
-      payload = `@${requestFile}`;
     }
     await new Promise<void>((agentFree) => {
       let done = false;

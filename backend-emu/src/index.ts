@@ -18,6 +18,7 @@ export {
   encodePayload,
   decodePayload,
   requestLine,
+  requestPayload,
   shellQuote,
   FrameParser,
   CANCEL,

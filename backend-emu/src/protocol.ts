@@ -52,6 +52,25 @@ export const INLINE_SCRIPT_MAX = 256;
 /** Directory in the 9p share where the host leaves long request scripts (`@<path>` lines). */
 export const REQUEST_DIR = '.strata-agent';
 
+/** The line that sets the guest's clock to the host's (a restored guest's clock resumes at snapshot time). */
+export function setClockLine(): string {
+  return `date -s @${Math.round(Date.now() / 1000)} >/dev/null 2>&1\n`;
+}
+
+/**
+ * What request `id` sends for `script`: the script encoded inline, or, over INLINE_SCRIPT_MAX (serial
+ * input is slow: a few KB/s), `@<path>` with the file the caller writes into the 9p share first.
+ */
+export function requestPayload(
+  id: number,
+  script: string,
+): { payload: string; file: { path: string; bytes: Uint8Array } | null } {
+  const payload = encodePayload(script);
+  if (payload.length <= INLINE_SCRIPT_MAX) return { payload, file: null };
+  const path = `${REQUEST_DIR}/req-${id}.sh`;
+  return { payload: `@${path}`, file: { path, bytes: new TextEncoder().encode(script) } };
+}
+
 /** One request line; `payload` is encodePayload()'s output or `@<path in the 9p share>`. */
 export function requestLine(id: number, timeoutMs: number, payload: string): string {
   return `${id} ${timeoutMs} ${payload}\n`;

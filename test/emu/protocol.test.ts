@@ -5,7 +5,9 @@ import {
   decodePayload,
   encodePayload,
   FrameParser,
+  INLINE_SCRIPT_MAX,
   requestLine,
+  requestPayload,
   shellQuote,
   type AgentEvent,
 } from '../../backend-emu/src/index.ts';
@@ -31,6 +33,17 @@ describe('request encoding', () => {
     // \xHH takes exactly two hex digits, so a literal hex digit right after one survives.
     expect(Buffer.from(decodePayload(encodePayload(' a'))).toString()).toBe(' a');
     expect(requestLine(7, 1000, 'true')).toBe('7 1000 true\n');
+  });
+
+  it('sends a script inline up to INLINE_SCRIPT_MAX encoded bytes, longer ones as a file in the share', () => {
+    expect(requestPayload(3, 'uname -r')).toEqual({ payload: 'uname\\x20-r', file: null });
+    const fits = 'x'.repeat(INLINE_SCRIPT_MAX);
+    expect(requestPayload(3, fits)).toEqual({ payload: fits, file: null });
+    const long = `echo ${'y'.repeat(INLINE_SCRIPT_MAX)}`;
+    const r = requestPayload(9, long);
+    expect(r.payload).toBe('@.strata-agent/req-9.sh');
+    expect(r.file?.path).toBe('.strata-agent/req-9.sh');
+    expect(Buffer.from(r.file!.bytes).toString()).toBe(long);
   });
 
   it('shell-quotes argv elements', () => {
