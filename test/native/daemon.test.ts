@@ -131,6 +131,31 @@ function clientPid(text: string): number {
   return pid;
 }
 
+/**
+ * The client, started by `start` with `run`'s arguments and taking the path `how`, gets SIGTERM
+ * and passes it to the container, whose sh traps it: its output and exit code come back.
+ */
+async function forwardsTerm(
+  root: string,
+  start: (args: string[]) => Promise<Result>,
+  how: RegExp,
+): Promise<void> {
+  const run = start([
+    '--rm',
+    'busybox',
+    'sh',
+    '-c',
+    'trap "echo got TERM; exit 7" TERM; echo ready; sleep 30 & wait',
+  ]);
+  await until('the container', () => ok(root, ['ps', '-q']).trim() !== '');
+  await new Promise((r) => setTimeout(r, 300)); // its trap is set once it printed ready
+  process.kill(clientPid(`${root} run --rm busybox sh`), 'SIGTERM');
+  const r = await run;
+  expect(r.stderr).toMatch(how);
+  expect(r.stdout).toBe('ready\ngot TERM\n');
+  expect(r.code).toBe(7);
+}
+
 /** Containers, container layers and mounts a store holds: none once every run --rm is over. */
 function leftovers(root: string): string[] {
   const layers = fs
@@ -190,24 +215,7 @@ describe('runs through the warm daemon', () => {
   });
 
   it('forwards signals to the container and detaches with -d', async () => {
-    const run = runAsync(BIN, root, [
-      'run',
-      '--rm',
-      'busybox',
-      'sh',
-      '-c',
-      'trap "echo got TERM; exit 7" TERM; echo ready; sleep 30 & wait',
-    ]);
-    await until('the container', () => ok(root, ['ps', '-q']).trim() !== '');
-    await new Promise((r) => setTimeout(r, 300)); // its trap is set once it printed ready
-    const client = spawnSync('pgrep', ['-f', `${root} run --rm busybox sh`], { encoding: 'utf8' });
-    const pid = Number(client.stdout.trim().split('\n')[0]);
-    expect(pid).toBeGreaterThan(0);
-    process.kill(pid, 'SIGTERM');
-    const r = await run;
-    expect(r.stderr).toMatch(VIA_DAEMON);
-    expect(r.stdout).toBe('ready\ngot TERM\n');
-    expect(r.code).toBe(7);
+    await forwardsTerm(root, (args) => runAsync(BIN, root, ['run', ...args]), VIA_DAEMON);
     const id = viaDaemon(root, ['-d', '--rm', 'busybox', 'sleep', '0.2']).stdout.trim();
     expect(id).toMatch(/^[a-f0-9]{64}$/);
     await until('the detached --rm container to remove itself', () => leftovers(root).length === 0);
@@ -357,20 +365,7 @@ describe("the daemon starts the shim with the client's stdio", () => {
   });
 
   it('forwards signals to the container it started', async () => {
-    const run = pipedAsync(root, [
-      '--rm',
-      'busybox',
-      'sh',
-      '-c',
-      'trap "echo got TERM; exit 7" TERM; echo ready; sleep 30 & wait',
-    ]);
-    await until('the container', () => ok(root, ['ps', '-q']).trim() !== '');
-    await new Promise((r) => setTimeout(r, 300)); // its trap is set once it printed ready
-    process.kill(clientPid(`${root} run --rm busybox sh`), 'SIGTERM');
-    const r = await run;
-    expect(r.stderr).toMatch(STARTED_BY_DAEMON);
-    expect(r.stdout).toBe('ready\ngot TERM\n');
-    expect(r.code).toBe(7);
+    await forwardsTerm(root, (args) => pipedAsync(root, args), STARTED_BY_DAEMON);
     expect(leftovers(root)).toEqual([]);
   });
 
