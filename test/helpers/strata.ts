@@ -1,9 +1,10 @@
 // Running the real `strata` CLI (as users do) against a throw-away store root, for integration tests.
 // These tests need root, overlayfs and namespaces: they fail loudly, never skip, without them.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -66,16 +67,24 @@ export function strata(
 }
 
 export function strataAsync(root: string, args: string[]): Promise<Result> {
+  return collectOutput(
+    spawn(process.execPath, [BIN, '--root', root, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }),
+    1,
+  );
+}
+
+/** A child's exit code and whole output once it has closed; `killedCode` when a signal ended it. */
+export function collectOutput(
+  child: ChildProcessByStdio<null, Readable, Readable>,
+  killedCode: number,
+): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, '--root', root, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    child.on('close', (code) => resolve({ code: code ?? killedCode, stdout, stderr }));
   });
 }
 

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { daemonSocket } from '../../cli/src/daemon-protocol.js';
 import {
   BIN,
+  collectOutput,
   REPO,
   destroyRoot,
   hostMountPoints,
@@ -66,18 +67,11 @@ function viaDaemon(root: string, args: string[], env: NodeJS.ProcessEnv = {}): R
 }
 
 function runAsync(bin: string, root: string, args: string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, '--root', root, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: TRACE,
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 128, stdout, stderr }));
+  const child = spawn(process.execPath, [bin, '--root', root, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: TRACE,
   });
+  return collectOutput(child, 128);
 }
 
 /**
@@ -110,15 +104,10 @@ function piped(root: string, args: string[], opts: { input?: string; file?: [str
 }
 
 function pipedAsync(root: string, args: string[]): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('bash', pipedArgs(root, args), { stdio: ['ignore', 'pipe', 'pipe'], env: TRACE });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 128, stdout, stderr }));
-  });
+  return collectOutput(
+    spawn('bash', pipedArgs(root, args), { stdio: ['ignore', 'pipe', 'pipe'], env: TRACE }),
+    128,
+  );
 }
 
 /** The PID of the client (node, not the bash around it) whose command line contains `text`. */
