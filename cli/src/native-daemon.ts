@@ -23,7 +23,7 @@ import { teardownNetwork, teardownNetworkAsync } from '../../backend-native/src/
 import type { Overlay2Snapshotter } from '../../backend-native/src/snapshotter.js';
 import { StrataError, UsageError } from '../../shared/src/errors.js';
 import { pidAlive } from '../../shared/src/store/fsutil.js';
-import { setTraceRouter, trace } from '../../shared/src/trace.js';
+import { setTraceRouter, trace, traceLine } from '../../shared/src/trace.js';
 import { runCommand } from './commands/run.js';
 import {
   buildOf,
@@ -158,8 +158,7 @@ function handleRun(root: string, conn: net.Socket, req: RunRequest, rest: string
   if (req.env?.['STRATA_TRACE'] !== '1') return serveRun(root, conn, req, rest);
   const t0 = typeof req.t0 === 'number' ? req.t0 : performance.timeOrigin;
   const line = (label: string): void => {
-    const ms = (performance.timeOrigin + performance.now() - t0).toFixed(1).padStart(7);
-    const text = `[trace] ${ms} ms  daemon: ${label}\n`;
+    const text = traceLine(performance.timeOrigin + performance.now() - t0, `daemon: ${label}`);
     if (!conn.destroyed) conn.write(JSON.stringify({ e: b64(text) }) + '\n');
   };
   return traced.run(line, () => {

@@ -19,6 +19,10 @@ export function setTraceRouter(r: TraceRouter | null): void {
 export function trace(label: string): void {
   const routed = router?.();
   if (routed) routed(label);
-  else if (enabled)
-    process.stderr.write(`[trace] ${performance.now().toFixed(1).padStart(7)} ms  ${label}\n`);
+  else if (enabled) process.stderr.write(traceLine(performance.now(), label));
+}
+
+/** A trace line as printed: `ms` since the start of the process whose clock it is. */
+export function traceLine(ms: number, label: string): string {
+  return `[trace] ${ms.toFixed(1).padStart(7)} ms  ${label}\n`;
 }
