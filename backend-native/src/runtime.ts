@@ -13,6 +13,7 @@ import type { ContainerSpec, ProcessSpec } from '../../shared/src/spec.js';
 import { EXIT, StrataError } from '../../shared/src/errors.js';
 import { pidAlive, readTextIfExists } from '../../shared/src/store/fsutil.js';
 import { createCgroups, removeCgroups } from './cgroups.js';
+import { holdCgroupMovesOpen } from './cgroup-warm.js';
 import {
   attachNetwork,
   enterNetwork,
@@ -279,6 +280,21 @@ export class NativeRuntime implements Runtime {
     stateDir: string,
     onExit: string[] = [],
   ): Promise<StartedProcess> {
+    let releaseCgroupMoves = (): void => undefined;
+    try {
+      return await this.startShim(spec, stdio, stateDir, onExit, (release) => (releaseCgroupMoves = release));
+    } finally {
+      releaseCgroupMoves();
+    }
+  }
+
+  private async startShim(
+    spec: ContainerSpec,
+    stdio: StdioSpec,
+    stateDir: string,
+    onExit: string[],
+    holdingCgroupMoves: (release: () => void) => void,
+  ): Promise<StartedProcess> {
     const shim = shimPath();
     const merged = spec.rootfs.mergedDir;
     const r = spec.rootfs;
@@ -287,6 +303,9 @@ export class NativeRuntime implements Runtime {
     const netPlan = await prepareNetwork(spec);
     const cg = createCgroups(spec.cgroup.path, spec.cgroup.limits);
     trace('runtime: cgroups created');
+    // PID 1's move into these cgroups would otherwise wait an RCU grace period (cgroup-warm.ts).
+    // Not before the mkdirs: the grace period is waited for holding cgroup_mutex, which mkdir takes.
+    holdingCgroupMoves(holdCgroupMovesOpen());
     const stateFd = fs.openSync(stateDir, 'r');
     const owned: number[] = [stateFd, ...cg.procsFds, ...(cg.oomFd !== null ? [cg.oomFd] : [])];
     let logFd: number | null = null;
@@ -450,6 +469,8 @@ export class NativeRuntime implements Runtime {
     const rootfs = `/proc/${pid}/root`;
     const user = resolveUser(rootfs, proc.user);
     const joined = createCgroups(spec.cgroup.path, {});
+    // The shim's first step is its move into the cgroups: its grace period starts here (cgroup-warm.ts).
+    holdCgroupMovesOpen()();
     const procsFds = joined.procsFds;
     if (joined.oomFd !== null) fs.closeSync(joined.oomFd); // only the run monitor reads it
 
