@@ -3,9 +3,9 @@
 // shim's plan). When this process's stdio can be reopened through /proc/PID/fd as itself (pipes,
 // terminals, /dev/null, files opened O_APPEND) and the run has no -t, the daemon starts the shim with
 // them; otherwise this process starts it with its own stdio, as the CLI does. Either way terminals,
-// pipes, signals and exit codes are the CLI's. It loads almost nothing (net; child_process only to
-// spawn): a Node start is the floor, and a cold engine costs ~100 ms of compiling on top
-// (docs/native-backend.md).
+// pipes, signals and exit codes are the CLI's. It loads almost nothing (the connection is libuv's
+// pipe handle, pipe-connection.ts; net and child_process only to spawn): a Node start is the floor,
+// and a cold engine costs ~100 ms of compiling on top (docs/native-backend.md).
 //
 // Null from runViaDaemon means "do it directly": STRATA_DAEMON=0, not a native `run` as root, no
 // daemon (one is started in the background for next time), or a daemon that went away before it
@@ -14,7 +14,7 @@ import type { ChildProcess } from 'node:child_process';
 // Named imports: esbuild copies every property of a default-imported builtin at load (__toESM).
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { connect } from './unix-connect.js';
+import { connectBytes, type ByteConnection } from './pipe-connection.js';
 import { forwardTerminal } from '../../backend-native/src/forward-terminal.js';
 import { nativeCommandLine, type NativeCommandLine } from './native-command-line.js';
 import { parseExitFile } from '../../shared/src/exit-file.js';
@@ -80,9 +80,9 @@ export async function runViaDaemon(argv: string[], build: string): Promise<numbe
   // Connection B (the shim's control socket), paused: this process never reads it. Made at once
   // when this process will spawn the shim; when the daemon can start it (stdio), only if told to.
   let ctl = stdio ? null : controlConnection(sock, token);
-  let conn: Socket;
+  let conn: ByteConnection;
   try {
-    conn = await connect(sock);
+    conn = await connectBytes(sock);
   } catch {
     ctl?.destroy();
     startDaemon(g.root, sock);
@@ -114,7 +114,7 @@ function reopenableStdio(): RunRequest['stdio'] | null {
 }
 
 function session(
-  conn: Socket,
+  conn: ByteConnection,
   control: () => Socket,
   g: NativeCommandLine,
   token: string,
@@ -219,7 +219,7 @@ function session(
     // Bytes, split at newlines (JSON has none inside a line): setEncoding would load a string
     // decoder for nothing.
     let buf: Buffer = Buffer.alloc(0);
-    conn.on('data', (chunk: Buffer) => {
+    conn.onData((chunk) => {
       buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
       for (let i = buf.indexOf(10); i >= 0 && !finished; i = buf.indexOf(10)) {
         const line = buf.toString('utf8', 0, i);
@@ -227,8 +227,7 @@ function session(
         onMessage(JSON.parse(line) as DaemonMessage);
       }
     });
-    conn.on('error', () => undefined); // 'close' follows
-    conn.on('close', () => {
+    conn.onClose(() => {
       if (finished) return;
       // The daemon went away. Before it handed over a shim nothing ran: do it all directly (and
       // start a daemon in its place for next time).

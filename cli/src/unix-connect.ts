@@ -1,5 +1,5 @@
-// One connection to a daemon's unix socket, as a promise (the emu daemon's and the native daemon's
-// clients). Kept apart so that the native thin client loads nothing but node:net for it.
+// One connection to a daemon's unix socket, as a promise (the emu daemon's clients; the native
+// daemon's thin client has its own, pipe-connection.ts).
 import { createConnection, type Socket } from 'node:net';
 
 /** Resolves once connected; rejects with the socket's error (ENOENT, ECONNREFUSED: no daemon). */
