@@ -13,7 +13,7 @@
 import type { ChildProcess } from 'node:child_process';
 // Named imports: esbuild copies every property of a default-imported builtin at load (__toESM).
 import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
-import { Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { connectBytes, type ByteConnection } from './pipe-connection.js';
 import { forwardTerminal } from '../../backend-native/src/forward-terminal.js';
 import { nativeCommandLine, type NativeCommandLine } from './native-command-line.js';
@@ -36,6 +36,11 @@ import {
 const childProcess = (): typeof import('node:child_process') =>
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   require('node:child_process') as typeof import('node:child_process');
+
+/** Loaded only for the shim's control socket (node:net loads the streams: ~2 ms of a start). */
+const net = (): typeof import('node:net') =>
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  require('node:net') as typeof import('node:net');
 
 /** A native `run` as root with something to run; else null. */
 function runArguments(argv: string[]): NativeCommandLine | null {
@@ -92,7 +97,7 @@ export async function runViaDaemon(argv: string[], build: string): Promise<numbe
 }
 
 function controlConnection(sock: string, token: string): Socket {
-  const ctl = new Socket();
+  const ctl = new (net().Socket)();
   ctl.pause();
   ctl.on('error', () => undefined);
   ctl.connect(sock);

@@ -5,7 +5,6 @@
 // drives the pipe handle Node's own net.Socket wraps (process.binding('pipe_wrap'), on Node's
 // allowlist of bindings). Anything unexpected about that binding, or Node asked to warn of pending
 // deprecations (process.binding is one), and it is node:net as before.
-import { Socket } from 'node:net';
 
 export interface ByteConnection {
   write(text: string): void;
@@ -161,7 +160,8 @@ function connectPipe(b: PipeBindings, path: string): Promise<ByteConnection> {
   });
 }
 
-function connectNet(path: string): Promise<ByteConnection> {
+async function connectNet(path: string): Promise<ByteConnection> {
+  const { Socket } = await import('node:net'); // loaded only here: it brings the streams machinery
   return new Promise((resolve, reject) => {
     const s = new Socket();
     s.once('connect', () => {
