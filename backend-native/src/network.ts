@@ -218,7 +218,10 @@ export async function prepareNetwork(spec: ContainerSpec): Promise<NetworkPlan> 
     // A user namespace owns no host interface: it cannot add a veth to the host's bridge or NAT.
     throw new StrataError('bridge networking needs root (rootless mode: use --net none or --net host)');
   }
-  teardownNetwork(spec.id); // what a previous run of this container left (restart, crash)
+  // What a previous run of this container left (restart, crash). The teardown finds all of it
+  // through the state file, written before the veth, netns mount and ports and removed after them:
+  // without one there is nothing it could undo (a new container; its failed lookups cost ~2 ms).
+  if (fs.existsSync(stateFile(spec.id))) teardownNetwork(spec.id);
   const ports: PortMapping[] = [];
   const others = otherStates(spec.id).flatMap((s) => s.ports);
   for (const p of n.ports) {
