@@ -1,10 +1,10 @@
 // The thin client's connection to the native daemon: bytes both ways over a unix socket, nothing
 // else. node:net's first Socket costs a start 7 ms of CPU here (it loads and compiles the streams
-// machinery; bench: `node -e 0` 44 ms, `new net.Socket()` 51.5, a connect-write-read client on
-// libuv's pipe handle 45.9), about a third of what the daemon's whole run costs, so the client
-// drives the pipe handle Node's own net.Socket wraps (process.binding('pipe_wrap'), on Node's
-// allowlist of bindings). Anything unexpected about that binding, or Node asked to warn of pending
-// deprecations (process.binding is one), and it is node:net as before.
+// machinery; hyperfine: `node -e 0` 44 ms, `new net.Socket()` 51.5, a client that connects, writes
+// and reads on libuv's pipe handle 45.9), so the client drives the pipe handle that net.Socket
+// wraps (process.binding('pipe_wrap'), on Node's allowlist of bindings). Anything unexpected about
+// that binding, or Node asked to warn of pending deprecations (process.binding is one), and it is
+// node:net as before. Closes are reported asynchronously, as net's are.
 
 export interface ByteConnection {
   write(text: string): void;
@@ -121,7 +121,7 @@ function connectPipe(b: PipeBindings, path: string): Promise<ByteConnection> {
       if (closed) return;
       closed = true;
       destroy();
-      closeCb();
+      setImmediate(() => closeCb()); // never from inside write(), nor before onClose is set
     };
     const conn: ByteConnection = {
       write(text) {
