@@ -227,7 +227,7 @@ export async function spawnShim(inv: ShimInvocation): Promise<LaunchedShim> {
 }
 
 /** Relay a pty master to our own stdio in raw mode (foreground -t). */
-function relayTerminal(master: number, stdin: boolean): () => void {
+function relayTerminal(master: number, stdin: boolean): () => Promise<void> {
   const out = fs.createReadStream('', { fd: master, autoClose: false, highWaterMark: 65536 });
   out.on('data', (d) => process.stdout.write(d));
   out.on('error', () => undefined); // EIO when the last slave closes
@@ -250,7 +250,14 @@ function relayTerminal(master: number, stdin: boolean): () => void {
     input.on('data', onData);
     input.resume();
   }
-  return () => {
+  // What the command wrote just before it ended is still in the pty: read until the master says
+  // EIO (no slave left open), or a moment at most (something it started may hold the slave).
+  const drained = new Promise<void>((resolve) => {
+    out.once('error', () => resolve());
+    out.once('end', () => resolve());
+  });
+  return async () => {
+    await Promise.race([drained, new Promise((r) => setTimeout(r, 250).unref())]);
     out.destroy();
     process.stdout.off('resize', onResize);
     if (stdin) {
@@ -514,14 +521,14 @@ export class NativeRuntime implements Runtime {
       closeAll([...target.values(), ...host.values(), ...procsFds, ...(slave !== null ? [slave] : [])]);
       if (conf.fd !== null) closeAll([conf.fd]);
     }
-    const stopRelay = master !== null ? relayTerminal(master, stdio.stdin) : () => undefined;
+    const stopRelay = master !== null ? relayTerminal(master, stdio.stdin) : async () => undefined;
     const onSignal = (sig: NodeJS.Signals) => child.pid && process.kill(child.pid, sig);
     if (master === null) for (const s of ['SIGINT', 'SIGTERM'] as const) process.on(s, onSignal);
     const code = await new Promise<number>((resolve) =>
       child.on('exit', (c, sig) => resolve(c ?? 128 + (sig ? (typeof sig === 'string' ? 15 : 0) : 0))),
     );
     for (const s of ['SIGINT', 'SIGTERM'] as const) process.off(s, onSignal);
-    stopRelay();
+    await stopRelay();
     if (master !== null) closeQuietly(master);
     return code;
   }
