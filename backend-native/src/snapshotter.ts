@@ -15,6 +15,8 @@ import { isRootless } from './rootless.js';
 import { shortLinkName } from '../../shared/src/overlay2.js';
 import { sortedUniqueChanges } from '../../shared/src/changes.js';
 import { readTextIfExists } from '../../shared/src/store/fsutil.js';
+import { newId } from '../../shared/src/ids.js';
+import { entriesKey, type SnapshotsAhead } from './snapshots-ahead.js';
 
 // Rootless overlayfs (userxattr) keeps the mark in the user.* namespace.
 const OPAQUE_XATTR = isRootless() ? 'user.overlay.opaque' : 'trusted.overlay.opaque';
@@ -106,32 +108,21 @@ export class Overlay2Snapshotter implements Snapshotter {
     const final = this.dir(id);
     const tmp = `${final}.partial-${process.pid}`;
     fs.rmSync(tmp, { recursive: true, force: true });
-    fs.mkdirSync(path.join(tmp, 'diff'), { recursive: true, mode: 0o755 });
-    fs.chmodSync(tmp, 0o710);
     const link = shortLinkName();
-    fs.writeFileSync(path.join(tmp, 'link'), link);
-    const lower = await this.lowerFor(parent);
-    if (lower !== null) {
-      fs.writeFileSync(path.join(tmp, 'lower'), lower);
-      fs.mkdirSync(path.join(tmp, 'work'), { mode: 0o700 });
-    }
-    if (opts.merged) fs.mkdirSync(path.join(tmp, 'merged'), { mode: 0o755 });
-    try {
-      await fill(path.join(tmp, 'diff'));
-    } catch (e) {
-      fs.rmSync(tmp, { recursive: true, force: true });
-      throw e;
-    }
-    if (opts.committed) fs.writeFileSync(path.join(tmp, 'committed'), '');
-    // The short link first: a process killed here leaves a dangling link, never a layer without one.
+    await makeSnapshotDir(tmp, link, await this.lowerFor(parent), opts, fill);
+    return this.publish(tmp, id, link, opts.committed);
+  }
+
+  /** A complete snapshot directory into overlay2/ as `id`, with its l/ link. */
+  private publish(from: string, id: string, link: string, committed: boolean): Promise<SnapshotPaths> {
+    const final = this.dir(id);
     fs.symlinkSync(`../${id}/diff`, path.join(this.overlay2, 'l', link));
     try {
-      fs.renameSync(tmp, final);
+      fs.renameSync(from, final);
     } catch (e) {
-      // Another process unpacked the same layer first (two runs of a fresh image): use theirs.
-      fs.rmSync(tmp, { recursive: true, force: true });
+      fs.rmSync(from, { recursive: true, force: true });
       fs.rmSync(path.join(this.overlay2, 'l', link), { force: true });
-      if (['EEXIST', 'ENOTEMPTY'].includes((e as NodeJS.ErrnoException).code ?? '') && opts.committed)
+      if (['EEXIST', 'ENOTEMPTY'].includes((e as NodeJS.ErrnoException).code ?? '') && committed)
         return this.paths(id);
       throw e;
     }
@@ -149,9 +140,69 @@ export class Overlay2Snapshotter implements Snapshotter {
     opts: { entries?: SnapshotEntry[]; commit?: boolean } = {},
   ): Promise<SnapshotPaths> {
     const commit = opts.commit ?? false;
+    const entries = opts.entries ?? [];
+    if (this.ahead) {
+      // What a run used, the daemon makes ahead for the next one (refillAhead).
+      if (commit && parent !== null && entries.length > 0) this.ahead.want(parent, entries);
+      const staged = await this.ahead.claim(id, parent, entries, commit, (p) => this.lowerFor(p));
+      let paths: SnapshotPaths | null = null;
+      try {
+        if (staged) paths = await this.publish(staged.dir, id, staged.link, commit);
+      } catch {
+        this.ahead.forget(id); // gone from tmp/ meanwhile: built as usual below
+      }
+      // The read-write one was the pair's last: its staging directory goes (empty by now).
+      if (paths && !commit) fs.rmSync(path.dirname(staged!.dir), { recursive: true, force: true });
+      if (paths) return paths;
+    }
     return this.build(id, parent, { merged: !commit, committed: commit }, async (diff) => {
-      for (const e of opts.entries ?? []) writeEntry(diff, e);
+      for (const e of entries) writeEntry(diff, e);
     });
+  }
+
+  /** Set by the warm daemon: its snapshots made ahead (SnapshotsAhead). */
+  ahead: SnapshotsAhead | null = null;
+
+  /** The ID of a container whose two snapshots on `parent` wait in the daemon's tmp/ (or null). */
+  takeAhead(parent: string): string | null {
+    return this.ahead?.take(parent) ?? null;
+  }
+
+  /** Makes, for each image a run used lately, one container's snapshots ahead (after a run's answer). */
+  async refillAhead(): Promise<void> {
+    const ahead = this.ahead;
+    if (!ahead) return;
+    for (const [parent, entries] of ahead.missing()) {
+      if (!(await this.exists(parent))) continue; // the image's layers went (rmi) since
+      const id = newId();
+      const initLink = shortLinkName();
+      const rwLink = shortLinkName();
+      const dir = ahead.stagingDir(id);
+      const initLower = await this.lowerFor(parent);
+      try {
+        fs.mkdirSync(dir, { mode: 0o700 });
+        await makeSnapshotDir(
+          path.join(dir, `${id}-init`),
+          initLink,
+          initLower,
+          { merged: false, committed: true },
+          async (diff) => {
+            for (const e of entries) writeEntry(diff, e);
+          },
+        );
+        await makeSnapshotDir(
+          path.join(dir, id),
+          rwLink,
+          [`l/${initLink}`, initLower].filter(Boolean).join(':'),
+          { merged: true, committed: false },
+          async () => undefined,
+        );
+      } catch {
+        fs.rmSync(dir, { recursive: true, force: true });
+        continue;
+      }
+      ahead.add({ id, parent, dir, entriesKey: entriesKey(entries), initLower, initLink, rwLink });
+    }
   }
 
   async *exportDiff(id: string): LayerStream {
@@ -241,4 +292,29 @@ function writeEntry(diff: string, e: SnapshotEntry): void {
       fs.symlinkSync(e.target, target);
       break;
   }
+}
+
+/** A snapshot directory as overlay2 has it: diff/, link, lower and work/ (with a parent), merged/, committed. */
+async function makeSnapshotDir(
+  dir: string,
+  link: string,
+  lower: string | null,
+  opts: { merged: boolean; committed: boolean },
+  fill: (diff: string) => Promise<void>,
+): Promise<void> {
+  fs.mkdirSync(path.join(dir, 'diff'), { recursive: true, mode: 0o755 });
+  fs.chmodSync(dir, 0o710);
+  fs.writeFileSync(path.join(dir, 'link'), link);
+  if (lower !== null) {
+    fs.writeFileSync(path.join(dir, 'lower'), lower);
+    fs.mkdirSync(path.join(dir, 'work'), { mode: 0o700 });
+  }
+  if (opts.merged) fs.mkdirSync(path.join(dir, 'merged'), { mode: 0o755 });
+  try {
+    await fill(path.join(dir, 'diff'));
+  } catch (e) {
+    fs.rmSync(dir, { recursive: true, force: true });
+    throw e;
+  }
+  if (opts.committed) fs.writeFileSync(path.join(dir, 'committed'), '');
 }

@@ -21,6 +21,7 @@ import type { NativeBackend } from '../../backend-native/src/index.js';
 import { posixSpawnShim } from '../../backend-native/src/posix-spawn-shim.js';
 import { teardownNetwork, teardownNetworkAsync } from '../../backend-native/src/network.js';
 import type { Overlay2Snapshotter } from '../../backend-native/src/snapshotter.js';
+import { SnapshotsAhead } from '../../backend-native/src/snapshots-ahead.js';
 import { StrataError, UsageError } from '../../shared/src/errors.js';
 import { pidAlive } from '../../shared/src/store/fsutil.js';
 import { setTraceRouter, trace, traceLine } from '../../shared/src/trace.js';
@@ -117,6 +118,15 @@ let active = 0;
 let lastRequest = Date.now();
 let asideCount = 0;
 
+/** The snapshots this daemon makes ahead (for its one store; set by serve()). */
+let ahead: SnapshotsAhead | null = null;
+
+/** Before the daemon's exit: what it made ahead goes with it. */
+function exitDaemon(): never {
+  ahead?.discardAll();
+  process.exit(0);
+}
+
 /** Where removed layers wait for deletion: the store's tmp/, on the same filesystem. */
 const asideDir = (root: string) => path.join(root, 'tmp');
 
@@ -124,8 +134,9 @@ const asideDir = (root: string) => path.join(root, 'tmp');
 const teardownMark = (root: string, id: string) => path.join(asideDir(root), `teardown-${process.pid}-${id}`);
 
 /**
- * Layers a daemon killed before deleting them left aside (their names carry its PID), and the
- * bridge teardowns it had not done yet (the container's record was gone already: no `rm` would).
+ * Layers a daemon killed before deleting them left aside and the snapshots it had made ahead (their
+ * names carry its PID), and the bridge teardowns it had not done yet (the container's record was
+ * gone already: no `rm` would).
  */
 function deleteLeftAside(root: string): void {
   for (const name of fs.readdirSync(asideDir(root), { withFileTypes: true }).map((e) => e.name)) {
@@ -139,7 +150,7 @@ function deleteLeftAside(root: string): void {
       fs.rmSync(path.join(asideDir(root), name), { force: true });
       continue;
     }
-    const pid = Number(/^removing-(\d+)-/.exec(name)?.[1]);
+    const pid = Number(/^(?:removing|ahead)-(\d+)-/.exec(name)?.[1]);
     if (pid && !pidAlive(pid)) fs.rmSync(path.join(asideDir(root), name), { recursive: true, force: true });
   }
 }
@@ -302,6 +313,7 @@ async function serveRun(root: string, conn: net.Socket, req: RunRequest, rest: s
       teardownNetwork(id);
     }
   };
+  const used: { snapshots: Overlay2Snapshotter | null } = { snapshots: null }; // set by configureBackend
   const ctx = commandContext({
     root,
     debug: req.debug,
@@ -315,7 +327,9 @@ async function serveRun(root: string, conn: net.Socket, req: RunRequest, rest: s
       return () => undefined;
     },
     configureBackend: (backend) => {
-      (backend.snapshots as Overlay2Snapshotter).removeLater = removeLater;
+      const snapshots = (used.snapshots = backend.snapshots as Overlay2Snapshotter);
+      snapshots.removeLater = removeLater;
+      snapshots.ahead = ahead;
       // Only an --rm container's: one that stays may be started again, whose network a late
       // teardown would take down.
       if (autoRemove) (backend as NativeBackend).runtime.teardownLater = teardownLater;
@@ -357,6 +371,8 @@ async function serveRun(root: string, conn: net.Socket, req: RunRequest, rest: s
   const deleted = Promise.all(
     aside.map((t) => fs.promises.rm(t, { recursive: true, force: true }).catch(() => undefined)),
   );
+  // The next run of this image finds its snapshots made (SnapshotsAhead).
+  await used.snapshots?.refillAhead().catch(() => undefined);
   if (teardowns.length > 0) {
     await new Promise((r) => setImmediate(r)); // the answer leaves first
     for (const id of teardowns) {
@@ -428,6 +444,7 @@ export async function serve(root: string): Promise<number> {
   fs.mkdirSync(DAEMON_DIR, { recursive: true, mode: 0o700 });
   if (await connectOnce(sock)) return 0; // another one serves this store already
   if (fs.existsSync(asideDir(root))) deleteLeftAside(root);
+  ahead = new SnapshotsAhead(asideDir(root));
   fs.rmSync(sock, { force: true }); // stale, from a daemon that died
   const server = net.createServer((conn) => onConnection(root, conn));
   await new Promise<void>((resolve, reject) => {
@@ -449,18 +466,20 @@ export async function serve(root: string): Promise<number> {
   let draining = false;
   setInterval(() => {
     if (draining) {
-      if (active === 0 || !fs.existsSync(root)) process.exit(0);
+      if (active === 0 || !fs.existsSync(root)) exitDaemon();
       return;
     }
     const why = stale();
+    // A daemon killed just before this one started may have been still dying then.
+    if (why === null && active === 0 && fs.existsSync(asideDir(root))) deleteLeftAside(root);
     if (why === null && (active > 0 || Date.now() - lastRequest < IDLE_MS)) return;
     // Another daemon's socket (two started at once) is that one's; a removed store has nothing
     // left to finish: stop at once.
-    if (why === 'replaced') process.exit(0);
+    if (why === 'replaced') exitDaemon();
     draining = true;
     fs.rmSync(log, { force: true });
     server.close(); // which removes the socket: no new runs; those under way finish
-    if (active === 0 || why === 'root') process.exit(0);
+    if (active === 0 || why === 'root') exitDaemon();
   }, WATCH_MS);
   process.stdout.write(`strata native daemon for ${root} (${build}): ${sock}, pid ${process.pid}\n`);
   return new Promise<number>(() => undefined); // it ends by process.exit above

@@ -58,6 +58,11 @@ export interface Snapshotter {
   changes(id: string): Promise<Change[]>;
   /** Remove a snapshot, unmounting its merged dir first. Missing snapshots are not an error. */
   remove(id: string): Promise<void>;
+  /**
+   * The ID of a container whose `ID-init` and `ID` snapshots on `parent` were made ahead of its
+   * create (the native warm daemon's), or null: prepare() of those two IDs then takes them over.
+   */
+  takeAhead?(parent: string): string | null;
 }
 
 export interface ExitStatus {

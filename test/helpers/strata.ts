@@ -127,6 +127,15 @@ export function listTree(dir: string): string[] {
   return out.sort();
 }
 
+/**
+ * A store's files, less what its warm daemon keeps in tmp/ on its own schedule: the snapshots it
+ * makes ahead after a run's answer and what it deletes after one (docs/store.md). Tests that check
+ * a command changed nothing compare this.
+ */
+export function storeTree(root: string): string[] {
+  return listTree(root).filter((p) => !/^tmp\/(ahead|removing)-/.test(p));
+}
+
 /** The parts of `strata inspect` output the tests read (Docker's shape). */
 export interface InspectedContainer {
   Id: string;

@@ -154,6 +154,11 @@ function leftovers(root: string): string[] {
   return [...layers, ...containers, ...hostMountPoints(root).filter((m) => m.startsWith(root + '/'))];
 }
 
+/** Container snapshots a daemon made ahead, waiting in tmp/ (`ahead-PID-ID`). */
+function aheadOf(root: string, pid: number): string[] {
+  return fs.readdirSync(path.join(root, 'tmp')).filter((n) => n.startsWith(`ahead-${pid}-`));
+}
+
 let root: string;
 let sock: string;
 beforeAll(async () => {
@@ -255,6 +260,50 @@ describe('runs through the warm daemon', () => {
     } finally {
       destroyRoot(other);
     }
+  });
+
+  it("makes the next container's snapshots ahead in tmp/, and the next run of the image takes them over", async () => {
+    expect(viaDaemon(root, ['--rm', 'busybox', 'true']).code).toBe(0);
+    const pid = daemonPid(sock);
+    await until('a pair made ahead', () => aheadOf(root, pid).length === 1, 10_000);
+    const staged = aheadOf(root, pid)[0]!;
+    const id = staged.slice(`ahead-${pid}-`.length);
+    const ovl = path.join(root, 'overlay2');
+    // Nothing of it is in the store's overlay2/ (nor l/) before a run takes it.
+    expect(fs.readdirSync(path.join(root, 'tmp', staged)).sort()).toEqual([id, `${id}-init`]);
+    expect(fs.existsSync(path.join(ovl, id)) || fs.existsSync(path.join(ovl, `${id}-init`))).toBe(false);
+    const initLink = fs.readFileSync(path.join(root, 'tmp', staged, `${id}-init`, 'link'), 'utf8');
+    expect(fs.existsSync(path.join(ovl, 'l', initLink))).toBe(false);
+
+    const name = `ahead-${process.pid}`;
+    const r = viaDaemon(root, ['--name', name, 'busybox', 'cat', '/etc/hostname']);
+    expect(r.stdout).toBe(`${id.slice(0, 12)}\n`);
+    const info = JSON.parse(ok(root, ['inspect', name])) as Array<{
+      Id: string;
+      GraphDriver: { Data: { LowerDir: string; UpperDir: string } };
+    }>;
+    expect(info[0]!.Id).toBe(id);
+    // The layers as the snapshotter builds them: links that resolve, the init committed under the rw.
+    for (const layer of [id, `${id}-init`]) {
+      const link = fs.readFileSync(path.join(ovl, layer, 'link'), 'utf8');
+      expect(fs.realpathSync(path.join(ovl, 'l', link))).toBe(path.join(ovl, layer, 'diff'));
+    }
+    expect(fs.existsSync(path.join(ovl, `${id}-init`, 'committed'))).toBe(true);
+    expect(fs.readFileSync(path.join(ovl, id, 'lower'), 'utf8')).toBe(
+      `l/${initLink}:${fs.readFileSync(path.join(ovl, `${id}-init`, 'lower'), 'utf8')}`,
+    );
+    expect(info[0]!.GraphDriver.Data.UpperDir).toBe(path.join(ovl, id, 'diff'));
+    expect(info[0]!.GraphDriver.Data.LowerDir.split(':')[0]).toBe(path.join(ovl, `${id}-init`, 'diff'));
+    expect(fs.existsSync(path.join(root, 'tmp', staged))).toBe(false);
+    await until('the next pair', () => aheadOf(root, pid).some((n) => n !== staged), 10_000);
+    ok(root, ['rm', name]);
+
+    // A pair gone from tmp/ meanwhile: the run builds its snapshots as usual.
+    fs.rmSync(path.join(root, 'tmp', aheadOf(root, pid)[0]!), { recursive: true });
+    const again = viaDaemon(root, ['--rm', 'busybox', 'echo', 'built']);
+    expect(again.stdout).toBe('built\n');
+    expect(again.code).toBe(0);
+    expect(leftovers(root)).toEqual([]);
   });
 
   it('STRATA_DAEMON=0 runs directly and starts no daemon', () => {
@@ -374,6 +423,7 @@ describe('the daemon goes away', () => {
   it('killed while a run waits: the client runs it directly', async () => {
     await until('the daemon', () => answers(sock));
     const pid = daemonPid(sock);
+    await until('a pair made ahead', () => aheadOf(root, pid).length > 0, 10_000);
     process.kill(pid, 'SIGSTOP'); // it accepts the connection (the kernel does) but answers nothing
     const run = runAsync(BIN, root, ['run', '--rm', 'busybox', 'sh', '-c', 'echo direct; exit 4']);
     await new Promise((r) => setTimeout(r, 1500));
@@ -383,8 +433,9 @@ describe('the daemon goes away', () => {
     expect(r.code).toBe(4);
     expect(r.stderr).not.toMatch(VIA_DAEMON);
     expect(leftovers(root)).toEqual([]);
-    // That run started a new daemon in its place.
+    // That run started a new daemon in its place, which deleted what the killed one made ahead.
     await until('a new daemon', async () => (await answers(sock)) && daemonPid(sock) !== pid);
+    await until("the killed one's pair deleted", () => aheadOf(root, pid).length === 0, 5000);
   }, 60_000);
 
   /**
@@ -467,6 +518,7 @@ describe('the daemon goes away', () => {
       await until('the daemon of the first build', () => answers(oldSock));
       const oldPid = daemonPid(oldSock);
       expect((await run()).stderr).toMatch(VIA_DAEMON);
+      await until('a pair made ahead', () => aheadOf(other, oldPid).length === 1, 10_000);
 
       const rebuilt = `v${Date.now()}-${process.pid}`;
       fs.cpSync(path.join(inst, 'dist', old), path.join(inst, 'dist', rebuilt), { recursive: true });
@@ -475,6 +527,7 @@ describe('the daemon goes away', () => {
       expect(first.code).toBe(0);
       expect(first.stderr).not.toMatch(VIA_DAEMON);
       await until('the old daemon to exit', () => !alive(oldPid), 15_000);
+      expect(aheadOf(other, oldPid)).toEqual([]); // what it made ahead went with it
       const newSock = daemonSocket(other, rebuilt);
       await until('the daemon of the new build', () => answers(newSock));
       const second = await run();

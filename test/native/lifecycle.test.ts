@@ -9,7 +9,7 @@ import {
   BIN,
   destroyRoot,
   hostMountPoints,
-  listTree,
+  storeTree,
   ok,
   requireNativePrerequisites,
   strata,
@@ -80,13 +80,16 @@ describe('terminals', () => {
   const inTerminal = (cmd: string, input: string) =>
     spawnSync('script', ['-qec', cmd, '/dev/null'], { input, encoding: 'utf8', timeout: 30_000 });
 
+  // `sh -c`, not an interactive shell: ash's line editing flushes what was typed before its first
+  // prompt (tcsetattr TCSAFLUSH), which raced the input written here at once on a loaded machine.
   it('run -it gives the payload a pty from its own devpts, passes input and the exit code', () => {
     const r = inTerminal(
-      `${process.execPath} ${BIN} --root ${root} run --rm -it busybox sh`,
-      'tty; echo "$TERM"; echo got-$((6*7))\nexit 3\n',
+      `${process.execPath} ${BIN} --root ${root} run --rm -it busybox sh -c 'tty; echo "$TERM"; read x; echo got-$(($x)); exit 3'`,
+      '6*7\n',
     );
     const out = r.stdout.replace(/\r/g, '');
-    expect(out).toContain('\n/dev/pts/0\nxterm\ngot-42\n');
+    expect(out).toContain('/dev/pts/0\nxterm\n');
+    expect(out).toContain('\ngot-42\n');
     expect(r.status).toBe(3);
   });
 
@@ -94,10 +97,11 @@ describe('terminals', () => {
     const id = ok(root, ['run', '-d', 'busybox', 'sleep', '1000']).trim();
     try {
       const r = inTerminal(
-        `${process.execPath} ${BIN} --root ${root} exec -it ${id} sh`,
-        'tty; cat /proc/1/comm\nexit 4\n',
+        `${process.execPath} ${BIN} --root ${root} exec -it ${id} sh -c 'tty; cat /proc/1/comm; read x; echo got-$x; exit 4'`,
+        'typed\n',
       );
-      expect(r.stdout.replace(/\r/g, '')).toContain('\n/dev/pts/0\nsleep\n');
+      expect(r.stdout.replace(/\r/g, '')).toContain('/dev/pts/0\nsleep\n');
+      expect(r.stdout.replace(/\r/g, '')).toContain('\ngot-typed\n');
       expect(r.status).toBe(4);
     } finally {
       ok(root, ['rm', '-f', id]);
@@ -244,16 +248,16 @@ describe('bad input: a clear message, a Docker exit code, nothing left behind', 
   ];
   for (const [what, args, code, message] of cases) {
     it(what, () => {
-      const before = listTree(root);
+      const before = storeTree(root);
       const r = strata(root, args);
       expect(r.stderr).toMatch(message);
       expect(r.code).toBe(code);
-      expect(listTree(root)).toEqual(before);
+      expect(storeTree(root)).toEqual(before);
     });
   }
 
   it('not root: says so, exit 125, touches nothing', () => {
-    const before = listTree(root);
+    const before = storeTree(root);
     const r = spawnSync(
       'setpriv',
       [
@@ -273,6 +277,6 @@ describe('bad input: a clear message, a Docker exit code, nothing left behind', 
     );
     expect(r.stderr).toContain('must run as root');
     expect(r.status).toBe(125);
-    expect(listTree(root)).toEqual(before);
+    expect(storeTree(root)).toEqual(before);
   });
 });

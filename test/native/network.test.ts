@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BIN,
   destroyRoot,
-  listTree,
+  storeTree,
   ok,
   requireNativePrerequisites,
   strata,
@@ -360,7 +360,7 @@ describe('teardown after a crash, and refused input', () => {
     const web = ok(root, ['run', '-d', '-p', `${port + 1}:80`, 'busybox', 'sleep', '1000']).trim();
     ok(root, ['create', '--name', 'stopped', 'busybox', 'true']);
     try {
-      const before = listTree(root);
+      const before = storeTree(root);
       const cases: Array<[string[], RegExp]> = [
         [
           ['-p', `127.0.0.1:${port}:80`],
@@ -382,7 +382,7 @@ describe('teardown after a crash, and refused input', () => {
         expect(r.stderr, flags.join(' ')).toMatch(message);
         expect(r.code).toBe(125);
       }
-      expect(listTree(root)).toEqual(before);
+      expect(storeTree(root)).toEqual(before);
       const r = strata(root, ['run', '--name', 'joiner', '--net', 'container:stopped', 'busybox', 'true']);
       expect(r.stderr).toMatch(/cannot join network of a non running container/);
       expect(r.code).toBe(125);

@@ -106,8 +106,6 @@ export class Engine {
     const image = await this.resolveImage(opts.image);
     trace('create: image resolved');
     const argv = commandLine(opts, image.config);
-    const id = newId();
-    const name = opts.name ?? randomName() + '_' + id.slice(0, 4);
     const cfg = image.config.config ?? {};
     const withDefault =
       opts.network === undefined && this.backend.defaultNetwork
@@ -122,15 +120,17 @@ export class Engine {
     // --net host takes the host's, with its files; on the native backend only: emu's "host" is
     // its guest, whose names this process does not know.
     const onHost = net.mode === 'host' && this.backend.kind === 'native' ? hostNetworkFiles() : null;
+    const top = await this.materialise(image);
+    trace('create: layers materialised');
+    // A container whose snapshots were made ahead on this image (the warm daemon) takes their ID.
+    const id = (top !== null ? this.backend.snapshots.takeAhead?.(top) : null) ?? newId();
+    const name = opts.name ?? randomName() + '_' + id.slice(0, 4);
     const hostname =
       opts.hostname ??
       (joined !== null
         ? this.store.containers.find(joined).Config.Hostname
         : (onHost?.hostname ?? id.slice(0, 12)));
     const env = mergeEnv(cfg.Env ?? [], opts.env, hostname, opts.tty, this.hostEnv);
-    const top = await this.materialise(image);
-
-    trace('create: layers materialised');
     this.store.containers.reserveName(name, id);
     const layerId = id;
     const initLayerId = `${id}-init`;
