@@ -1,5 +1,5 @@
 // bench/run-latency: `strata run --rm busybox /bin/true` against its peers on the same rootfs, in one
-// hyperfine run: node -e 0 (the floor for any Node CLI), util-linux unshare+chroot, runc, crun, and
+// run of hyperfine rounds: node -e 0 (the floor for any Node CLI), util-linux unshare+chroot, runc, crun, and
 // docker/podman when installed. strata runs both ways: through the store's warm daemon (the default
 // once one is up) and directly (STRATA_DAEMON=0). Prints medians and ratios; writes results.json
 // and RESULTS.md.
@@ -13,6 +13,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
 const bin = path.join(repo, 'bin', 'strata.js');
 const runs = Number(process.env.BENCH_RUNS ?? 30);
+/** Rounds the runs are split into (BENCH_ROUNDS), each running every command in turn. */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'strata-bench-'));
 const root = path.join(work, 'store');
 const have = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
@@ -84,11 +86,17 @@ try {
   spec.process.terminal = false;
   fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec));
 
-  // Both ways pay the same `env` exec (about 1 ms), so that only the path differs.
+  // An environment with NODE_EXTRA_CA_CERTS (this workplace's) makes every Node start read and parse
+  // the CA bundle, 55-100 ms here: the same for `node -e 0` and strata's client, but its own spread
+  // between hyperfine's blocks of runs moved the difference by 10 ms. Node's rows run without it;
+  // one row with it shows what it costs.
+  const extraCa = process.env.NODE_EXTRA_CA_CERTS !== undefined;
+  const unsetCa = extraCa ? '-u NODE_EXTRA_CA_CERTS ' : '';
+  // Every Node row pays the same `env` exec (about 1 ms), so that only the path differs.
   const strata = (daemon, flags) =>
-    `env STRATA_DAEMON=${daemon} ${process.execPath} ${bin} --root ${root} run --rm ${flags}busybox /bin/true`;
+    `env ${unsetCa}STRATA_DAEMON=${daemon} ${process.execPath} ${bin} --root ${root} run --rm ${flags}busybox /bin/true`;
   const commands = [
-    ['node -e 0', `${process.execPath} -e 0`],
+    ['node -e 0', `env ${unsetCa}${process.execPath} -e 0`],
     ['strata run --rm', strata(1, '')],
     // Docker's defaults cost a bridge network (veth, nft) and confinement; these rows take them away.
     ['strata run --rm --net none', strata(1, '--net none ')],
@@ -97,15 +105,7 @@ try {
     ['direct: strata run --rm --net none', strata(0, '--net none ')],
     ['unshare + chroot', `unshare -m -u -i -n -p --fork --mount-proc chroot ${rootfs} /bin/true`],
   ];
-  // An environment with NODE_EXTRA_CA_CERTS (this workplace's) makes every Node start read and parse
-  // the CA bundle, ~55 ms here: the same for `node -e 0` and strata's client, so the difference does
-  // not move, but the absolute times are far above a usual machine's. Shown beside it.
-  const extraCa = process.env.NODE_EXTRA_CA_CERTS !== undefined;
-  if (extraCa)
-    commands.splice(1, 0, [
-      'node -e 0 without NODE_EXTRA_CA_CERTS',
-      `env -u NODE_EXTRA_CA_CERTS ${process.execPath} -e 0`,
-    ]);
+  if (extraCa) commands.splice(1, 0, ['node -e 0 with NODE_EXTRA_CA_CERTS', `env ${process.execPath} -e 0`]);
   if (have('runc')) commands.push(['runc run', `sh -c 'exec runc run -b ${bundle} bench-runc-$$'`]);
   // crun 1.8 refuses cgroup v1 hybrid layouts unless the unified mount is hidden (shared/notes).
   if (have('crun'))
@@ -125,24 +125,55 @@ try {
   // time (user + system, the command's children included) is reported beside them.
   const loadBefore = os.loadavg()[0];
   const daemonCpuBefore = daemonCpu();
-  const json = path.join(work, 'hyperfine.json');
-  const args = ['-N', '--warmup', '3', '--runs', String(runs), '--export-json', json];
-  for (const [name, cmd] of commands) args.push('-n', name, cmd);
-  execFileSync('hyperfine', args, { stdio: 'inherit' });
+  // In rounds: hyperfine runs each command's runs in one block, and this machine's speed drifts
+  // between blocks (the same command's median moved by 10 ms from one block to the next); rounds of
+  // a few runs per command, their times pooled, spread the drift over every command alike.
+  const rounds = Math.max(1, Math.min(ROUNDS, runs));
+  const pooled = new Map(commands.map(([name]) => [name, { times: [], user: 0, system: 0 }]));
+  for (let round = 0; round < rounds; round++) {
+    const json = path.join(work, `hyperfine-${round}.json`);
+    const perRound = Math.ceil(runs / rounds);
+    const args = [
+      '-N',
+      '--warmup',
+      round === 0 ? '3' : '1',
+      '--runs',
+      String(perRound),
+      '--export-json',
+      json,
+    ];
+    for (const [name, cmd] of commands) args.push('-n', name, cmd);
+    execFileSync('hyperfine', args, { stdio: round === 0 ? 'inherit' : 'ignore' });
+    for (const r of JSON.parse(fs.readFileSync(json, 'utf8')).results) {
+      const p = pooled.get(r.command);
+      p.times.push(...r.times);
+      p.user += r.user * r.times.length;
+      p.system += r.system * r.times.length;
+    }
+  }
   // A daemon replaced meanwhile (dist/ rebuilt: a new build has its own daemon) made some of the
   // daemon rows direct runs: the numbers would mix both ways.
   if (!fs.existsSync(`/proc/${daemonPid}`))
     throw new Error('the strata daemon stopped during the run (dist/ rebuilt meanwhile?): run again');
   // The daemon's CPU is not the client's: hyperfine cannot see it. Per run of the three daemon rows.
-  const daemonCpuPerRun = (daemonCpu() - daemonCpuBefore) / (3 * (runs + 3));
+  const daemonRuns = [...pooled.values()][0].times.length + 3 + (rounds - 1);
+  const daemonCpuPerRun = (daemonCpu() - daemonCpuBefore) / (3 * daemonRuns);
 
-  const results = JSON.parse(fs.readFileSync(json, 'utf8')).results.map((r) => ({
-    name: r.command,
-    median: r.median * 1000,
-    mean: r.mean * 1000,
-    stddev: r.stddev * 1000,
-    cpu: (r.user + r.system) * 1000,
-  }));
+  const median = (xs) => {
+    const a = [...xs].sort((x, y) => x - y);
+    return a.length % 2 ? a[(a.length - 1) / 2] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
+  };
+  const results = [...pooled].map(([name, p]) => {
+    const mean = p.times.reduce((a, b) => a + b, 0) / p.times.length;
+    const sd = Math.sqrt(p.times.reduce((a, t) => a + (t - mean) ** 2, 0) / p.times.length);
+    return {
+      name,
+      median: median(p.times) * 1000,
+      mean: mean * 1000,
+      stddev: sd * 1000,
+      cpu: ((p.user + p.system) / p.times.length) * 1000,
+    };
+  });
   const load = `load average ${loadBefore.toFixed(1)} before, ${os.loadavg()[0].toFixed(1)} after`;
   // Moving a task between cgroups can wait for an RCU grace period after a quiet spell (up to ~15
   // ms, every runtime alike; cgroup2's favordynmods mount option removes it, an administrator's
@@ -155,7 +186,7 @@ try {
   const directNone = by['direct: strata run --rm --net none'];
   const node = by['node -e 0'];
   const lines = [
-    `# bench/run-latency (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${runs} runs, medians; ${load}; one cgroup move after 200 ms idle: ${cgroupMoveMs.toFixed(2)} ms)`,
+    `# bench/run-latency (${new Date().toISOString().slice(0, 10)}, ${os.cpus().length} cores, ${[...pooled.values()][0].times.length} runs in ${rounds} rounds, medians; ${load}; one cgroup move after 200 ms idle: ${cgroupMoveMs.toFixed(2)} ms)`,
     '',
     '| command | median ms | CPU ms (user+sys, mean) | strata / this |',
     '|---|---:|---:|---:|',
@@ -173,8 +204,8 @@ try {
     ...(extraCa
       ? [
           '',
-          `This environment sets NODE_EXTRA_CA_CERTS, so every Node start (\`node -e 0\` and strata's client alike) reads the CA bundle: ` +
-            `\`node -e 0\` takes ${(node.median - by['node -e 0 without NODE_EXTRA_CA_CERTS'].median).toFixed(1)} ms more than without it.`,
+          `This environment sets NODE_EXTRA_CA_CERTS, which makes every Node start (\`node -e 0\` and strata's client alike) read the CA bundle: ` +
+            `${(by['node -e 0 with NODE_EXTRA_CA_CERTS'].median - node.median).toFixed(1)} ms more for \`node -e 0\`. The Node rows above ran without it.`,
         ]
       : []),
     '',
