@@ -151,8 +151,13 @@ export class Overlay2Snapshotter implements Snapshotter {
       } catch {
         this.ahead.forget(id); // gone from tmp/ meanwhile: built as usual below
       }
-      // The read-write one was the pair's last: its staging directory goes (empty by now).
-      if (paths && !commit) fs.rmSync(path.dirname(staged!.dir), { recursive: true, force: true });
+      // The read-write one was the pair's last: its staging directory goes (empty by now; an rmdir
+      // that frees it costs ~1 ms here, so after the answer when the daemon defers deletions).
+      if (paths && !commit) {
+        const dir = path.dirname(staged!.dir);
+        if (this.removeLater) this.removeLater(dir);
+        else fs.rmSync(dir, { recursive: true, force: true });
+      }
       if (paths) return paths;
     }
     return this.build(id, parent, { merged: !commit, committed: commit }, async (diff) => {

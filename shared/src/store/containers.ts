@@ -8,6 +8,7 @@ import { atomicWriteJson, listDir, readJsonIfExists, readTextIfExists, removeTre
 import type { StoreLayout } from './layout.js';
 
 const RECORD = 'config.v2.json';
+let heldCount = 0;
 
 export class ContainerStore {
   /**
@@ -57,7 +58,20 @@ export class ContainerStore {
   }
 
   save(rec: ContainerRecord): void {
-    atomicWriteJson(path.join(this.dir(rec.Id), RECORD), rec);
+    const file = path.join(this.dir(rec.Id), RECORD);
+    // The record a save replaces is freed by the rename: about 1 ms of ext4 work on this disk, on a
+    // run's path. With the daemon's deferred deletions, a second link to it goes aside first, so
+    // the rename frees nothing and the inode goes after the answer.
+    if (this.removeLater && fs.existsSync(file)) {
+      const held = `${file}.replaced-${process.pid}-${++heldCount}`;
+      try {
+        fs.linkSync(file, held);
+        this.removeLater(held);
+      } catch {
+        /* the record changed meanwhile: replaced the usual way */
+      }
+    }
+    atomicWriteJson(file, rec);
   }
 
   get(id: string): ContainerRecord | null {
