@@ -46,17 +46,29 @@ export class SnapshotsAhead {
     while (this.wanted.size > MAX_AHEAD) this.wanted.delete(this.wanted.keys().next().value!);
   }
 
-  /** Parents a run used with no pair waiting, and the init entries to make for them. */
+  /**
+   * Parents a run used with no pair waiting or being made, and the init entries to make for them;
+   * each is then being made until add() or abandon() (two runs ending at once make one pair).
+   */
   missing(): Array<[string, SnapshotEntry[]]> {
     for (const parent of [...this.waiting.keys()])
       if (!this.wanted.has(parent))
         this.discard(this.waiting.get(parent)!, () => this.waiting.delete(parent));
-    return [...this.wanted].filter(([parent]) => !this.waiting.has(parent));
+    const todo = [...this.wanted].filter(([parent]) => !this.waiting.has(parent) && !this.making.has(parent));
+    for (const [parent] of todo) this.making.add(parent);
+    return todo;
   }
 
   add(pair: StagedPair): void {
+    this.making.delete(pair.parent);
     this.waiting.set(pair.parent, pair);
   }
+
+  abandon(parent: string): void {
+    this.making.delete(parent);
+  }
+
+  private readonly making = new Set<string>();
 
   take(parent: string): string | null {
     // A create that failed after taking its pair (a name in use...) never claims it.

@@ -178,13 +178,17 @@ export class Overlay2Snapshotter implements Snapshotter {
     const ahead = this.ahead;
     if (!ahead) return;
     for (const [parent, entries] of ahead.missing()) {
-      if (!(await this.exists(parent))) continue; // the image's layers went (rmi) since
+      if (!(await this.exists(parent))) {
+        ahead.abandon(parent); // the image's layers went (rmi) since
+        continue;
+      }
       const id = newId();
       const initLink = shortLinkName();
       const rwLink = shortLinkName();
       const dir = ahead.stagingDir(id);
-      const initLower = await this.lowerFor(parent);
+      let initLower: string | null;
       try {
+        initLower = await this.lowerFor(parent);
         fs.mkdirSync(dir, { mode: 0o700 });
         await makeSnapshotDir(
           path.join(dir, `${id}-init`),
@@ -204,6 +208,7 @@ export class Overlay2Snapshotter implements Snapshotter {
         );
       } catch {
         fs.rmSync(dir, { recursive: true, force: true });
+        ahead.abandon(parent);
         continue;
       }
       ahead.add({ id, parent, dir, entriesKey: entriesKey(entries), initLower, initLink, rwLink });
