@@ -307,12 +307,19 @@ export class NativeRuntime implements Runtime {
     const r = spec.rootfs;
     // In a user namespace overlayfs keeps its whiteout/opaque marks in user.* xattrs (userxattr).
     const overlayData = `lowerdir=${r.lowerDirs.join(':')},upperdir=${r.upperDir},workdir=${r.workDir}${isRootless() ? ',userxattr' : ''}`;
-    const netPlan = await prepareNetwork(spec);
     const cg = createCgroups(spec.cgroup.path, spec.cgroup.limits);
     trace('runtime: cgroups created');
-    // PID 1's move into these cgroups would otherwise wait an RCU grace period (cgroup-warm.ts).
-    // Not before the mkdirs: the grace period is waited for holding cgroup_mutex, which mkdir takes.
+    // PID 1's move into these cgroups would otherwise wait an RCU grace period (cgroup-warm.ts):
+    // it starts now, before the network's plan, to pass while the rest is made. Not before the
+    // mkdirs: the grace period is waited for holding cgroup_mutex, which mkdir takes.
     holdingCgroupMoves(holdCgroupMovesOpen());
+    let netPlan: NetworkPlan;
+    try {
+      netPlan = await prepareNetwork(spec);
+    } catch (e) {
+      closeAll([...cg.procsFds, ...(cg.oomFd !== null ? [cg.oomFd] : [])]);
+      throw e; // the engine's cleanup removes the cgroups
+    }
     const stateFd = fs.openSync(stateDir, 'r');
     const owned: number[] = [stateFd, ...cg.procsFds, ...(cg.oomFd !== null ? [cg.oomFd] : [])];
     let logFd: number | null = null;
