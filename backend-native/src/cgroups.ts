@@ -82,17 +82,27 @@ export interface ContainerCgroups {
 }
 
 export function createCgroups(relPath: string, limits: CgroupLimits): ContainerCgroups {
+  return openCgroups(makeCgroups(relPath, limits));
+}
+
+/** The files the shim needs of cgroups made already (makeCgroups). */
+export function openCgroups(dirs: string[]): ContainerCgroups {
+  const procsFds = dirs.map((dir) => fs.openSync(path.join(dir, 'cgroup.procs'), 'w'));
+  return { dirs, procsFds, oomFd: dirs.length > 0 ? openOomCounter(dirs, cgroupVersion()) : null };
+}
+
+/** The container's cgroup directories with its limits written (again, harmlessly, when they exist). */
+export function makeCgroups(relPath: string, limits: CgroupLimits): string[] {
   if (isRootless()) {
     // cgroup v1 is never delegated to unprivileged users; v2 delegation is not wired up yet.
     if (Object.keys(limits).length > 0)
       throw new StrataError(
         'resource limits (--memory, --pids-limit, --cpus, ...) need root: rootless mode has no delegated cgroups here',
       );
-    return { dirs: [], procsFds: [], oomFd: null };
+    return [];
   }
   const version = cgroupVersion();
   const dirs: string[] = [];
-  const procsFds: number[] = [];
   for (const hier of hierarchies()) {
     const dir = path.join(hier, relPath);
     fs.mkdirSync(dir, { recursive: true });
@@ -111,9 +121,8 @@ export function createCgroups(relPath: string, limits: CgroupLimits): ContainerC
       enableV2Controllers(dir);
       applyWrites(dir, cgroupV2Writes(limits));
     }
-    procsFds.push(fs.openSync(path.join(dir, 'cgroup.procs'), 'w'));
   }
-  return { dirs, procsFds, oomFd: openOomCounter(dirs, version) };
+  return dirs;
 }
 
 /** memory.oom_control (v1) or memory.events (v2): both carry an "oom_kill N" line. */

@@ -12,7 +12,7 @@ import type { Runtime, RuntimeStatus, StartedProcess, StdioSpec } from '../../sh
 import type { ContainerSpec, ProcessSpec } from '../../shared/src/spec.js';
 import { EXIT, StrataError } from '../../shared/src/errors.js';
 import { pidAlive, readTextIfExists } from '../../shared/src/store/fsutil.js';
-import { createCgroups, removeCgroups } from './cgroups.js';
+import { createCgroups, makeCgroups, openCgroups, removeCgroups } from './cgroups.js';
 import { holdCgroupMovesOpen } from './cgroup-warm.js';
 import {
   attachNetwork,
@@ -281,6 +281,30 @@ export class NativeRuntime implements Runtime {
   /** `launcher` starts the shim of attached runs (the daemon's client); detached ones stay here. */
   constructor(private readonly launcher: ShimLauncher | null = null) {}
 
+  /** Cgroups made by prepareStart, by path, with the hold on cgroup moves taken then. */
+  private readonly early = new Map<string, { dirs: string[]; release: () => void }>();
+
+  /**
+   * `run`: the container's cgroups are made while its record and snapshots are, and the grace
+   * period its PID 1's move would wait starts then (cgroup-warm.ts): ~3 ms more of it passes
+   * before the shim gets there. A start that never comes lets go of the hold within seconds.
+   */
+  prepareStart(cgroup: ContainerSpec['cgroup']): () => void {
+    const dirs = makeCgroups(cgroup.path, cgroup.limits);
+    const hold = holdCgroupMovesOpen();
+    const forget = (): void => {
+      clearTimeout(timer);
+      hold();
+      this.early.delete(cgroup.path);
+    };
+    const timer = setTimeout(forget, 10_000).unref();
+    this.early.set(cgroup.path, { dirs, release: forget });
+    return () => {
+      forget();
+      removeCgroups(cgroup.path);
+    };
+  }
+
   async start(
     spec: ContainerSpec,
     stdio: StdioSpec,
@@ -307,12 +331,16 @@ export class NativeRuntime implements Runtime {
     const r = spec.rootfs;
     // In a user namespace overlayfs keeps its whiteout/opaque marks in user.* xattrs (userxattr).
     const overlayData = `lowerdir=${r.lowerDirs.join(':')},upperdir=${r.upperDir},workdir=${r.workDir}${isRootless() ? ',userxattr' : ''}`;
-    const cg = createCgroups(spec.cgroup.path, spec.cgroup.limits);
+    const early = this.early.get(spec.cgroup.path);
+    this.early.delete(spec.cgroup.path);
+    const cg = early ? openCgroups(early.dirs) : createCgroups(spec.cgroup.path, spec.cgroup.limits);
     trace('runtime: cgroups created');
     // PID 1's move into these cgroups would otherwise wait an RCU grace period (cgroup-warm.ts):
-    // it starts now, before the network's plan, to pass while the rest is made. Not before the
-    // mkdirs: the grace period is waited for holding cgroup_mutex, which mkdir takes.
+    // it starts now (or started in prepareStart), before the network's plan, to pass while the
+    // rest is made. Not before the mkdirs: the grace period is waited for holding cgroup_mutex,
+    // which mkdir takes.
     holdingCgroupMoves(holdCgroupMovesOpen());
+    early?.release();
     let netPlan: NetworkPlan;
     try {
       netPlan = await prepareNetwork(spec);

@@ -128,6 +128,13 @@ export interface Runtime {
   kill(pid: number, signal: NodeJS.Signals | number): Promise<void>;
   /** Undo what start() left behind once the process is gone: mounts, cgroups. Idempotent. */
   cleanup(spec: ContainerSpec): Promise<void>;
+  /**
+   * A start of this container follows at once (`run`): what the runtime can begin while the rest
+   * of the container is made (native: its cgroups, whose first task move waits a kernel grace
+   * period). What it makes, cleanup() undoes as start()'s own, or the function returned (a
+   * create that failed before its start).
+   */
+  prepareStart?(cgroup: ContainerSpec['cgroup']): () => void;
 }
 
 export interface Backend {

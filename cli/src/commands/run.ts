@@ -160,7 +160,7 @@ export const runCommand: Command = {
   async run(ctx: Context, p: Parsed): Promise<number> {
     const opts = runOptions(p, bool(p, 'detach'));
     const engine = await ctx.engine();
-    const rec = await engine.create(opts);
+    const rec = await engine.create(opts, { startsNow: true });
     if (!opts.detach) return runAttached(ctx, engine, rec, opts);
     try {
       await engine.start(

@@ -80,7 +80,11 @@ export class Engine {
     return path.join(this.stateDir(rec), LOG_FILE);
   }
 
-  async create(opts: RunOptions): Promise<ContainerRecord> {
+  /** `startsNow`: a start follows at once (`run`), which the runtime may begin ahead. */
+  async create(
+    opts: RunOptions,
+    { startsNow = false }: { startsNow?: boolean } = {},
+  ): Promise<ContainerRecord> {
     if (opts.name !== null && !VALID_NAME.test(opts.name)) {
       throw new UsageError(
         `Invalid container name (${opts.name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`,
@@ -195,7 +199,10 @@ export class Engine {
     };
     // The record exists before any snapshot, so `rm -f` can clean up after a crash from here on.
     this.store.containers.create(rec);
+    let undoPrepared = (): void => undefined;
     try {
+      const cgroup = { path: rec.Strata.cgroupPath, limits: limitsOf(rec.HostConfig) };
+      if (startsNow) undoPrepared = this.backend.runtime.prepareStart?.(cgroup) ?? undoPrepared;
       const dir = this.stateDir(rec);
       atomicWrite(path.join(dir, 'hostname'), `${hostname}\n`);
       atomicWrite(path.join(dir, 'hosts'), onHost?.hosts ?? hostsFile());
@@ -212,6 +219,7 @@ export class Engine {
       this.store.containers.save(rec);
       trace('create: snapshots prepared, record saved');
     } catch (e) {
+      undoPrepared(); // without its snapshots, the record's spec (which cleanup takes) may not be made
       await this.removeArtifacts(rec);
       throw e;
     }
