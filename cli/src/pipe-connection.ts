@@ -160,24 +160,19 @@ function connectPipe(b: PipeBindings, path: string): Promise<ByteConnection> {
   });
 }
 
+/** node:net's socket (unix-connect.ts), as a ByteConnection. */
 async function connectNet(path: string): Promise<ByteConnection> {
-  const { Socket } = await import('node:net'); // loaded only here: it brings the streams machinery
-  return new Promise((resolve, reject) => {
-    const s = new Socket();
-    s.once('connect', () => {
-      s.off('error', reject);
-      s.on('error', () => undefined); // 'close' follows
-      resolve({
-        write: (text) => void (s.destroyed || s.write(text)),
-        onData: (cb) => void s.on('data', cb),
-        onClose: (cb) => void s.on('close', cb),
-        destroy: () => void s.destroy(),
-        get destroyed() {
-          return s.destroyed;
-        },
-      });
-    });
-    s.once('error', reject);
-    s.connect(path);
-  });
+  // Imported only here: node:net brings the streams machinery.
+  const { connect } = await import('./unix-connect.js');
+  const s = await connect(path);
+  s.on('error', () => undefined); // 'close' follows
+  return {
+    write: (text) => void (s.destroyed || s.write(text)),
+    onData: (cb) => void s.on('data', cb),
+    onClose: (cb) => void s.on('close', cb),
+    destroy: () => void s.destroy(),
+    get destroyed() {
+      return s.destroyed;
+    },
+  };
 }

@@ -1,5 +1,5 @@
 // One connection to a daemon's unix socket, as a promise (the emu daemon's clients; the native
-// daemon's thin client has its own, pipe-connection.ts).
+// daemon's thin client when libuv's pipe handle cannot be used, pipe-connection.ts).
 import { createConnection, type Socket } from 'node:net';
 
 /** Resolves once connected; rejects with the socket's error (ENOENT, ECONNREFUSED: no daemon). */

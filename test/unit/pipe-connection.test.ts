@@ -42,18 +42,29 @@ function collect(conn: ByteConnection): { text: () => string; closed: Promise<vo
   return { text: () => Buffer.concat(chunks).toString('utf8'), closed };
 }
 
+/** `fn` with a connection to a fresh lengthServer, whatever it does; the server closed after. */
+async function withLengthServer(
+  transport: Transport,
+  fn: (conn: ByteConnection, got: ReturnType<typeof collect>) => Promise<void>,
+): Promise<void> {
+  const sock = path.join(dir, 's.sock');
+  const server = await lengthServer(sock);
+  try {
+    const conn = await connectBytes(sock, transport);
+    await fn(conn, collect(conn));
+  } finally {
+    server.close();
+  }
+}
+
 it('uses the pipe handle on this Node', () => {
   // The fallback exists for other Nodes; here the fast path must be the one taken.
   expect(preferredTransport()).toBe('pipe-handle');
 });
 
 describe.each<Transport>(['pipe-handle', 'net'])('over %s', (transport) => {
-  it('writes lines, reads answers in order, and sees the peer close', async () => {
-    const sock = path.join(dir, 's.sock');
-    const server = await lengthServer(sock);
-    try {
-      const conn = await connectBytes(sock, transport);
-      const got = collect(conn);
+  it('writes lines, reads answers in order, and sees the peer close', () =>
+    withLengthServer(transport, async (conn, got) => {
       const big = 'x'.repeat(3 << 20); // larger than a socket buffer: the write completes later
       conn.write('hello\n');
       conn.write(`${big}\n`);
@@ -61,10 +72,7 @@ describe.each<Transport>(['pipe-handle', 'net'])('over %s', (transport) => {
       await got.closed;
       expect(got.text()).toBe(`5\n${big.length}\n`);
       expect(conn.destroyed).toBe(true);
-    } finally {
-      server.close();
-    }
-  });
+    }));
 
   it('rejects with ENOENT when nothing is at the path', async () => {
     await expect(connectBytes(path.join(dir, 'none.sock'), transport)).rejects.toMatchObject({
@@ -82,19 +90,12 @@ describe.each<Transport>(['pipe-handle', 'net'])('over %s', (transport) => {
     await expect(connectBytes(stale, transport)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
   });
 
-  it('destroy() stops delivery and writes after it are dropped', async () => {
-    const sock = path.join(dir, 's.sock');
-    const server = await lengthServer(sock);
-    try {
-      const conn = await connectBytes(sock, transport);
-      const got = collect(conn);
+  it('destroy() stops delivery and writes after it are dropped', () =>
+    withLengthServer(transport, async (conn, got) => {
       conn.destroy();
       conn.write('late\n');
       await new Promise((r) => setTimeout(r, 50));
       expect(got.text()).toBe('');
       expect(conn.destroyed).toBe(true);
-    } finally {
-      server.close();
-    }
-  });
+    }));
 });
