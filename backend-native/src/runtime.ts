@@ -341,15 +341,16 @@ export class NativeRuntime implements Runtime {
     // which mkdir takes.
     holdingCgroupMoves(holdCgroupMovesOpen());
     early?.release();
+    const cgFds = [...cg.procsFds, ...(cg.oomFd !== null ? [cg.oomFd] : [])];
     let netPlan: NetworkPlan;
     try {
       netPlan = await prepareNetwork(spec);
     } catch (e) {
-      closeAll([...cg.procsFds, ...(cg.oomFd !== null ? [cg.oomFd] : [])]);
+      closeAll(cgFds);
       throw e; // the engine's cleanup removes the cgroups
     }
     const stateFd = fs.openSync(stateDir, 'r');
-    const owned: number[] = [stateFd, ...cg.procsFds, ...(cg.oomFd !== null ? [cg.oomFd] : [])];
+    const owned: number[] = [stateFd, ...cgFds];
     let logFd: number | null = null;
     if (stdio.kind === 'log') {
       logFd = fs.openSync(stdio.path, 'a', 0o640);

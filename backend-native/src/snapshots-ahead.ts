@@ -94,8 +94,8 @@ export class SnapshotsAhead {
     commit: boolean,
     lowerFor: (parent: string | null) => Promise<string | null>,
   ): Promise<{ dir: string; link: string } | null> {
-    const isInit = id.endsWith('-init');
-    const cid = isInit ? id.slice(0, -'-init'.length) : id;
+    const isInit = id.endsWith(INIT);
+    const cid = containerOf(id);
     const pair = this.taken.get(cid);
     if (!pair) return null;
     const drop = () => this.taken.delete(cid);
@@ -109,7 +109,7 @@ export class SnapshotsAhead {
       if (!same) return this.discard(pair, drop);
       return { dir: path.join(pair.dir, id), link: pair.initLink };
     }
-    if (commit || parent !== `${cid}-init` || !fs.existsSync(path.join(pair.dir, id)))
+    if (commit || parent !== `${cid}${INIT}` || !fs.existsSync(path.join(pair.dir, id)))
       return this.discard(pair, drop);
     drop();
     // Its init snapshot was taken over just before: the staging directory holds only this one.
@@ -118,7 +118,7 @@ export class SnapshotsAhead {
 
   /** A pair whose staged snapshot could not be taken over. */
   forget(id: string): void {
-    const cid = id.endsWith('-init') ? id.slice(0, -'-init'.length) : id;
+    const cid = containerOf(id);
     const pair = this.taken.get(cid);
     if (pair) this.discard(pair, () => this.taken.delete(cid));
   }
@@ -137,6 +137,11 @@ export class SnapshotsAhead {
     return null;
   }
 }
+
+const INIT = '-init';
+
+/** The container a snapshot ID belongs to: its own, or the one of its `-init` snapshot. */
+const containerOf = (id: string): string => (id.endsWith(INIT) ? id.slice(0, -INIT.length) : id);
 
 /** Images whose next container's snapshots the daemon keeps ready. */
 const MAX_AHEAD = 3;

@@ -201,8 +201,10 @@ export class Engine {
     this.store.containers.create(rec);
     let undoPrepared = (): void => undefined;
     try {
-      const cgroup = { path: rec.Strata.cgroupPath, limits: limitsOf(rec.HostConfig) };
-      if (startsNow) undoPrepared = this.backend.runtime.prepareStart?.(cgroup) ?? undoPrepared;
+      if (startsNow) {
+        const cgroup = { path: rec.Strata.cgroupPath, limits: limitsOf(rec.HostConfig) };
+        undoPrepared = this.backend.runtime.prepareStart?.(cgroup) ?? undoPrepared;
+      }
       const dir = this.stateDir(rec);
       atomicWrite(path.join(dir, 'hostname'), `${hostname}\n`);
       atomicWrite(path.join(dir, 'hosts'), onHost?.hosts ?? hostsFile());
