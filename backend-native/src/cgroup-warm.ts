@@ -7,9 +7,11 @@
 // process moves itself into the cgroup it is already in (a move that changes nothing but enters the
 // write side): the first such write pays the grace period alongside the start's other work, and one
 // every few ms keeps the fast path open until the start's own move has happened.
+// cgroup v2 only: on v1 a container's processes move themselves, one thread each, which takes no
+// global lock (cgroups.ts, joinSelf), so there is no grace period to warm.
 import fs from 'node:fs';
 import path from 'node:path';
-import { cgroupVersion, hierarchies } from './cgroups.js';
+import { cgroupMovesWait, cgroupVersion, hierarchies } from './cgroups.js';
 import { isRootless } from './rootless.js';
 
 /** Well under the shortest grace period measured here (7 ms), so the fast path never closes. */
@@ -26,7 +28,7 @@ let writing = false;
 function ownCgroupProcs(): number | null {
   if (ownProcsFd !== undefined) return ownProcsFd;
   ownProcsFd = null;
-  if (isRootless()) return null;
+  if (isRootless() || !cgroupMovesWait()) return null;
   try {
     const hier = hierarchies()[0];
     if (!hier) return null;

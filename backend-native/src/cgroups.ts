@@ -75,8 +75,18 @@ function enableV2Controllers(dir: string): void {
 
 export interface ContainerCgroups {
   dirs: string[];
-  /** cgroup.procs files opened for writing, one per hierarchy: the shim writes the payload's PID. */
-  procsFds: number[];
+  /**
+   * Opened for writing, one per hierarchy, for the shim: v1's `tasks` files, to which the joining
+   * process writes "0" and moves itself (`joinSelf`), or v2's cgroup.procs, to which the shim
+   * writes the payload's PID.
+   */
+  joinFds: number[];
+  /**
+   * v1: a process that moves itself, single-threaded, takes no global lock in the kernel. Moving
+   * another process takes cgroup_threadgroup_rwsem for writing, and its first writer after a quiet
+   * spell waits a whole RCU grace period (6-15 ms here; cgroup-warm.ts shortens it on v2).
+   */
+  joinSelf: boolean;
   /** The memory cgroup's file with the oom_kill counter, opened for the shim (OOMKilled). */
   oomFd: number | null;
 }
@@ -87,9 +97,19 @@ export function createCgroups(relPath: string, limits: CgroupLimits): ContainerC
 
 /** The files the shim needs of cgroups made already (makeCgroups). */
 export function openCgroups(dirs: string[]): ContainerCgroups {
-  const procsFds = dirs.map((dir) => fs.openSync(path.join(dir, 'cgroup.procs'), 'w'));
-  return { dirs, procsFds, oomFd: dirs.length > 0 ? openOomCounter(dirs, cgroupVersion()) : null };
+  const version = cgroupVersion();
+  const file = version === 1 ? 'tasks' : 'cgroup.procs';
+  const joinFds = dirs.map((dir) => fs.openSync(path.join(dir, file), 'w'));
+  return {
+    dirs,
+    joinFds,
+    joinSelf: version === 1,
+    oomFd: dirs.length > 0 ? openOomCounter(dirs, version) : null,
+  };
 }
+
+/** Whether joining a cgroup waits for the kernel's global lock (cgroup v2), so worth warming (cgroup-warm.ts). */
+export const cgroupMovesWait = (): boolean => cgroupVersion() === 2;
 
 /** The container's cgroup directories with its limits written (again, harmlessly, when they exist). */
 export function makeCgroups(relPath: string, limits: CgroupLimits): string[] {

@@ -285,9 +285,9 @@ export class NativeRuntime implements Runtime {
   private readonly early = new Map<string, { dirs: string[]; release: () => void }>();
 
   /**
-   * `run`: the container's cgroups are made while its record and snapshots are, and the grace
-   * period its PID 1's move would wait starts then (cgroup-warm.ts): ~3 ms more of it passes
-   * before the shim gets there. A start that never comes lets go of the hold within seconds.
+   * `run`: the container's cgroups are made while its record and snapshots are, and on cgroup v2
+   * the grace period its PID 1's move would wait starts then (cgroup-warm.ts): ~3 ms more of it
+   * passes before the shim gets there. A start that never comes lets go of the hold within seconds.
    */
   prepareStart(cgroup: ContainerSpec['cgroup']): () => void {
     const dirs = makeCgroups(cgroup.path, cgroup.limits);
@@ -335,13 +335,13 @@ export class NativeRuntime implements Runtime {
     this.early.delete(spec.cgroup.path);
     const cg = early ? openCgroups(early.dirs) : createCgroups(spec.cgroup.path, spec.cgroup.limits);
     trace('runtime: cgroups created');
-    // PID 1's move into these cgroups would otherwise wait an RCU grace period (cgroup-warm.ts):
-    // it starts now (or started in prepareStart), before the network's plan, to pass while the
-    // rest is made. Not before the mkdirs: the grace period is waited for holding cgroup_mutex,
-    // which mkdir takes.
+    // v2: PID 1's move into these cgroups would otherwise wait an RCU grace period (cgroup-warm.ts;
+    // on v1 it moves itself, which waits for nothing): it starts now (or started in prepareStart),
+    // before the network's plan, to pass while the rest is made. Not before the mkdirs: the grace
+    // period is waited for holding cgroup_mutex, which mkdir takes.
     holdingCgroupMoves(holdCgroupMovesOpen());
     early?.release();
-    const cgFds = [...cg.procsFds, ...(cg.oomFd !== null ? [cg.oomFd] : [])];
+    const cgFds = [...cg.joinFds, ...(cg.oomFd !== null ? [cg.oomFd] : [])];
     let netPlan: NetworkPlan;
     try {
       netPlan = await prepareNetwork(spec);
@@ -366,7 +366,7 @@ export class NativeRuntime implements Runtime {
       extra.push(fd);
     };
     pass('--state-fd', stateFd);
-    for (const fd of cg.procsFds) pass('--cgroup-fd', fd);
+    for (const fd of cg.joinFds) pass('--cgroup-fd', fd);
     if (cg.oomFd !== null) pass('--oom-fd', cg.oomFd);
     if (conf.fd !== null) pass('--seccomp-fd', conf.fd);
     if (netPlan.mode === 'container') pass('--join-net-fd', netPlan.nsFd);
@@ -395,6 +395,7 @@ export class NativeRuntime implements Runtime {
       '--cleanup-mount',
       merged,
       ...cg.dirs.flatMap((d) => ['--cgroup-dir', d]),
+      ...(cg.joinSelf ? ['--cgroup-self'] : []),
       ...(spec.namespaces.includes('cgroup') ? ['--cgroupns'] : []),
       ...(spec.init ? ['--init'] : []),
       ...onExit.flatMap((a) => ['--then', a]),
@@ -512,9 +513,9 @@ export class NativeRuntime implements Runtime {
     const rootfs = `/proc/${pid}/root`;
     const user = resolveUser(rootfs, proc.user);
     const joined = createCgroups(spec.cgroup.path, {});
-    // The shim's first step is its move into the cgroups: its grace period starts here (cgroup-warm.ts).
+    // The shim's first step is its move into the cgroups: on v2 its grace period starts here (cgroup-warm.ts).
     holdCgroupMovesOpen()();
-    const procsFds = joined.procsFds;
+    const joinFds = joined.joinFds;
     if (joined.oomFd !== null) fs.closeSync(joined.oomFd); // only the run monitor reads it
 
     let master: number | null = null;
@@ -526,12 +527,13 @@ export class NativeRuntime implements Runtime {
     }
     // An exec'd process is confined as the container's PID 1 (capabilities, seccomp).
     const conf = confinement(spec.security);
-    const extra = [target.get('mnt')!, ...procsFds, ...(conf.fd !== null ? [conf.fd] : [])];
+    const extra = [target.get('mnt')!, ...joinFds, ...(conf.fd !== null ? [conf.fd] : [])];
     const args = [
       'exec',
       '--mntns-fd',
       '3',
-      ...procsFds.flatMap((_, i) => ['--cgroup-fd', String(4 + i)]),
+      ...joinFds.flatMap((_, i) => ['--cgroup-fd', String(4 + i)]),
+      ...(joined.joinSelf ? ['--cgroup-self'] : []),
       ...(proc.terminal ? ['--tty'] : []),
       '--cwd',
       proc.cwd,
@@ -554,7 +556,7 @@ export class NativeRuntime implements Runtime {
       // Rootless: the host's namespaces belong to the initial user namespace and cannot be
       // re-entered; this thread only waits for the command from here on, so it may stay.
       if (!isRootless()) for (const k of kinds) setns(host.get(k)!, NS_FLAG[k]!, `host ${k}`);
-      closeAll([...target.values(), ...host.values(), ...procsFds, ...(slave !== null ? [slave] : [])]);
+      closeAll([...target.values(), ...host.values(), ...joinFds, ...(slave !== null ? [slave] : [])]);
       if (conf.fd !== null) closeAll([conf.fd]);
     }
     const stopRelay = master !== null ? relayTerminal(master, stdio.stdin) : async () => undefined;

@@ -8,8 +8,8 @@
 //         devices, hostname and loopback (setup.c); report "mounted" on the control socket and
 //         wait for the go line (the user the CLI resolved in the rootfs); clone the container's
 //         PID 1 into a new PID namespace, which mounts /proc; pivot_root both into the rootfs and
-//         return to the host's mount namespace; move PID 1 into its cgroups and release it
-//         (unshare(CLONE_NEWCGROUP), execve the payload); then wait for it, record the exit
+//         return to the host's mount namespace; move PID 1 into its cgroups (v1: PID 1 moves
+//         itself) and release it (unshare(CLONE_NEWCGROUP), execve the payload); then wait for it, record the exit
 //         status in the state dir, unmount the rootfs and remove the cgroups.
 //   exec: join the container's mount namespace (setns needs a single-threaded caller), enter its
 //         cgroups, and execve the command in place.
@@ -63,6 +63,7 @@ struct opts {
   int mntns_fd;        // exec: the container's mount namespace
   int cgroup_fds[MAX_FDS];
   int n_cgroup_fds;
+  int cgroup_self;     // --cgroup-self: the fds are v1 `tasks` files the joining process writes "0" to
   const char *cleanup_mount;  // host path of the merged dir to unmount after exit
   const char *cgroup_dirs[MAX_FDS];
   int n_cgroup_dirs;
@@ -141,6 +142,7 @@ static void parse(int argc, char **argv, struct opts *o) {
     else if (strcmp(a, "--tty") == 0) o->tty = 1;
     else if (strcmp(a, "--tty-stdin") == 0) o->tty_stdin = 1;
     else if (strcmp(a, "--cgroupns") == 0) o->cgroupns = 1;
+    else if (strcmp(a, "--cgroup-self") == 0) o->cgroup_self = 1;
     else { fprintf(stderr, "strata-shim: unknown flag %s\n", a); _exit(125); }
   }
   if (i >= argc) { fprintf(stderr, "strata-shim: no command\n"); _exit(125); }
@@ -159,6 +161,17 @@ static void join_cgroups(const struct opts *o, pid_t pid) {
   int n = snprintf(buf, sizeof buf, "%d\n", (int)pid);
   for (int i = 0; i < o->n_cgroup_fds; i++) {
     if (write(o->cgroup_fds[i], buf, (size_t)n) < 0) die("join cgroup");
+  }
+}
+
+// cgroup v1: the joining process moves itself, a single thread ("0" to each hierarchy's `tasks`).
+// The kernel takes no global lock for that: moving another process (a PID to cgroup.procs) takes
+// cgroup_threadgroup_rwsem for writing, whose first writer after a quiet spell waits a whole RCU
+// grace period (6-15 ms here, on every run's path; docs/native-backend.md). A process that is
+// single-threaded (the shim, and PID 1 before its execve) is then wholly in the cgroup.
+static void join_cgroups_self(const struct opts *o) {
+  for (int i = 0; i < o->n_cgroup_fds; i++) {
+    if (write(o->cgroup_fds[i], "0", 1) < 0) die("join cgroup");
   }
 }
 
@@ -519,9 +532,11 @@ static int do_run(struct opts *o) {
     if (o->state_fd >= 0) close(o->state_fd);
     if (o->oom_fd >= 0) close(o->oom_fd);
     for (int i = 0; i < o->n_host_ns; i++) close(o->host_ns_fds[i]);
-    close_cgroup_fds(o);
     ctl = -1;  // closed above: a failure goes to errp from here on
     child_errfd = errp[1];
+    // Before anything else: its children (--init's payload) and its cgroup namespace start there.
+    if (o->cgroup_self) join_cgroups_self(o);
+    close_cgroup_fds(o);
     // /proc is mounted before pivot_root, while the host's /proc is still visible in this mount
     // namespace: in a user namespace the kernel allows a new proc mount only then.
     if (su->proc_path[0] && mount("proc", su->proc_path, "proc", MS_NOSUID | MS_NOEXEC | MS_NODEV, NULL) < 0)
@@ -558,7 +573,7 @@ static int do_run(struct opts *o) {
     die(setup_error);
   }
   if (setns(o->host_ns_fds[0], CLONE_NEWNS) < 0) die("setns(host mnt)");
-  join_cgroups(o, child);
+  if (!o->cgroup_self) join_cgroups(o, child);  // cgroup v2: PID 1 is moved from here
   close_cgroup_fds(o);
   say("pid %d\n", (int)child);
   if (write(release[1], "r", 1) != 1) die("release");
@@ -594,7 +609,8 @@ static int do_run(struct opts *o) {
 }
 
 static int do_exec(struct opts *o) {
-  join_cgroups(o, getpid());
+  if (o->cgroup_self) join_cgroups_self(o);
+  else join_cgroups(o, getpid());
   close_cgroup_fds(o);
   if (o->mntns_fd >= 0) {
     if (setns(o->mntns_fd, CLONE_NEWNS) < 0) die("setns(mnt)");
