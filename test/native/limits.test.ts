@@ -5,7 +5,14 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { destroyRoot, ok, requireNativePrerequisites, strata, strataAsync, tempRoot } from '../helpers/strata.js';
+import {
+  destroyRoot,
+  ok,
+  requireNativePrerequisites,
+  strata,
+  strataAsync,
+  tempRoot,
+} from '../helpers/strata.js';
 
 const CG = '/sys/fs/cgroup';
 let root: string;
@@ -125,22 +132,22 @@ describe('cgroup limits', () => {
     expect(cgroupsOf(id)).toEqual([]);
   });
 
-  it('puts PID 1 and an exec\'d process in every hierarchy of the container, --init\'s payload too', async () => {
+  it("puts PID 1 and an exec'd process in every hierarchy of the container, --init's payload too", async () => {
     // On v1 each joins by moving itself ("0" to the tasks file), which needs no global lock: a
     // join that silently failed would leave them in the daemon's or the shell's cgroups.
     const cgroupLines = (pid: number) =>
       read(`/proc/${pid}/cgroup`)
         .split('\n')
         .filter((l) => l.includes('/strata/'));
-    const inContainer = (pid: number) =>
-      cgroupLines(pid).map((l) => l.split(':').slice(2).join(':'));
+    const inContainer = (pid: number) => cgroupLines(pid).map((l) => l.split(':').slice(2).join(':'));
     const id = ok(root, ['run', '-d', '--init', 'busybox', 'sh', '-c', 'sleep 1000 & wait']).trim();
     try {
       const hierarchies = cgroupsOf(id);
       expect(hierarchies.length).toBeGreaterThanOrEqual(4);
       const pid = Number(ok(root, ['inspect', '-f', '{{.State.Pid}}', id]).trim());
       expect(inContainer(pid)).toEqual(Array(hierarchies.length).fill(`/strata/${id}`));
-      const procs = (dir: string) => read(path.join(dir, 'cgroup.procs')).split('\n').filter(Boolean).map(Number);
+      const procs = (dir: string) =>
+        read(path.join(dir, 'cgroup.procs')).split('\n').filter(Boolean).map(Number);
       // PID 1 (the init), its payload sh and sleep, in each hierarchy.
       for (const dir of hierarchies) expect(procs(dir).length).toBe(3);
       const exec = strataAsync(root, ['exec', id, 'sleep', '3']);
@@ -148,7 +155,9 @@ describe('cgroup limits', () => {
         let joined: number[] = [];
         for (let i = 0; i < 100 && joined.length === 0; i++) {
           await new Promise((r) => setTimeout(r, 30));
-          joined = procs(hierarchies[0]!).filter((p) => fs.readFileSync(`/proc/${p}/cmdline`, 'utf8') === 'sleep\u00003\u0000');
+          joined = procs(hierarchies[0]!).filter(
+            (p) => fs.readFileSync(`/proc/${p}/cmdline`, 'utf8') === 'sleep\u00003\u0000',
+          );
         }
         expect(joined).toHaveLength(1);
         expect(inContainer(joined[0]!)).toEqual(Array(hierarchies.length).fill(`/strata/${id}`));
