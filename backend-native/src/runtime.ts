@@ -420,8 +420,9 @@ export class NativeRuntime implements Runtime {
         terminal,
         attachStdin,
       });
-    } finally {
+    } catch (e) {
       closeAll(owned);
+      throw e;
     }
     const shimPid = child.pid;
     trace('runtime: shim spawned');
@@ -440,6 +441,8 @@ export class NativeRuntime implements Runtime {
         : new StrataError('failed to start container: strata-shim exited before starting it');
 
     const mounted = await readLine();
+    // Not before: a shim started ahead (the daemon's) opens these through this process's /proc.
+    closeAll(owned);
     if (mounted !== 'mounted') return abort(failure(mounted));
     trace('runtime: shim mounted the rootfs');
     let network;

@@ -622,8 +622,107 @@ static int do_exec(struct opts *o) {
   return 125;
 }
 
+// --- a shim started ahead ------------------------------------------------------------------------
+
+// `strata-shim await-plan`: started by the warm daemon before any container needs it, with only its
+// control socket (fd 3), so that a run's path has no process to spawn (docs/native-backend.md). The
+// plan comes as "plan LEN\n" and LEN bytes of NUL-terminated fields: the number of fds, then for
+// each its number here, open flags and a path to open (the daemon's /proc/PID/fd/N: files, dirs,
+// pipes, ttys and namespaces reopen as themselves); the number of arguments and the command line a
+// spawned shim would have had; the number of environment entries and the payload's environment.
+// Fields are read with bounds checks; anything malformed ends the shim with 125 and no side effect.
+
+static char *plan_field(char **cur, char *end) {
+  char *f = *cur;
+  char *nul = memchr(f, 0, (size_t)(end - f));
+  if (nul == NULL) { fprintf(stderr, "strata-shim: malformed plan\n"); _exit(125); }
+  *cur = nul + 1;
+  return f;
+}
+
+static long plan_count(char **cur, char *end, long max) {
+  char *f = plan_field(cur, end), *stop = NULL;
+  long n = strtol(f, &stop, 10);
+  if (*f == 0 || *stop != 0 || n < 0 || n > max) { fprintf(stderr, "strata-shim: malformed plan\n"); _exit(125); }
+  return n;
+}
+
+static void read_exactly(int fd, char *buf, size_t len) {
+  for (size_t off = 0; off < len;) {
+    ssize_t r = read(fd, buf + off, len - off);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) _exit(125);  // the daemon went away before it had a container for this shim
+    off += (size_t)r;
+  }
+}
+
+extern char **environ;
+
+static void await_plan(int *argc, char ***argv) {
+  int fl = fcntl(3, F_GETFL);
+  if (fl < 0) _exit(125);
+  if (fl & O_NONBLOCK) fcntl(3, F_SETFL, fl & ~O_NONBLOCK);
+  char hdr[32];
+  size_t n = 0;
+  for (;;) {
+    if (n == sizeof hdr - 1) _exit(125);
+    read_exactly(3, hdr + n, 1);
+    if (hdr[n] == '\n') break;
+    n++;
+  }
+  hdr[n] = 0;
+  char *stop = NULL;
+  unsigned long len = strncmp(hdr, "plan ", 5) == 0 ? strtoul(hdr + 5, &stop, 10) : 0;
+  if (len == 0 || len > (1u << 24) || stop == NULL || *stop != 0) _exit(125);
+  char *buf = malloc(len);
+  if (buf == NULL) _exit(125);
+  read_exactly(3, buf, len);
+  char *cur = buf, *end = buf + len;
+  // Each fd opened first to a number above every target, then moved down, so that no open lands
+  // on a target still to be filled.
+  long nfds = plan_count(&cur, end, MAX_FDS);
+  int target[MAX_FDS], high[MAX_FDS];
+  for (long i = 0; i < nfds; i++) {
+    target[i] = (int)plan_count(&cur, end, 1023);
+    int flags = (int)plan_count(&cur, end, 0x7fffffff);
+    const char *path = plan_field(&cur, end);
+    if (target[i] == 3) { errno = EINVAL; die("plan: fd 3 is the control socket"); }
+    // O_NONBLOCK for the open only: a pipe whose reader is gone then fails (ENXIO) instead of
+    // blocking this shim, and the run with it.
+    int fd = open(path, flags | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) die(path);
+    if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) die("plan: F_SETFL");
+    high[i] = fcntl(fd, F_DUPFD_CLOEXEC, 1024);
+    if (high[i] < 0) die("plan: F_DUPFD");
+    close(fd);
+  }
+  for (long i = 0; i < nfds; i++) {
+    if (dup2(high[i], target[i]) < 0) die("plan: dup2");
+    close(high[i]);
+  }
+  long nargs = plan_count(&cur, end, 1 << 20);
+  char **args = calloc((size_t)nargs + 1, sizeof *args);
+  if (args == NULL) _exit(125);
+  for (long i = 0; i < nargs; i++) args[i] = plan_field(&cur, end);
+  long nenv = plan_count(&cur, end, 1 << 20);
+  char **env = calloc((size_t)nenv + 1, sizeof *env);
+  if (env == NULL) _exit(125);
+  for (long i = 0; i < nenv; i++) env[i] = plan_field(&cur, end);
+  if (cur != end) { fprintf(stderr, "strata-shim: malformed plan\n"); _exit(125); }
+  // The payload's environment, as a spawned shim's own would have been (execvp reads it too).
+  environ = env;
+  *argc = (int)nargs;
+  *argv = args;
+}
+
 int main(int argc, char **argv) {
   struct opts o;
+  if (argc == 2 && strcmp(argv[1], "await-plan") == 0) {
+    ctl = 3;  // errors while the plan is carried out go to the daemon
+    // Not dumpable from the start, as below: this process waits, root, for a container to enter.
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) die("PR_SET_DUMPABLE");
+    await_plan(&argc, &argv);
+  }
   parse(argc, argv, &o);
   ctl = o.ctl_fd;
   // The warm daemon's client hands over a socket of its own, non-blocking (cli/src/client.ts).

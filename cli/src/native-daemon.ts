@@ -16,9 +16,16 @@ import {
   type LaunchedShim,
   type ShimInvocation,
   type ShimLauncher,
+  shimPath,
 } from '../../backend-native/src/runtime.js';
 import type { NativeBackend } from '../../backend-native/src/index.js';
-import { posixSpawnShim } from '../../backend-native/src/posix-spawn-shim.js';
+import {
+  dropSpareShim,
+  type FdSource,
+  keepSpareShim,
+  planSpareShim,
+  posixSpawnShim,
+} from '../../backend-native/src/posix-spawn-shim.js';
 import { teardownNetwork, teardownNetworkAsync } from '../../backend-native/src/network.js';
 import type { Overlay2Snapshotter } from '../../backend-native/src/snapshotter.js';
 import { SnapshotsAhead } from '../../backend-native/src/snapshots-ahead.js';
@@ -86,24 +93,37 @@ function reopenFlags(fd: number): number {
 }
 
 /**
- * The client's fds 0-2 as the shim's stdio, opened here through /proc/CLIENT/fd/N (`std`'s numbers
- * are the client's fds, 'ignore' is /dev/null); null when one of them cannot be reopened as itself
- * (daemon-protocol.ts), or is gone: the client spawns the shim then. Blocking, whatever the client
- * had: the payload expects blocking stdio, and a pipe's O_NONBLOCK set by a Node client would
- * otherwise reach it (it did before, through the shared description).
+ * The client's fds 0-2 as the shim's stdio: their /proc/CLIENT/fd/N links with the flags to reopen
+ * them with (`std`'s numbers are the client's fds, 'ignore' is /dev/null: null here); null when one
+ * of them cannot be reopened as itself (daemon-protocol.ts), or is gone: the client spawns the shim
+ * then. Blocking, whatever the client had: the payload expects blocking stdio, and a pipe's
+ * O_NONBLOCK set by a Node client would otherwise reach it (it did before, through the shared
+ * description).
  */
-function reopenClientStdio(pid: number, std: ShimInvocation['std']): Array<number | 'ignore'> | null {
+function clientStdio(pid: number, std: ShimInvocation['std']): Array<FdSource | null> | null {
   const { O_CREAT, O_EXCL, O_TRUNC, O_NONBLOCK } = fs.constants;
-  const opened: number[] = [];
   try {
     return std.map((fd) => {
-      if (fd === 'ignore') return fd;
+      if (fd === 'ignore') return null;
       const link = `/proc/${pid}/fd/${fd}`;
       const st = fs.statSync(link);
       const flags = fdFlags(pid, fd);
       if (!reopenable(st.mode, st.rdev, () => flags)) throw new Error(`${link} cannot be reopened`);
+      return { path: link, flags: flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NONBLOCK) };
+    });
+  } catch {
+    return null;
+  }
+}
+
+/** The client's stdio (clientStdio) opened here, for a shim this process spawns. */
+function reopenClientStdio(sources: Array<FdSource | null>): Array<number | 'ignore'> | null {
+  const opened: number[] = [];
+  try {
+    return sources.map((src) => {
+      if (src === null) return 'ignore';
       // O_CLOEXEC (02000000) too: the fd is this process's until the spawn dups it to 0-2.
-      opened.push(fs.openSync(link, flags & ~(O_CREAT | O_EXCL | O_TRUNC | O_NONBLOCK)));
+      opened.push(fs.openSync(src.path, src.flags));
       return opened.at(-1)!;
     });
   } catch {
@@ -124,6 +144,7 @@ let ahead: SnapshotsAhead | null = null;
 /** Before the daemon's exit: what it made ahead goes with it. */
 function exitDaemon(): never {
   ahead?.discardAll();
+  dropSpareShim();
   process.exit(0);
 }
 
@@ -233,13 +254,19 @@ async function serveRun(root: string, conn: net.Socket, req: RunRequest, rest: s
   /** The shim started here with the client's stdio reopened; null: not possible, the client spawns it. */
   const startHere = async (inv: ShimInvocation): Promise<LaunchedShim | null> => {
     if (!req.stdio || inv.terminal || (inv.attachStdin && !req.stdio.stdin)) return null;
-    const std = reopenClientStdio(req.stdio.pid, inv.std);
-    if (!std) return null;
-    let shim: LaunchedShim;
-    try {
-      shim = posixSpawnShim({ ...inv, std });
-    } finally {
-      for (const fd of std) if (fd !== 'ignore') fs.closeSync(fd);
+    const sources = clientStdio(req.stdio.pid, inv.std);
+    if (!sources) return null;
+    // The shim started ahead opens the client's stdio and the runtime's fds itself.
+    const extra = inv.extra.map((fd) => ({ path: `/proc/${process.pid}/fd/${fd}`, flags: reopenFlags(fd) }));
+    let shim = planSpareShim(inv, sources, extra);
+    if (!shim) {
+      const std = reopenClientStdio(sources);
+      if (!std) return null;
+      try {
+        shim = posixSpawnShim({ ...inv, std });
+      } finally {
+        for (const fd of std) if (fd !== 'ignore') fs.closeSync(fd);
+      }
     }
     send({
       started: {
@@ -371,7 +398,8 @@ async function serveRun(root: string, conn: net.Socket, req: RunRequest, rest: s
   const deleted = Promise.all(
     aside.map((t) => fs.promises.rm(t, { recursive: true, force: true }).catch(() => undefined)),
   );
-  // The next run of this image finds its snapshots made (SnapshotsAhead).
+  // The next run finds a shim started (posix-spawn-shim.ts) and its image's snapshots made (SnapshotsAhead).
+  keepSpareShim(shimPath());
   await used.snapshots?.refillAhead().catch(() => undefined);
   if (teardowns.length > 0) {
     await new Promise((r) => setImmediate(r)); // the answer leaves first
@@ -452,6 +480,7 @@ export async function serve(root: string): Promise<number> {
     server.listen(sock, () => resolve());
   });
   fs.chmodSync(sock, 0o600);
+  keepSpareShim(shimPath()); // for the first run
   const ino = fs.statSync(sock).ino;
   /** Why to stop, or null: the socket replaced, the store root gone, or dist/ rebuilt. */
   const stale = (): 'replaced' | 'root' | 'build' | null => {

@@ -22,6 +22,7 @@ import {
 } from '../helpers/strata.js';
 
 const TRACE = { ...process.env, STRATA_TRACE: '1' };
+const SHIM = path.join(REPO, 'build', 'strata-shim');
 const VIA_DAEMON = /\[trace\] .*client: run through the daemon/;
 /** The daemon started the shim itself, with the client's stdio reopened through /proc. */
 const STARTED_BY_DAEMON = /\[trace\] .*client: the daemon started the shim with this process's stdio/;
@@ -154,6 +155,25 @@ function leftovers(root: string): string[] {
   return [...layers, ...containers, ...hostMountPoints(root).filter((m) => m.startsWith(root + '/'))];
 }
 
+/** The shim a daemon started ahead (`strata-shim await-plan`, its child), or null. */
+function spareShim(daemon: number): number | null {
+  const children = fs
+    .readFileSync(`/proc/${daemon}/task/${daemon}/children`, 'utf8')
+    .trim()
+    .split(/\s+/)
+    .filter(Boolean)
+    .map(Number);
+  return children.find((c) => cmdline(c).endsWith('strata-shim\0await-plan\0')) ?? null;
+}
+
+const cmdline = (pid: number): string => {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return ''; // gone
+  }
+};
+
 /** Container snapshots a daemon made ahead, waiting in tmp/ (`ahead-PID-ID`). */
 function aheadOf(root: string, pid: number): string[] {
   return fs.readdirSync(path.join(root, 'tmp')).filter((n) => n.startsWith(`ahead-${pid}-`));
@@ -265,7 +285,10 @@ describe('runs through the warm daemon', () => {
   it("makes the next container's snapshots ahead in tmp/, and the next run of the image takes them over", async () => {
     expect(viaDaemon(root, ['--rm', 'busybox', 'true']).code).toBe(0);
     const pid = daemonPid(sock);
-    await until('a pair made ahead', () => aheadOf(root, pid).length === 1, 10_000);
+    // Complete once its read-write snapshot, made last, has its merged/ (built between awaits).
+    const complete = (name: string) =>
+      fs.existsSync(path.join(root, 'tmp', name, name.split('-')[2]!, 'merged'));
+    await until('a pair made ahead', () => aheadOf(root, pid).filter(complete).length === 1, 10_000);
     const staged = aheadOf(root, pid)[0]!;
     const id = staged.slice(`ahead-${pid}-`.length);
     const ovl = path.join(root, 'overlay2');
@@ -366,6 +389,56 @@ describe("the daemon starts the shim with the client's stdio", () => {
     expect(fs.readdirSync(path.join(root, 'containers', '.names'))).toEqual([]);
     const aside = () => fs.readdirSync(path.join(root, 'tmp')).filter((n) => n.startsWith('removing-'));
     await until('the directories put aside to be deleted', () => aside().length === 0, 10_000);
+  });
+
+  it('gives the run to the shim it started ahead, which becomes its monitor; another one waits after the answer', async () => {
+    expect(piped(root, ['--rm', 'busybox', 'true']).code).toBe(0);
+    const daemon = daemonPid(sock);
+    let spare: number | null = null;
+    await until('a shim started ahead', () => (spare = spareShim(daemon)) !== null);
+    const run = pipedAsync(root, ['--rm', 'busybox', 'sh', '-c', 'echo $$; sleep 1; echo done']);
+    // The waiting shim is the one that starts the container: the payload is its child.
+    let payload: number | undefined;
+    await until('the payload under that shim', () => {
+      const kids = fs.readFileSync(`/proc/${spare}/task/${spare}/children`, 'utf8').trim().split(/\s+/);
+      payload = kids.map(Number).find((k) => k > 0 && cmdline(k).startsWith('sh\0-c\0'));
+      return payload !== undefined;
+    });
+    expect(fs.readFileSync(`/proc/${payload}/cgroup`, 'utf8')).toMatch(/:pids:\/strata\/[a-f0-9]{64}\n/);
+    const r = await run;
+    expect(r.stderr).toMatch(STARTED_BY_DAEMON);
+    expect(r.stdout).toBe('1\ndone\n');
+    expect(r.code).toBe(0);
+    await until('the next shim started ahead', () => {
+      const next = spareShim(daemon);
+      return next !== null && next !== spare;
+    });
+    expect(alive(spare!)).toBe(false);
+  });
+
+  it('a shim started ahead refuses a malformed plan and reports a file it cannot open, with nothing done', async () => {
+    const planned = (plan: Buffer) =>
+      new Promise<{ code: number | null; ctl: string }>((resolve) => {
+        const shim = spawn(SHIM, ['await-plan'], { stdio: ['ignore', 'ignore', 'pipe', 'pipe'] });
+        const ctl = shim.stdio[3] as net.Socket;
+        let said = '';
+        ctl.on('data', (d: Buffer) => (said += d.toString()));
+        ctl.on('error', () => undefined);
+        shim.on('close', (code) => resolve({ code, ctl: said }));
+        ctl.end(plan); // EOF after it: a plan cut short ends the shim
+      });
+    const fields = (f: string[]) => {
+      const body = Buffer.from(f.map((x) => `${x}\0`).join(''));
+      return Buffer.concat([Buffer.from(`plan ${body.length}\n`), body]);
+    };
+    expect((await planned(Buffer.from('plan 5\nab'))).code).toBe(125); // cut short
+    expect((await planned(fields(['1', '4']))).code).toBe(125); // an fd without flags and path
+    expect((await planned(fields(['0', '2', SHIM]))).code).toBe(125); // no env count
+    const missing = await planned(fields(['1', '4', '0', '/nonexistent/strata', '0', '0']));
+    expect(missing.code).toBe(125);
+    expect(missing.ctl).toBe('error 2 /nonexistent/strata\n');
+    // A plan that reads whole runs the command line it carries: here a usage error.
+    expect((await planned(fields(['0', '1', SHIM, '0']))).code).toBe(125);
   });
 
   it('a file opened with >> is reopened; one opened with > (an offset of its own) keeps the client spawn', () => {
@@ -490,9 +563,12 @@ describe('the daemon goes away', () => {
       ok(other, ['run', '--rm', 'busybox', 'true']);
       await until('its daemon', () => answers(otherSock));
       const pid = daemonPid(otherSock);
+      let spare: number | null = null;
+      await until('a shim started ahead', () => (spare = spareShim(pid)) !== null);
       destroyRoot(other);
       await until('the daemon to exit', () => !alive(pid), 15_000);
       expect(fs.existsSync(otherSock)).toBe(false);
+      await until('its shim started ahead to exit with it', () => !cmdline(spare!).includes('await-plan'));
     } finally {
       if (fs.existsSync(other)) destroyRoot(other);
     }
