@@ -469,7 +469,8 @@ export class NativeRuntime implements Runtime {
         break;
       }
     }
-    ctl.destroy();
+    const attached = stdio.kind !== 'log' && pid !== 0 && error === null;
+    if (!attached) ctl.destroy();
     if (pid === 0 && error === null) {
       const code = await exited;
       error = new StrataError(
@@ -487,7 +488,11 @@ export class NativeRuntime implements Runtime {
       return { pid, monitorPid: shimPid, ...(network ? { network } : {}) };
     }
     const stopTerminal = terminal ? child.forwardTerminal() : () => undefined;
-    const exit = exited.then(() => {
+    // The monitor says "done" once the container is gone from the host (rootfs unmounted, cgroups
+    // removed), just before it exits; its own exit (the overlay's teardown) is not waited for.
+    const cleanedUp = Promise.race([readLine(), exited]);
+    const exit = cleanedUp.then(() => {
+      ctl.destroy();
       trace('runtime: monitor exited');
       stopTerminal();
       const text = readTextIfExists(path.join(stateDir, 'exit'));

@@ -586,7 +586,10 @@ static int do_run(struct opts *o) {
   } else {
     say("ok\n");
   }
-  close(o->ctl_fd);
+  // The control socket stays open, quiet, until the cleanup is done: "done" then tells the CLI
+  // the container is gone from the host before this process has exited. Its exit drops the last
+  // reference to the detached overlay, whose teardown (~1 ms here) then runs off the CLI's path.
+  int done_fd = o->ctl_fd;
   ctl = -1;
   if (o->relay_fd >= 0) {
     relay_tty(o->relay_fd, 1, o->tty_stdin ? 0 : -1);
@@ -597,6 +600,8 @@ static int do_run(struct opts *o) {
   while (waitpid(child, &st, 0) < 0 && errno == EINTR) {}
   write_exit_file(o, st);
   cleanup_host(o);
+  if (write(done_fd, "done\n", 5) < 0) { /* the CLI is gone: it reads the exit file */ }
+  close(done_fd);
   if (o->n_then > 0) {
     o->then[o->n_then] = NULL;
     char *env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
