@@ -380,14 +380,14 @@ function releaseNetwork(id: string): void {
   trace('network: torn down');
 }
 
-/**
- * The part of a teardown that a removal cannot leave for later (the warm daemon does the rest
- * after its answer, runtime.ts): the netns bind mount and its file, the published ports' NAT
- * elements. The veth, the lease and the state stay until teardownNetwork: the address is not
- * leased again while the old pair (the same MAC) may still be on the bridge.
- */
+/** The ports a container published and its netns bind mount with its file (teardown, rm). */
 export function unpublishNetwork(id: string): void {
-  const state = readJsonIfExists<NetworkState>(stateFile(id));
+  unmountSandbox(id);
+  unpublishPorts(id);
+}
+
+/** The netns bind mount (the sandbox key) and its file. */
+function unmountSandbox(id: string): void {
   const key = sandboxKey(id);
   try {
     umount2(key, MNT_DETACH);
@@ -395,6 +395,17 @@ export function unpublishNetwork(id: string): void {
     if (!(e instanceof SyscallError) || !['EINVAL', 'ENOENT'].includes(e.code)) throw e;
   }
   fs.rmSync(key, { force: true });
+}
+
+/**
+ * The part of a teardown that a removal cannot leave for later (the warm daemon does the rest
+ * after its answer, runtime.ts): the published ports' NAT elements, so that the ports can be
+ * published again at once. The veth, the netns mount (its unmount waits for an expedited RCU grace
+ * period, ~1 ms), the lease and the state stay until teardownNetwork: the address is not leased
+ * again while the old pair (the same MAC) may still be on the bridge.
+ */
+export function unpublishPorts(id: string): void {
+  const state = readJsonIfExists<NetworkState>(stateFile(id));
   if (!state || state.ports.length === 0) return;
   const deletes = state.ports.map((p) => {
     const { map, key: k } = elementKey(p);
