@@ -211,27 +211,6 @@ export function lgetxattr(path: string, name: string): string | null {
   return buf.subarray(0, n).toString();
 }
 
-const SIOCGIFFLAGS = 0x8913;
-const SIOCSIFFLAGS = 0x8914;
-const IFF_UP = 0x1;
-
-/** Bring a network interface up in the calling thread's network namespace. */
-export function interfaceUp(name: string): void {
-  const fd = check(
-    libc().socket(2 /* AF_INET */, 2 /* SOCK_DGRAM */ | 0o2000000 /* CLOEXEC */, 0),
-    () => 'socket',
-  );
-  try {
-    const ifr = Buffer.alloc(40);
-    ifr.write(name, 0, 15);
-    check(libc().ioctl(fd, SIOCGIFFLAGS, ifr), () => `ioctl(SIOCGIFFLAGS, ${name})`);
-    ifr.writeInt16LE(ifr.readInt16LE(16) | IFF_UP, 16);
-    check(libc().ioctl(fd, SIOCSIFFLAGS, ifr), () => `ioctl(SIOCSIFFLAGS, ${name})`);
-  } finally {
-    libc().close(fd);
-  }
-}
-
 const TIOCGPTN = 0x80045430;
 const TIOCSPTLCK = 0x40045431;
 

@@ -17,7 +17,7 @@ import type { NetworkAttachment } from '../../shared/src/backend.js';
 import { StrataError } from '../../shared/src/errors.js';
 import type { ContainerSpec, PortMapping } from '../../shared/src/spec.js';
 import { atomicWrite, readJsonIfExists, withLock } from '../../shared/src/store/fsutil.js';
-import { CLONE, MNT_DETACH, MS, SyscallError, interfaceUp, mount, setns, umount2 } from './libc.js';
+import { CLONE, MNT_DETACH, MS, SyscallError, mount, setns, umount2 } from './libc.js';
 import { isRootless } from './rootless.js';
 import { Netlink, withNetlink } from './netlink.js';
 import { trace } from '../../shared/src/trace.js';
@@ -262,9 +262,8 @@ export function enterNetwork(plan: NetworkPlan, hostNetFd: number): void {
     setns(plan.nsFd, CLONE.NEWNET, 'the joined container network namespace');
     return;
   }
-  interfaceUp('lo');
+  // lo is up already: the shim brings it up in every namespace it makes (--lo-up).
   if (plan.mode === 'none') return;
-  trace('network: lo up');
   plan.nsFd = fs.openSync('/proc/thread-self/ns/net', 'r');
   // The socket is opened on this thread, so it speaks to the new namespace; the host end of the
   // pair is created straight in the host's namespace through its fd.
@@ -295,6 +294,17 @@ export function attachNetwork(plan: NetworkPlan): NetworkAttachment | undefined 
     const { map, key: k } = elementKey(p);
     return `create element ip ${NFT_TABLE} ${map} { ${k} : ${plan.ipAddress} . ${p.containerPort} }`;
   });
+  // The ports are recorded before their elements exist (a teardown deletes what is recorded, and
+  // tolerates an element never made); without ports, prepareNetwork's state is already complete.
+  if (plan.ports.length > 0) {
+    const state: NetworkState = {
+      id: plan.id,
+      ipAddress: plan.ipAddress,
+      veth: plan.veth,
+      ports: plan.ports,
+    };
+    atomicWrite(stateFile(plan.id), JSON.stringify(state));
+  }
   // An nft run costs 5-30 ms here: only a start that publishes ports pays for one (the table is
   // declared again in the same transaction, in case it was flushed since the boot's first start).
   try {
@@ -307,8 +317,6 @@ export function attachNetwork(plan: NetworkPlan): NetworkAttachment | undefined 
       : undefined;
     throw taken ? new StrataError(`Bind for ${portText(taken)} failed: port is already allocated`) : e;
   }
-  const state: NetworkState = { id: plan.id, ipAddress: plan.ipAddress, veth: plan.veth, ports: plan.ports };
-  atomicWrite(stateFile(plan.id), JSON.stringify(state));
   writeHostsEntry(plan.hostsFile, plan.ipAddress, plan.hostname);
   trace('network: attached (NAT, state, /etc/hosts)');
   return {

@@ -176,6 +176,11 @@ describe('bridge networking and -p', () => {
 
   it('--net none has only lo, --net host is the host namespace, and neither touches the bridge', () => {
     expect(ok(root, ['run', '--rm', '--net', 'none', 'busybox', 'ls', '/sys/class/net'])).toBe('lo\n');
+    // lo is up (IFF_UP | IFF_LOOPBACK) in a namespace of its own, bridged or not (the shim's --lo-up).
+    for (const net of ['none', 'bridge'])
+      expect(ok(root, ['run', '--rm', '--net', net, 'busybox', 'cat', '/sys/class/net/lo/flags'])).toBe(
+        '0x9\n',
+      );
     expect(ok(root, ['run', '--rm', '--network', 'none', 'busybox', 'cat', '/etc/hosts'])).not.toMatch(
       /^10\.127/m,
     );
