@@ -513,6 +513,10 @@ static int do_run(struct opts *o) {
   winch_master = su->master;
   say("mounted\n");
   read_go(o);
+  // The container's mount namespace, held until the cleanup is done: when PID 1 exits as its last
+  // process, tearing it down (every mount, and an expedited RCU grace period) would delay PID 1's
+  // exit status; this monitor drops it after "done" instead, off the CLI's path.
+  int container_mnt = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
   int release[2], errp[2], ready[2];
   if (pipe2(release, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0 || pipe2(ready, O_CLOEXEC) < 0) die("pipe");
   // clone(CLONE_NEWPID) rather than unshare: only the child enters the new PID namespace, so this
@@ -532,6 +536,7 @@ static int do_run(struct opts *o) {
     if (o->state_fd >= 0) close(o->state_fd);
     if (o->oom_fd >= 0) close(o->oom_fd);
     for (int i = 0; i < o->n_host_ns; i++) close(o->host_ns_fds[i]);
+    if (container_mnt >= 0) close(container_mnt);
     ctl = -1;  // closed above: a failure goes to errp from here on
     child_errfd = errp[1];
     // Before anything else: its children (--init's payload) and its cgroup namespace start there.
@@ -602,6 +607,7 @@ static int do_run(struct opts *o) {
   cleanup_host(o);
   if (write(done_fd, "done\n", 5) < 0) { /* the CLI is gone: it reads the exit file */ }
   close(done_fd);
+  if (container_mnt >= 0) close(container_mnt);
   if (o->n_then > 0) {
     o->then[o->n_then] = NULL;
     char *env[] = {"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", NULL};
