@@ -413,7 +413,8 @@ describe("the daemon starts the shim with the client's stdio", () => {
       const next = spareShim(daemon);
       return next !== null && next !== spare;
     });
-    expect(alive(spare!)).toBe(false);
+    // The monitor said "done" before its exit; the daemon reaps it once it has exited.
+    await until('that monitor to be gone', () => !alive(spare!));
   });
 
   it('a shim started ahead refuses a malformed plan and reports a file it cannot open, with nothing done', async () => {
@@ -497,6 +498,8 @@ describe('the daemon goes away', () => {
     await until('the daemon', () => answers(sock));
     const pid = daemonPid(sock);
     await until('a pair made ahead', () => aheadOf(root, pid).length > 0, 10_000);
+    let spare: number | null = null;
+    await until('a shim started ahead', () => (spare = spareShim(pid)) !== null);
     process.kill(pid, 'SIGSTOP'); // it accepts the connection (the kernel does) but answers nothing
     const run = runAsync(BIN, root, ['run', '--rm', 'busybox', 'sh', '-c', 'echo direct; exit 4']);
     await new Promise((r) => setTimeout(r, 1500));
@@ -509,6 +512,8 @@ describe('the daemon goes away', () => {
     // That run started a new daemon in its place, which deleted what the killed one made ahead.
     await until('a new daemon', async () => (await answers(sock)) && daemonPid(sock) !== pid);
     await until("the killed one's pair deleted", () => aheadOf(root, pid).length === 0, 5000);
+    // Its shim started ahead read the end of its control socket and went.
+    await until('the shim it started ahead to exit', () => !cmdline(spare!).includes('await-plan'));
   }, 60_000);
 
   /**
