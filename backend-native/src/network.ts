@@ -318,7 +318,7 @@ export function attachNetwork(plan: NetworkPlan): NetworkAttachment | undefined 
     throw taken ? new StrataError(`Bind for ${portText(taken)} failed: port is already allocated`) : e;
   }
   writeHostsEntry(plan.hostsFile, plan.ipAddress, plan.hostname);
-  trace('network: attached (NAT, state, /etc/hosts)');
+  trace('network: attached (NAT, /etc/hosts)');
   return {
     ipAddress: plan.ipAddress,
     prefixLen: PREFIX_LEN,
@@ -388,7 +388,13 @@ function releaseNetwork(id: string): void {
   trace('network: torn down');
 }
 
-/** The ports a container published and its netns bind mount with its file (teardown, rm). */
+/**
+ * The part of a teardown that a removal cannot leave for later (the warm daemon does the rest
+ * after its answer, runtime.ts): the netns bind mount and its file (the host's mount table is as
+ * it was once `run --rm` returns: tested), the published ports' NAT elements (so that the ports
+ * can be published again at once). The veth, the lease and the state stay until teardownNetwork:
+ * the address is not leased again while the old pair (the same MAC) may still be on the bridge.
+ */
 export function unpublishNetwork(id: string): void {
   unmountSandbox(id);
   unpublishPorts(id);
@@ -405,14 +411,8 @@ function unmountSandbox(id: string): void {
   fs.rmSync(key, { force: true });
 }
 
-/**
- * The part of a teardown that a removal cannot leave for later (the warm daemon does the rest
- * after its answer, runtime.ts): the published ports' NAT elements, so that the ports can be
- * published again at once. The veth, the netns mount (its unmount waits for an expedited RCU grace
- * period, ~1 ms), the lease and the state stay until teardownNetwork: the address is not leased
- * again while the old pair (the same MAC) may still be on the bridge.
- */
-export function unpublishPorts(id: string): void {
+/** The published ports' NAT elements, and the state without them. */
+function unpublishPorts(id: string): void {
   const state = readJsonIfExists<NetworkState>(stateFile(id));
   if (!state || state.ports.length === 0) return;
   const deletes = state.ports.map((p) => {

@@ -147,16 +147,15 @@ export function planSpareShim(
     if (src) fds.push([i, src]);
   });
   extra.forEach((src, i) => fds.push([4 + i, src]));
+  const env = envList(inv.env);
   const fields = [
     String(fds.length),
     ...fds.flatMap(([target, src]) => [String(target), String(src.flags), src.path]),
     String(inv.args.length + 1),
     inv.shim,
     ...inv.args,
-    ...(() => {
-      const env = envList(inv.env);
-      return [String(env.length), ...env];
-    })(),
+    String(env.length),
+    ...env,
   ];
   const body = Buffer.from(fields.map((f) => `${f}\0`).join(''));
   try {

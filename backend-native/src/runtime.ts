@@ -19,7 +19,7 @@ import {
   enterNetwork,
   prepareNetwork,
   teardownNetwork,
-  unpublishPorts,
+  unpublishNetwork,
   unshareNetFlag,
   type NetworkPlan,
 } from './network.js';
@@ -271,7 +271,7 @@ function relayTerminal(master: number, stdin: boolean): () => Promise<void> {
 export class NativeRuntime implements Runtime {
   /**
    * Set by the warm daemon for a `run --rm` (cli/src/native-daemon.ts): a bridge's teardown past
-   * its published ports (the veth, the netns mount, then the lease and state) is handed to it, to
+   * its netns mount and published ports (the veth, then the lease and state) is handed to it, to
    * run once the client has its answer. Deleting the veth waits in the kernel for an RCU grace
    * period (18 ms of a run's 47 above node: netdev_run_todo's rcu_barrier) and the container is
    * gone from the store by then, so nothing can reuse what the teardown still holds.
@@ -605,7 +605,7 @@ export class NativeRuntime implements Runtime {
     // modes have nothing to undo, and skipping them keeps koffi unloaded on their `rm`.
     if (spec.network?.mode !== 'bridge') return;
     if (this.teardownLater) {
-      unpublishPorts(spec.id);
+      unpublishNetwork(spec.id);
       this.teardownLater(spec.id);
     } else teardownNetwork(spec.id);
   }
