@@ -107,14 +107,25 @@ export interface FdSource {
  * run's path then has no process to spawn (posix_spawn returns only once the shim has exec'd:
  * 1-5 ms here). It holds nothing but its control socket; it exits when that closes.
  */
-let spare: (ReturnType<typeof spawnChild> & { shim: string }) | null = null;
+let spare: (ReturnType<typeof spawnChild> & { shim: string; binary: string }) | null = null;
+
+/** Which file `shim` is now: a build replaces the binary (a new inode) under the same path. */
+function binaryOf(shim: string): string {
+  try {
+    const st = fs.statSync(shim);
+    return `${st.dev}:${st.ino}:${st.mtimeMs}`;
+  } catch {
+    return '';
+  }
+}
 
 /** Starts the spare shim if there is none (after a run's answer, off the path). */
 export function keepSpareShim(shim: string): void {
-  if (spare && !spare.ended()) return;
-  if (spare) closeQuietly(spare.ctl);
+  if (spare && !spare.ended() && spare.binary === binaryOf(shim)) return;
+  dropSpareShim();
   try {
-    spare = { ...spawnChild(shim, ['await-plan'], [], [null, null, null], []), shim };
+    const binary = binaryOf(shim);
+    spare = { ...spawnChild(shim, ['await-plan'], [], [null, null, null], []), shim, binary };
   } catch {
     spare = null; // the next run spawns its own
   }
@@ -140,8 +151,12 @@ export function planSpareShim(
   extra: readonly FdSource[],
 ): LaunchedShim | null {
   const s = spare;
-  if (!s || s.ended() || s.shim !== inv.shim || inv.terminal) return null;
+  if (!s || s.ended() || inv.terminal) return null;
   spare = null;
+  if (s.shim !== inv.shim || s.binary !== binaryOf(inv.shim)) {
+    closeQuietly(s.ctl); // an older build's: it reads EOF and exits
+    return null;
+  }
   const fds: Array<[number, FdSource]> = [];
   std.forEach((src, i) => {
     if (src) fds.push([i, src]);

@@ -247,6 +247,13 @@ static int alloc_tty(struct setup *s) {
   return 0;
 }
 
+int setup_ahead(void) {
+  int flags = CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
+  if (unshare(flags) < 0) return 0;
+  if (interface_up("lo") < 0) return CLONE_NEWUTS | CLONE_NEWIPC;  // the plan's setup brings it up
+  return flags;
+}
+
 int setup_container(struct setup *s) {
   if (!s->rootfs) {
     errno = EINVAL;
@@ -261,8 +268,8 @@ int setup_container(struct setup *s) {
     if (fd < 0) return fail("mkdir", s->mkdir);
     close(fd);
   }
-  if (unshare(CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (s->unshare_net ? CLONE_NEWNET : 0)) < 0)
-    return fail("unshare", NULL);
+  int fresh = (CLONE_NEWUTS | CLONE_NEWIPC | (s->unshare_net ? CLONE_NEWNET : 0)) & ~s->ahead;
+  if (unshare(CLONE_NEWNS | fresh) < 0) return fail("unshare", NULL);
   if (s->join_net_fd >= 0) {
     if (setns(s->join_net_fd, CLONE_NEWNET) < 0) return fail("join network namespace", NULL);
     close(s->join_net_fd);
@@ -282,7 +289,7 @@ int setup_container(struct setup *s) {
   if (s->readonly && mount(NULL, s->rootfs, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
     return fail("read-only rootfs", s->rootfs);
   if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0) return fail("sethostname", s->hostname);
-  if (s->lo_up && interface_up("lo") < 0) return -1;
+  if (s->lo_up && !(s->ahead & CLONE_NEWNET) && interface_up("lo") < 0) return -1;
   if (s->alloc_tty && alloc_tty(s) < 0) return -1;
   return 0;
 }

@@ -39,6 +39,7 @@ struct setup {
   int bind_devices;     // --bind-devices: bind the host's nodes (a user namespace may not mknod)
   int alloc_tty;        // --alloc-tty: a pty from the container's devpts for PID 1
   const char *hostname;
+  int ahead;              // CLONE_NEW* namespaces this process entered before its plan (setup_ahead)
   struct setup_mount mounts[SETUP_MAX_MOUNTS];
   int n_mounts;
   struct setup_device devices[SETUP_MAX_DEVICES];
@@ -57,6 +58,9 @@ extern const char *setup_error;
 void setup_init(struct setup *s);
 // Parses one setup flag at argv[*i], advancing *i past its values. Returns 1 if it was one.
 int setup_flag(struct setup *s, int argc, char **argv, int *i);
+// What a shim started before its plan can make already: new UTS, IPC and network namespaces with
+// lo up. Returns the CLONE_NEW* flags it entered (0 if it could not: the plan's setup does it).
+int setup_ahead(void);
 // Everything up to the payload's own process: overlay, namespaces, mounts, devices, hostname, lo.
 int setup_container(struct setup *s);
 // pivot_root into the rootfs and detach the host's tree (every task of the namespace moves).

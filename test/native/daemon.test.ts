@@ -417,6 +417,24 @@ describe("the daemon starts the shim with the client's stdio", () => {
     await until('that monitor to be gone', () => !alive(spare!));
   });
 
+  it('gives no run to a shim started ahead from a binary replaced since (a rebuild of the shim)', async () => {
+    expect(piped(root, ['--rm', 'busybox', 'true']).code).toBe(0);
+    let spare: number | null = null;
+    await until('a shim started ahead', () => (spare = spareShim(daemonPid(sock))) !== null);
+    // The same bytes in a new file renamed over it, as the build leaves a new shim.
+    const copy = `${SHIM}.test-${process.pid}`;
+    fs.copyFileSync(SHIM, copy);
+    fs.chmodSync(copy, 0o755);
+    fs.renameSync(copy, SHIM);
+    const run = pipedAsync(root, ['--rm', 'busybox', 'sh', '-c', 'sleep 2; echo fresh']);
+    await until('the container', () => ok(root, ['ps', '-q']).trim() !== '');
+    // While it runs, the older shim is gone: it was not the one given the run (its monitor).
+    await until('the older shim to exit', () => !cmdline(spare!).includes('await-plan'), 1500);
+    const r = await run;
+    expect(r.stdout).toBe('fresh\n');
+    expect(r.code).toBe(0);
+  });
+
   it('a shim started ahead refuses a malformed plan and reports a file it cannot open, with nothing done', async () => {
     const planned = (plan: Buffer) =>
       new Promise<{ code: number | null; ctl: string }>((resolve) => {
