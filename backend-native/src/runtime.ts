@@ -156,15 +156,6 @@ function shimFailure(detail: string, spec: ContainerSpec): StrataError {
   return new StrataError(`failed to start container: ${m ? `${m[2]}: ${errnoName(Number(m[1]))}` : detail}`);
 }
 
-/** Whether `pid` is in a network namespace other than this process's (a bridge shim has made its own). */
-function inNetnsOfItsOwn(pid: number): boolean {
-  try {
-    return fs.statSync(`/proc/${pid}/ns/net`).ino !== fs.statSync('/proc/self/ns/net').ino;
-  } catch {
-    return false; // gone: the line it sent says why
-  }
-}
-
 /** Bridge: the veth and address are made from this thread inside the shim's new network namespace. */
 function enterNetworkOf(pid: number, plan: NetworkPlan): void {
   const host = fs.openSync('/proc/thread-self/ns/net', 'r');
@@ -449,19 +440,6 @@ export class NativeRuntime implements Runtime {
         ? shimFailure(line.slice(6), spec)
         : new StrataError('failed to start container: strata-shim exited before starting it');
 
-    // A shim started ahead is in the container's network namespace already (it made it while it
-    // waited): a bridge's veth and address are made there while it mounts.
-    let netEntered = false;
-    if (netPlan.mode === 'bridge' && inNetnsOfItsOwn(shimPid)) {
-      try {
-        enterNetworkOf(shimPid, netPlan);
-        netEntered = true;
-        trace('network: made while the shim mounts');
-      } catch (e) {
-        closeAll(owned);
-        return abort(e);
-      }
-    }
     const mounted = await readLine();
     // Not before: a shim started ahead (the daemon's) opens these through this process's /proc.
     closeAll(owned);
@@ -473,7 +451,7 @@ export class NativeRuntime implements Runtime {
       // The user is looked up in the container's own /etc/passwd, now visible through the shim.
       const user = resolveUser(`/proc/${shimPid}/root${merged}`, spec.process.user);
       goLine = `g ${[user.uid, user.gid, ...user.additionalGids].join(' ')}\n`;
-      if (netPlan.mode === 'bridge' && !netEntered) enterNetworkOf(shimPid, netPlan);
+      if (netPlan.mode === 'bridge') enterNetworkOf(shimPid, netPlan);
       network = attachNetwork(netPlan);
     } catch (e) {
       return abort(e);
