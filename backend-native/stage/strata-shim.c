@@ -644,6 +644,11 @@ static int do_exec(struct opts *o) {
 // spawned shim would have had; the number of environment entries and the payload's environment.
 // Fields are read with bounds checks; anything malformed ends the shim with 125 and no side effect.
 
+// The plan's fds go to 0-2 and 4 up (MAX_FDS of them at most), opened first above that; the host's
+// namespaces wait above both. All well under the default limit of 1024 open files.
+#define PLAN_MAX_TARGET 63
+#define HOST_NS_FDS_FROM 128
+
 static char *plan_field(char **cur, char *end) {
   char *f = *cur;
   char *nul = memchr(f, 0, (size_t)(end - f));
@@ -695,7 +700,7 @@ static void await_plan(int *argc, char ***argv) {
   long nfds = plan_count(&cur, end, MAX_FDS);
   int target[MAX_FDS], high[MAX_FDS];
   for (long i = 0; i < nfds; i++) {
-    target[i] = (int)plan_count(&cur, end, 1023);
+    target[i] = (int)plan_count(&cur, end, PLAN_MAX_TARGET);
     int flags = (int)plan_count(&cur, end, 0x7fffffff);
     const char *path = plan_field(&cur, end);
     if (target[i] == 3) { errno = EINVAL; die("plan: fd 3 is the control socket"); }
@@ -704,7 +709,7 @@ static void await_plan(int *argc, char ***argv) {
     int fd = open(path, flags | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) die(path);
     if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) die("plan: F_SETFL");
-    high[i] = fcntl(fd, F_DUPFD_CLOEXEC, 1024);
+    high[i] = fcntl(fd, F_DUPFD_CLOEXEC, PLAN_MAX_TARGET + 1);
     if (high[i] < 0) die("plan: F_DUPFD");
     close(fd);
   }
@@ -737,9 +742,9 @@ int main(int argc, char **argv) {
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) die("PR_SET_DUMPABLE");
     memset(&host, 0, sizeof host);
     open_host_namespaces(&host);
-    // Out of the way of the fds the plan puts at 4, 5, ... (and of its temporaries at 1024+).
+    // Out of the way of the fds the plan puts at 4, 5, ... and of its temporaries above them.
     for (int i = 0; i < host.n_host_ns; i++) {
-      int high = fcntl(host.host_ns_fds[i], F_DUPFD_CLOEXEC, 2048);
+      int high = fcntl(host.host_ns_fds[i], F_DUPFD_CLOEXEC, HOST_NS_FDS_FROM);
       if (high < 0) die("F_DUPFD");
       close(host.host_ns_fds[i]);
       host.host_ns_fds[i] = high;
