@@ -417,6 +417,46 @@ describe("the daemon starts the shim with the client's stdio", () => {
     await until('that monitor to be gone', () => !alive(spare!));
   });
 
+  it('a shim started ahead (its namespaces made while it waited) serves --net host and container: too', async () => {
+    const netns = (pid: number | 'self') => fs.readlinkSync(`/proc/${pid}/ns/net`);
+    for (let i = 0; i < 2; i++) {
+      // Twice: the first run may find no shim waiting yet, the second does.
+      const host = piped(root, ['--rm', '--net', 'host', 'busybox', 'readlink', '/proc/self/ns/net']);
+      expect(host.stderr).toMatch(STARTED_BY_DAEMON);
+      expect(host.stdout).toBe(`${netns('self')}\n`);
+    }
+    const id = ok(root, ['run', '-d', 'busybox', 'sleep', '1000']).trim();
+    try {
+      const owner = Number(ok(root, ['inspect', '-f', '{{.State.Pid}}', id]).trim());
+      for (let i = 0; i < 2; i++) {
+        const joined = piped(root, [
+          '--rm',
+          '--net',
+          `container:${id}`,
+          'busybox',
+          'readlink',
+          '/proc/self/ns/net',
+        ]);
+        expect(joined.stderr).toMatch(STARTED_BY_DAEMON);
+        expect(joined.stdout).toBe(`${netns(owner)}\n`);
+      }
+      // A bridge run's namespace is its own, with lo up (made ahead) and eth0.
+      const bridged = piped(root, [
+        '--rm',
+        'busybox',
+        'sh',
+        '-c',
+        'readlink /proc/self/ns/net; cat /sys/class/net/lo/flags; ls /sys/class/net',
+      ]);
+      const [ns, lo, ...ifaces] = bridged.stdout.trim().split('\n');
+      expect([netns('self'), netns(owner)]).not.toContain(ns);
+      expect(lo).toBe('0x9');
+      expect(ifaces).toEqual(['eth0', 'lo']);
+    } finally {
+      ok(root, ['rm', '-f', id]);
+    }
+  });
+
   it('gives no run to a shim started ahead from a binary replaced since (a rebuild of the shim)', async () => {
     expect(piped(root, ['--rm', 'busybox', 'true']).code).toBe(0);
     let spare: number | null = null;
