@@ -294,17 +294,6 @@ export function attachNetwork(plan: NetworkPlan): NetworkAttachment | undefined 
     const { map, key: k } = elementKey(p);
     return `create element ip ${NFT_TABLE} ${map} { ${k} : ${plan.ipAddress} . ${p.containerPort} }`;
   });
-  // The ports are recorded before their elements exist (a teardown deletes what is recorded, and
-  // tolerates an element never made); without ports, prepareNetwork's state is already complete.
-  if (plan.ports.length > 0) {
-    const state: NetworkState = {
-      id: plan.id,
-      ipAddress: plan.ipAddress,
-      veth: plan.veth,
-      ports: plan.ports,
-    };
-    atomicWrite(stateFile(plan.id), JSON.stringify(state));
-  }
   // An nft run costs 5-30 ms here: only a start that publishes ports pays for one (the table is
   // declared again in the same transaction, in case it was flushed since the boot's first start).
   try {
@@ -316,6 +305,18 @@ export function attachNetwork(plan: NetworkPlan): NetworkAttachment | undefined 
       ? plan.ports.find((p) => msg.includes(elementKey(p).key))
       : undefined;
     throw taken ? new StrataError(`Bind for ${portText(taken)} failed: port is already allocated`) : e;
+  }
+  // The ports are recorded once their elements are this container's: a teardown deletes what is
+  // recorded, by key, and a key another container holds is not ours to delete. Without ports,
+  // prepareNetwork's state is complete already.
+  if (plan.ports.length > 0) {
+    const state: NetworkState = {
+      id: plan.id,
+      ipAddress: plan.ipAddress,
+      veth: plan.veth,
+      ports: plan.ports,
+    };
+    atomicWrite(stateFile(plan.id), JSON.stringify(state));
   }
   writeHostsEntry(plan.hostsFile, plan.ipAddress, plan.hostname);
   trace('network: attached (NAT, /etc/hosts)');
@@ -396,12 +397,7 @@ function releaseNetwork(id: string): void {
  * the address is not leased again while the old pair (the same MAC) may still be on the bridge.
  */
 export function unpublishNetwork(id: string): void {
-  unmountSandbox(id);
-  unpublishPorts(id);
-}
-
-/** The netns bind mount (the sandbox key) and its file. */
-function unmountSandbox(id: string): void {
+  const state = readJsonIfExists<NetworkState>(stateFile(id));
   const key = sandboxKey(id);
   try {
     umount2(key, MNT_DETACH);
@@ -409,11 +405,6 @@ function unmountSandbox(id: string): void {
     if (!(e instanceof SyscallError) || !['EINVAL', 'ENOENT'].includes(e.code)) throw e;
   }
   fs.rmSync(key, { force: true });
-}
-
-/** The published ports' NAT elements, and the state without them. */
-function unpublishPorts(id: string): void {
-  const state = readJsonIfExists<NetworkState>(stateFile(id));
   if (!state || state.ports.length === 0) return;
   const deletes = state.ports.map((p) => {
     const { map, key: k } = elementKey(p);
