@@ -471,16 +471,18 @@ static void cleanup_host(const struct opts *o) {
 }
 
 // The host's namespaces, opened before setup leaves them: the monitor returns there.
-static void open_host_namespaces(struct opts *o) {
+// In host_ns_fds' order: mnt, uts, ipc, net, pid, cgroup. Returns how many.
+static int open_host_namespaces(int fds[]) {
   static const char *const kinds[] = {"mnt", "uts", "ipc", "net", "pid", "cgroup"};
-  if (o->n_host_ns > 0) return;  // opened before a shim started ahead left any (main)
+  int n = 0;
   for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
     char p[32];
     snprintf(p, sizeof p, "/proc/self/ns/%s", kinds[i]);
     int fd = open(p, O_RDONLY | O_CLOEXEC);
     if (fd < 0) die(p);
-    o->host_ns_fds[o->n_host_ns++] = fd;
+    fds[n++] = fd;
   }
+  return n;
 }
 
 // The CLI's go line, once it has seen the mounted rootfs: "g UID GID [GID...]" (the user it
@@ -508,7 +510,8 @@ static void read_go(struct opts *o) {
 
 static int do_run(struct opts *o) {
   struct setup *su = &o->setup;
-  open_host_namespaces(o);
+  // A shim started ahead opened them before it left any (main).
+  if (o->n_host_ns == 0) o->n_host_ns = open_host_namespaces(o->host_ns_fds);
   if (setup_container(su) < 0) die(setup_error);
   o->relay_fd = su->master;
   winch_master = su->master;
@@ -734,20 +737,20 @@ static void await_plan(int *argc, char ***argv) {
 
 int main(int argc, char **argv) {
   struct opts o;
-  struct opts host;  // a shim started ahead: the host's namespaces, opened before it left any
+  int host_ns[8];  // a shim started ahead: the host's namespaces, opened before it left any
+  int n_host_ns = 0;
   int ahead = 0;
   if (argc == 2 && strcmp(argv[1], "await-plan") == 0) {
     ctl = 3;  // errors while the plan is carried out go to the daemon
     // Not dumpable from the start, as below: this process waits, root, for a container to enter.
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) die("PR_SET_DUMPABLE");
-    memset(&host, 0, sizeof host);
-    open_host_namespaces(&host);
+    n_host_ns = open_host_namespaces(host_ns);
     // Out of the way of the fds the plan puts at 4, 5, ... and of its temporaries above them.
-    for (int i = 0; i < host.n_host_ns; i++) {
-      int high = fcntl(host.host_ns_fds[i], F_DUPFD_CLOEXEC, HOST_NS_FDS_FROM);
+    for (int i = 0; i < n_host_ns; i++) {
+      int high = fcntl(host_ns[i], F_DUPFD_CLOEXEC, HOST_NS_FDS_FROM);
       if (high < 0) die("F_DUPFD");
-      close(host.host_ns_fds[i]);
-      host.host_ns_fds[i] = high;
+      close(host_ns[i]);
+      host_ns[i] = high;
     }
     // Every bridge or --net none container gets these: made while waiting, off a run's path
     // (a network namespace and its lo cost ~0.5 ms of a start here).
@@ -756,8 +759,8 @@ int main(int argc, char **argv) {
   }
   parse(argc, argv, &o);
   if (ahead) {
-    memcpy(o.host_ns_fds, host.host_ns_fds, sizeof o.host_ns_fds);
-    o.n_host_ns = host.n_host_ns;
+    memcpy(o.host_ns_fds, host_ns, sizeof host_ns);
+    o.n_host_ns = n_host_ns;
     // A plan that keeps the host's network (--net host) or joins another's goes back first
     // (host_ns_fds: mnt, uts, ipc, net, ...); the namespace made ahead is dropped.
     int keep = o.run_mode ? ahead : 0;
