@@ -46,6 +46,7 @@ function bind(k: typeof koffiTypes) {
   const lib = k.load('libc.so.6');
   return {
     setns: lib.func('int setns(int fd, int nstype)'),
+    unshare: lib.func('int unshare(int flags)'),
     mount: lib.func(
       'int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)',
     ),
@@ -127,6 +128,11 @@ function check(ret: number | bigint, call: () => string): number {
 
 export function setns(fd: number, nstype: number, what = `fd ${fd}`): void {
   check(libc().setns(fd, nstype), () => `setns(${what})`);
+}
+
+/** For the calling thread only: CLONE_NEWNET is per thread, so a multithreaded process may unshare it. */
+export function unshare(flags: number, what: string): void {
+  check(libc().unshare(flags), () => `unshare(${what})`);
 }
 
 export function mount(

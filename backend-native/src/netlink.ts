@@ -167,15 +167,34 @@ export class Netlink {
 
   /** Link up, and with `master` a port of that bridge (ip link set NAME master M up). */
   linkUp(name: string, master?: string): void {
+    this.setLink(name, { up: true, ...(master === undefined ? {} : { master }) });
+  }
+
+  /**
+   * ip link set NAME [name NEW] [address MAC] [master M] [up], in one request. The kernel renames
+   * first (the link must be down then), then sets the address, the master and the flags.
+   */
+  setLink(name: string, change: { rename?: string; mac?: string; master?: string; up?: boolean }): void {
+    const what = [
+      name,
+      ...(change.rename ? [`name ${change.rename}`] : []),
+      ...(change.mac ? [`address ${change.mac}`] : []),
+      ...(change.master ? [`master ${change.master}`] : []),
+      ...(change.up !== undefined ? [change.up ? 'up' : 'down'] : []),
+    ].join(' ');
+    const flags = change.up ? IFF_UP : 0;
+    const changed = change.up !== undefined ? IFF_UP : 0;
     this.request(
       RTM_NEWLINK,
       0,
       [
-        ifinfomsg(0, IFF_UP, IFF_UP),
-        attr(IFLA_IFNAME, str(name)),
-        ...(master === undefined ? [] : [attr(IFLA_MASTER, u32(ifIndex(master)))]),
+        // A rename names the link by its index: IFLA_IFNAME then carries the new name.
+        ifinfomsg(change.rename ? ifIndex(name) : 0, flags, changed),
+        attr(IFLA_IFNAME, str(change.rename ?? name)),
+        ...(change.mac ? [attr(IFLA_ADDRESS, mac(change.mac))] : []),
+        ...(change.master ? [attr(IFLA_MASTER, u32(ifIndex(change.master)))] : []),
       ],
-      `${name} up${master === undefined ? '' : ` master ${master}`}`,
+      what,
     );
   }
 

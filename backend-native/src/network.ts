@@ -17,7 +17,8 @@ import type { NetworkAttachment } from '../../shared/src/backend.js';
 import { StrataError } from '../../shared/src/errors.js';
 import type { ContainerSpec, PortMapping } from '../../shared/src/spec.js';
 import { atomicWrite, readJsonIfExists, withLock } from '../../shared/src/store/fsutil.js';
-import { CLONE, MNT_DETACH, MS, SyscallError, mount, setns, umount2 } from './libc.js';
+import { randomBytes } from 'node:crypto';
+import { CLONE, MNT_DETACH, MS, SyscallError, mount, setns, umount2, unshare } from './libc.js';
 import { isRootless } from './rootless.js';
 import { Netlink, withNetlink } from './netlink.js';
 import { trace } from '../../shared/src/trace.js';
@@ -49,7 +50,8 @@ interface NetworkState {
 
 /** Handed from one phase of start to the next. */
 export type NetworkPlan =
-  | { mode: 'none' }
+  /** nsFd: a namespace made ahead (lo up) for the shim to join instead of making one. */
+  | { mode: 'none'; nsFd?: number }
   | { mode: 'host' }
   | { mode: 'container'; nsFd: number }
   | {
@@ -60,7 +62,10 @@ export type NetworkPlan =
       ports: PortMapping[];
       hostsFile: string;
       hostname: string;
+      /** The container's namespace: made ahead (takenAhead), or made by the shim and opened by enterNetwork. */
       nsFd?: number;
+      /** The host end's name in a network made ahead, until configureTakenNetwork renames it to `veth`. */
+      takenAhead?: string;
     };
 
 function run(cmd: string, args: string[], input = ''): string {
@@ -204,7 +209,11 @@ function probePort(p: PortMapping): Promise<number> {
 /** Host side, before the namespaces: everything that can fail cleanly fails here. */
 export async function prepareNetwork(spec: ContainerSpec): Promise<NetworkPlan> {
   const n = spec.network ?? { mode: 'none' };
-  if (n.mode === 'none' || n.mode === 'host') return n;
+  if (n.mode === 'host') return n;
+  if (n.mode === 'none') {
+    const made = takeNetworkAhead('none');
+    return made ? { mode: 'none', nsFd: made.nsFd } : { mode: 'none' };
+  }
   if (n.mode === 'container') {
     try {
       return { mode: 'container', nsFd: fs.openSync(`/proc/${n.pid}/ns/net`, 'r') };
@@ -223,7 +232,8 @@ export async function prepareNetwork(spec: ContainerSpec): Promise<NetworkPlan> 
   // without one there is nothing it could undo (a new container; its failed lookups cost ~2 ms).
   if (fs.existsSync(stateFile(spec.id))) teardownNetwork(spec.id);
   const ports: PortMapping[] = [];
-  const others = otherStates(spec.id).flatMap((s) => s.ports);
+  // Only a start that publishes reads the other containers' states (~0.2 ms).
+  const others = n.ports.length > 0 ? otherStates(spec.id).flatMap((s) => s.ports) : [];
   for (const p of n.ports) {
     const clash = [...others, ...ports].find(
       (o) => o.protocol === p.protocol && o.hostPort === p.hostPort && (o.hostIp || '') === (p.hostIp || ''),
@@ -234,25 +244,33 @@ export async function prepareNetwork(spec: ContainerSpec): Promise<NetworkPlan> 
   }
   ensureHost();
   const ipAddress = leaseAddress(spec.id);
-  const plan = {
-    mode: 'bridge' as const,
+  const veth = vethName(spec.id);
+  atomicWrite(stateFile(spec.id), JSON.stringify({ id: spec.id, ipAddress, veth, ports: [] } satisfies NetworkState));
+  // Last: from here on the caller holds the namespace made ahead (its fd).
+  const made = takeNetworkAhead('bridge');
+  return {
+    mode: 'bridge',
     id: spec.id,
     ipAddress,
-    veth: vethName(spec.id),
+    veth,
     ports,
     hostsFile: n.hostsFile,
     hostname: spec.hostname,
+    ...(made ? { nsFd: made.nsFd, takenAhead: made.hostEnd! } : {}),
   };
-  atomicWrite(
-    stateFile(spec.id),
-    JSON.stringify({ id: spec.id, ipAddress, veth: plan.veth, ports: [] } satisfies NetworkState),
-  );
-  return plan;
 }
 
 /** The network namespace flag for unshare: host and container modes keep (then switch) theirs. */
 export function unshareNetFlag(plan: NetworkPlan): number {
-  return plan.mode === 'none' || plan.mode === 'bridge' ? CLONE.NEWNET : 0;
+  if (plan.mode === 'host' || joinedNetFd(plan) !== null) return 0;
+  return CLONE.NEWNET;
+}
+
+/** The namespace the shim joins instead of making one: another container's, or one made ahead. */
+export function joinedNetFd(plan: NetworkPlan): number | null {
+  if (plan.mode === 'container') return plan.nsFd;
+  if (plan.mode === 'none') return plan.nsFd ?? null;
+  return plan.mode === 'bridge' && plan.takenAhead !== undefined ? plan.nsFd! : null;
 }
 
 /** On the main thread, inside the container's fresh namespaces (synchronous: see runtime.start). */
@@ -276,20 +294,20 @@ export function enterNetwork(plan: NetworkPlan, hostNetFd: number): void {
   trace('network: eth0 and its host end created (netlink)');
 }
 
-/** Back on the host: make the namespace reachable by path, plug it into the bridge, publish. */
+/**
+ * Back on the host: make the namespace reachable by path, plug it into the bridge (a network made
+ * ahead is plugged in already), publish. The plan's nsFd stays open: the caller closes it.
+ */
 export function attachNetwork(plan: NetworkPlan): NetworkAttachment | undefined {
-  if (plan.mode === 'container') fs.closeSync(plan.nsFd);
   if (plan.mode !== 'bridge') return undefined;
   const key = sandboxKey(plan.id);
   fs.mkdirSync(NETNS_DIR, { recursive: true });
   fs.writeFileSync(key, '');
-  try {
-    mount(`/proc/self/fd/${plan.nsFd!}`, key, null, MS.BIND, null);
-  } finally {
-    fs.closeSync(plan.nsFd!);
+  mount(`/proc/self/fd/${plan.nsFd!}`, key, null, MS.BIND, null);
+  if (plan.takenAhead === undefined) {
+    withNetlink((nl) => nl.linkUp(plan.veth, BRIDGE));
+    trace('network: host end on the bridge (netlink)');
   }
-  withNetlink((nl) => nl.linkUp(plan.veth, BRIDGE));
-  trace('network: host end on the bridge (netlink)');
   const elements = plan.ports.map((p) => {
     const { map, key: k } = elementKey(p);
     return `create element ip ${NFT_TABLE} ${map} { ${k} : ${plan.ipAddress} . ${p.containerPort} }`;
@@ -329,6 +347,108 @@ export function attachNetwork(plan: NetworkPlan): NetworkAttachment | undefined 
     sandboxKey: key,
     ports: plan.ports,
   };
+}
+
+/**
+ * Network namespaces made ahead by the warm daemon, off a run's path (a namespace and its lo ~1 ms
+ * here, a veth pair ~0.6 ms), one of each kind its runs have used: for `--net none`, lo up; for a
+ * bridge, lo up and eth0, whose host end is a port of the bridge already, down until a run takes it
+ * (a running link cannot be renamed). Each is held by its fd only: when the daemon exits or is
+ * killed, the kernel frees the namespace, and the veth pair with it; nothing is left.
+ */
+type AheadKind = 'none' | 'bridge';
+interface NetworkAhead {
+  nsFd: number;
+  /** A bridge's: the host end's name until a run renames it to the container's vethName. */
+  hostEnd?: string;
+}
+
+const ahead = new Map<AheadKind, NetworkAhead>();
+/** The kinds this process's runs have used: only those are made ahead. */
+const aheadWanted = new Set<AheadKind>();
+
+/** Makes a network of each wanted kind that is missing (the warm daemon, after its answer). */
+export function keepNetworksAhead(): void {
+  if (isRootless()) return; // no namespace of its own to make a veth from
+  for (const kind of aheadWanted) {
+    if (ahead.has(kind)) continue;
+    if (kind === 'bridge' && !fs.existsSync(`/sys/class/net/${BRIDGE}`)) continue;
+    try {
+      ahead.set(kind, makeNetworkAhead(kind));
+    } catch {
+      /* the next run's shim makes its own, as without one */
+    }
+  }
+}
+
+function makeNetworkAhead(kind: AheadKind): NetworkAhead {
+  const host = fs.openSync('/proc/thread-self/ns/net', 'r');
+  let nsFd = -1;
+  // 12 of IFNAMSIZ's 15: unique among the daemons of several stores on one host.
+  const hostEnd = kind === 'bridge' ? `vsa${randomBytes(4).toString('hex')}` : undefined;
+  try {
+    // This thread only (CLONE_NEWNET is per thread), and back below: the daemon's other threads
+    // and its sockets stay in the host's namespace.
+    unshare(CLONE.NEWNET, 'a network made ahead');
+    try {
+      nsFd = fs.openSync('/proc/thread-self/ns/net', 'r');
+      withNetlink((nl) => {
+        nl.linkUp('lo');
+        // eth0's MAC is set when a run takes it: Docker's is derived from the address.
+        if (hostEnd) nl.addVeth('eth0', '02:42:00:00:00:00', hostEnd, host);
+      });
+    } finally {
+      setns(host, CLONE.NEWNET, 'host net');
+    }
+    if (hostEnd) withNetlink((nl) => nl.setLink(hostEnd, { master: BRIDGE }));
+    const made = { nsFd, ...(hostEnd ? { hostEnd } : {}) };
+    nsFd = -1;
+    return made;
+  } finally {
+    fs.closeSync(host);
+    if (nsFd >= 0) fs.closeSync(nsFd); // half made: the namespace goes, and a pair with it
+  }
+}
+
+/** The network of `kind` made ahead, now the caller's (its nsFd to close), or null. */
+function takeNetworkAhead(kind: AheadKind): NetworkAhead | null {
+  aheadWanted.add(kind);
+  const made = ahead.get(kind) ?? null;
+  ahead.delete(kind);
+  return made;
+}
+
+/** The daemon's exit: the namespaces made ahead go, and their veth pairs with them. */
+export function dropNetworksAhead(): void {
+  for (const made of ahead.values()) fs.closeSync(made.nsFd);
+  ahead.clear();
+}
+
+/**
+ * A taken network becomes the container's: its host end gets the container's veth name (the name
+ * teardown and `rm` look for), eth0 the address and Docker's MAC for it, and the default route.
+ * Runs while the shim mounts the rootfs: nothing in it waits for the shim.
+ */
+export function configureTakenNetwork(plan: Extract<NetworkPlan, { mode: 'bridge' }>): void {
+  const hostEnd = plan.takenAhead!;
+  // One request: the kernel renames the link (down until now) before it brings it up.
+  withNetlink((nl) => nl.setLink(hostEnd, { rename: plan.veth, up: true }));
+  const host = fs.openSync('/proc/thread-self/ns/net', 'r');
+  try {
+    setns(plan.nsFd!, CLONE.NEWNET, 'the network made ahead');
+    try {
+      withNetlink((nl) => {
+        nl.setLink('eth0', { mac: macFor(plan.ipAddress), up: true });
+        nl.addAddress('eth0', plan.ipAddress, PREFIX_LEN);
+        nl.addDefaultRoute(GATEWAY);
+      });
+    } finally {
+      setns(host, CLONE.NEWNET, 'host net');
+    }
+  } finally {
+    fs.closeSync(host);
+  }
+  trace('network: the network made ahead configured (netlink)');
 }
 
 /** Docker's line for the container's own name. Written in place: the file is bind-mounted. */
@@ -404,7 +524,11 @@ export function unpublishNetwork(id: string): void {
   } catch (e) {
     if (!(e instanceof SyscallError) || !['EINVAL', 'ENOENT'].includes(e.code)) throw e;
   }
-  fs.rmSync(key, { force: true });
+  try {
+    fs.unlinkSync(key);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
   if (!state || state.ports.length === 0) return;
   const deletes = state.ports.map((p) => {
     const { map, key: k } = elementKey(p);

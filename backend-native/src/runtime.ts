@@ -8,7 +8,7 @@ import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { Runtime, RuntimeStatus, StartedProcess, StdioSpec } from '../../shared/src/backend.js';
+import type { NetworkAttachment, Runtime, RuntimeStatus, StartedProcess, StdioSpec } from '../../shared/src/backend.js';
 import type { ContainerSpec, ProcessSpec } from '../../shared/src/spec.js';
 import { EXIT, StrataError } from '../../shared/src/errors.js';
 import { pidAlive, readTextIfExists } from '../../shared/src/store/fsutil.js';
@@ -16,7 +16,9 @@ import { createCgroups, makeCgroups, openCgroups, removeCgroups } from './cgroup
 import { holdCgroupMovesOpen } from './cgroup-warm.js';
 import {
   attachNetwork,
+  configureTakenNetwork,
   enterNetwork,
+  joinedNetFd,
   prepareNetwork,
   teardownNetwork,
   unpublishNetwork,
@@ -349,15 +351,25 @@ export class NativeRuntime implements Runtime {
       closeAll(cgFds);
       throw e; // the engine's cleanup removes the cgroups
     }
-    const stateFd = fs.openSync(stateDir, 'r');
-    const owned: number[] = [stateFd, ...cgFds];
+    // Open until the shim's first line (a shim started ahead opens them through this process's /proc).
+    const joinNetFd = joinedNetFd(netPlan);
+    const owned: number[] = [...cgFds, ...(joinNetFd !== null ? [joinNetFd] : [])];
+    let stateFd: number;
     let logFd: number | null = null;
-    if (stdio.kind === 'log') {
-      logFd = fs.openSync(stdio.path, 'a', 0o640);
-      owned.push(logFd);
+    let conf: ReturnType<typeof confinement>;
+    try {
+      stateFd = fs.openSync(stateDir, 'r');
+      owned.push(stateFd);
+      if (stdio.kind === 'log') {
+        logFd = fs.openSync(stdio.path, 'a', 0o640);
+        owned.push(logFd);
+      }
+      // Capabilities, masks, seccomp for the shim (docs/security.md); its temp file is on the host.
+      conf = confinement(spec.security);
+    } catch (e) {
+      closeAll(owned);
+      throw e;
     }
-    // Capabilities, masks, seccomp for the shim (docs/security.md); its temp file is on the host.
-    const conf = confinement(spec.security);
     if (conf.fd !== null) owned.push(conf.fd);
     const fdArgs: string[] = [];
     const extra: number[] = [];
@@ -369,7 +381,7 @@ export class NativeRuntime implements Runtime {
     for (const fd of cg.joinFds) pass('--cgroup-fd', fd);
     if (cg.oomFd !== null) pass('--oom-fd', cg.oomFd);
     if (conf.fd !== null) pass('--seccomp-fd', conf.fd);
-    if (netPlan.mode === 'container') pass('--join-net-fd', netPlan.nsFd);
+    if (joinNetFd !== null) pass('--join-net-fd', joinNetFd);
     const terminal = spec.process.terminal;
     const attachStdin = stdio.kind === 'attach' && stdio.stdin;
     // The whole filesystem plan goes to the shim (stage/setup.c): this process makes no mount and
@@ -440,19 +452,37 @@ export class NativeRuntime implements Runtime {
         ? shimFailure(line.slice(6), spec)
         : new StrataError('failed to start container: strata-shim exited before starting it');
 
+    // A network made ahead needs nothing from the shim: it becomes the container's while the shim
+    // mounts the rootfs.
+    let network: NetworkAttachment | undefined;
+    let networkError: unknown = null;
+    if (netPlan.mode === 'bridge' && netPlan.takenAhead !== undefined) {
+      try {
+        configureTakenNetwork(netPlan);
+        network = attachNetwork(netPlan);
+      } catch (e) {
+        networkError = e;
+      }
+    }
     const mounted = await readLine();
     // Not before: a shim started ahead (the daemon's) opens these through this process's /proc.
     closeAll(owned);
+    if (networkError !== null) return abort(networkError);
     if (mounted !== 'mounted') return abort(failure(mounted));
     trace('runtime: shim mounted the rootfs');
-    let network;
     let goLine: string;
     try {
       // The user is looked up in the container's own /etc/passwd, now visible through the shim.
       const user = resolveUser(`/proc/${shimPid}/root${merged}`, spec.process.user);
       goLine = `g ${[user.uid, user.gid, ...user.additionalGids].join(' ')}\n`;
-      if (netPlan.mode === 'bridge') enterNetworkOf(shimPid, netPlan);
-      network = attachNetwork(netPlan);
+      if (netPlan.mode === 'bridge' && netPlan.takenAhead === undefined) {
+        enterNetworkOf(shimPid, netPlan);
+        try {
+          network = attachNetwork(netPlan);
+        } finally {
+          fs.closeSync(netPlan.nsFd!);
+        }
+      }
     } catch (e) {
       return abort(e);
     }

@@ -247,11 +247,13 @@ static int alloc_tty(struct setup *s) {
   return 0;
 }
 
+// Not the network namespace: the daemon makes those ahead itself, of the kind a run needs, and
+// the plan joins one (network.ts). One made here would be discarded by every run that joins or
+// keeps another, and a discarded one's teardown holds the kernel's rtnl lock (its lo goes), which
+// the run's own netlink requests then wait for.
 int setup_ahead(void) {
-  int flags = CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWNET;
-  if (unshare(flags) < 0) return 0;
-  if (interface_up("lo") < 0) return CLONE_NEWUTS | CLONE_NEWIPC;  // the plan's setup brings it up
-  return flags;
+  int flags = CLONE_NEWUTS | CLONE_NEWIPC;
+  return unshare(flags) < 0 ? 0 : flags;
 }
 
 int setup_container(struct setup *s) {
@@ -289,7 +291,7 @@ int setup_container(struct setup *s) {
   if (s->readonly && mount(NULL, s->rootfs, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) < 0)
     return fail("read-only rootfs", s->rootfs);
   if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0) return fail("sethostname", s->hostname);
-  if (s->lo_up && !(s->ahead & CLONE_NEWNET) && interface_up("lo") < 0) return -1;
+  if (s->lo_up && interface_up("lo") < 0) return -1;
   if (s->alloc_tty && alloc_tty(s) < 0) return -1;
   return 0;
 }

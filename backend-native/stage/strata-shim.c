@@ -752,8 +752,7 @@ int main(int argc, char **argv) {
       close(host_ns[i]);
       host_ns[i] = high;
     }
-    // Every bridge or --net none container gets these: made while waiting, off a run's path
-    // (a network namespace and its lo cost ~0.5 ms of a start here).
+    // Every container gets these: made while waiting, off a run's path.
     ahead = setup_ahead();
     await_plan(&argc, &argv);
   }
@@ -761,13 +760,10 @@ int main(int argc, char **argv) {
   if (ahead) {
     memcpy(o.host_ns_fds, host_ns, sizeof host_ns);
     o.n_host_ns = n_host_ns;
-    // A plan that keeps the host's network (--net host) or joins another's goes back first
-    // (host_ns_fds: mnt, uts, ipc, net, ...); the namespace made ahead is dropped.
+    // A plan that is no run goes back to the host's namespaces (host_ns_fds: mnt, uts, ipc, ...).
     int keep = o.run_mode ? ahead : 0;
-    if (!o.setup.unshare_net) keep &= ~CLONE_NEWNET;
     if ((ahead & ~keep & CLONE_NEWUTS) && setns(o.host_ns_fds[1], CLONE_NEWUTS) < 0) die("setns(host uts)");
     if ((ahead & ~keep & CLONE_NEWIPC) && setns(o.host_ns_fds[2], CLONE_NEWIPC) < 0) die("setns(host ipc)");
-    if ((ahead & ~keep & CLONE_NEWNET) && setns(o.host_ns_fds[3], CLONE_NEWNET) < 0) die("setns(host net)");
     o.setup.ahead = keep;
     if (!o.run_mode) {
       for (int i = 0; i < o.n_host_ns; i++) close(o.host_ns_fds[i]);

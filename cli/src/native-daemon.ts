@@ -26,7 +26,12 @@ import {
   planSpareShim,
   posixSpawnShim,
 } from '../../backend-native/src/posix-spawn-shim.js';
-import { teardownNetwork, teardownNetworkAsync } from '../../backend-native/src/network.js';
+import {
+  dropNetworksAhead,
+  keepNetworksAhead,
+  teardownNetwork,
+  teardownNetworkAsync,
+} from '../../backend-native/src/network.js';
 import type { Overlay2Snapshotter } from '../../backend-native/src/snapshotter.js';
 import { SnapshotsAhead } from '../../backend-native/src/snapshots-ahead.js';
 import { StrataError, UsageError } from '../../shared/src/errors.js';
@@ -145,6 +150,7 @@ let ahead: SnapshotsAhead | null = null;
 function exitDaemon(): never {
   ahead?.discardAll();
   dropSpareShim();
+  dropNetworksAhead();
   process.exit(0);
 }
 
@@ -400,6 +406,7 @@ async function serveRun(root: string, conn: net.Socket, req: RunRequest, rest: s
   );
   // The next run finds a shim started (posix-spawn-shim.ts) and its image's snapshots made (SnapshotsAhead).
   keepSpareShim(shimPath());
+  keepNetworksAhead();
   await used.snapshots?.refillAhead().catch(() => undefined);
   if (teardowns.length > 0) {
     await new Promise((r) => setImmediate(r)); // the answer leaves first

@@ -179,6 +179,36 @@ function aheadOf(root: string, pid: number): string[] {
   return fs.readdirSync(path.join(root, 'tmp')).filter((n) => n.startsWith(`ahead-${pid}-`));
 }
 
+/**
+ * The network namespaces a daemon holds open (made ahead: network.ts), each with the host-side
+ * interface index its eth0 is paired with (a bridge one's), or null (a `--net none` one's).
+ */
+function networksAhead(daemon: number): Array<{ ns: string; hostEnd: number | null }> {
+  const out: Array<{ ns: string; hostEnd: number | null }> = [];
+  for (const fd of fs.readdirSync(`/proc/${daemon}/fd`)) {
+    let ns: string;
+    try {
+      ns = fs.readlinkSync(`/proc/${daemon}/fd/${fd}`);
+    } catch {
+      continue; // closed meanwhile
+    }
+    if (!ns.startsWith('net:')) continue;
+    const links = spawnSync('nsenter', [`--net=/proc/${daemon}/fd/${fd}`, 'ip', '-o', 'link'], {
+      encoding: 'utf8',
+    });
+    const peer = /^\d+: eth0@if(\d+):/m.exec(links.stdout);
+    out.push({ ns, hostEnd: peer ? Number(peer[1]) : null });
+  }
+  return out;
+}
+
+/** The host's interface with index `ifindex`, by name, or null. */
+function hostInterface(ifindex: number): string | null {
+  for (const name of fs.readdirSync('/sys/class/net'))
+    if (Number(fs.readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8')) === ifindex) return name;
+  return null;
+}
+
 let root: string;
 let sock: string;
 beforeAll(async () => {
@@ -457,6 +487,73 @@ describe("the daemon starts the shim with the client's stdio", () => {
     }
   });
 
+  it('keeps a network namespace made ahead for each kind of network its runs used; a run joins it', async () => {
+    const netns = (pid: number | 'self') => fs.readlinkSync(`/proc/${pid}/ns/net`);
+    expect(piped(root, ['--rm', '--net', 'none', 'busybox', 'true']).code).toBe(0);
+    expect(piped(root, ['--rm', 'busybox', 'true']).code).toBe(0);
+    const daemon = daemonPid(sock);
+    const made = () => networksAhead(daemon);
+    await until('a bridge and a --net none network made ahead', () => {
+      const m = made();
+      return m.some((n) => n.hostEnd === null) && m.some((n) => n.hostEnd !== null);
+    });
+    const [bridge] = made().filter((n) => n.hostEnd !== null);
+    // Its host end waits on the bridge, down, under a name of its own (no container's yet).
+    const waiting = hostInterface(bridge!.hostEnd!)!;
+    expect(waiting).toMatch(/^vsa[0-9a-f]{8}$/);
+    expect(fs.existsSync(`/sys/class/net/strata0/brif/${waiting}`)).toBe(true);
+    expect(Number(fs.readFileSync(`/sys/class/net/${waiting}/flags`, 'utf8')) & 1).toBe(0);
+
+    // A bridge run joins it: the host end becomes the container's veth, up on the bridge; eth0
+    // gets the leased address, Docker's MAC for it and the route.
+    const id = ok(root, ['run', '-d', 'busybox', 'httpd', '-f', '-p', '8080', '-h', '/etc']).trim();
+    try {
+      const pid = Number(ok(root, ['inspect', '-f', '{{.State.Pid}}', id]).trim());
+      expect(netns(pid)).toBe(bridge!.ns);
+      const veth = `veth${id.slice(0, 11)}`;
+      expect(hostInterface(bridge!.hostEnd!)).toBe(veth);
+      expect(fs.existsSync(`/sys/class/net/strata0/brif/${veth}`)).toBe(true);
+      expect(Number(fs.readFileSync(`/sys/class/net/${veth}/flags`, 'utf8')) & 1).toBe(1);
+      const ip = ok(root, ['inspect', '-f', '{{.NetworkSettings.IPAddress}}', id]).trim();
+      const inside = ok(root, [
+        'exec',
+        id,
+        'sh',
+        '-c',
+        'cat /sys/class/net/eth0/address; ip -4 -o addr show eth0; ip route',
+      ]);
+      const mac = ['02', '42', ...ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0'))].join(
+        ':',
+      );
+      expect(inside).toContain(`${mac}\n`);
+      expect(inside).toContain(`inet ${ip}/16`);
+      expect(inside).toMatch(/^default via 10\.127\.0\.1 dev eth0/m);
+      // Reached from the host through the bridge (the container's own address, in a namespace
+      // this test made).
+      const res = await fetch(`http://${ip}:8080/hostname`, { signal: AbortSignal.timeout(5000) });
+      expect(await res.text()).toBe(`${id.slice(0, 12)}\n`);
+    } finally {
+      ok(root, ['rm', '-f', id]);
+    }
+
+    // A --net none run joins the other: lo only, up.
+    const none = made().find((n) => n.hostEnd === null)!;
+    const r = piped(root, [
+      '--rm',
+      '--net',
+      'none',
+      'busybox',
+      'sh',
+      '-c',
+      'readlink /proc/self/ns/net; cat /sys/class/net/lo/flags; ls /sys/class/net',
+    ]);
+    expect(r.stdout.trim().split('\n')).toEqual([none.ns, '0x9', 'lo']);
+    await until(
+      'the next ones made ahead',
+      () => made().length === 2 && !made().some((n) => n.ns === none.ns),
+    );
+  });
+
   it('gives no run to a shim started ahead from a binary replaced since (a rebuild of the shim)', async () => {
     expect(piped(root, ['--rm', 'busybox', 'true']).code).toBe(0);
     let spare: number | null = null;
@@ -558,6 +655,14 @@ describe('the daemon goes away', () => {
     await until('a pair made ahead', () => aheadOf(root, pid).length > 0, 10_000);
     let spare: number | null = null;
     await until('a shim started ahead', () => (spare = spareShim(pid)) !== null);
+    // A bridge run earlier in this file made the daemon keep a bridge network ahead.
+    let hostEnd: number | null | undefined;
+    await until(
+      'a bridge network made ahead',
+      () => (hostEnd = networksAhead(pid).find((n) => n.hostEnd)?.hostEnd) != null,
+    );
+    const waiting = hostInterface(hostEnd!);
+    expect(waiting).toMatch(/^vsa/);
     process.kill(pid, 'SIGSTOP'); // it accepts the connection (the kernel does) but answers nothing
     const run = runAsync(BIN, root, ['run', '--rm', 'busybox', 'sh', '-c', 'echo direct; exit 4']);
     await new Promise((r) => setTimeout(r, 1500));
@@ -572,6 +677,12 @@ describe('the daemon goes away', () => {
     await until("the killed one's pair deleted", () => aheadOf(root, pid).length === 0, 5000);
     // Its shim started ahead read the end of its control socket and went.
     await until('the shim it started ahead to exit', () => !cmdline(spare!).includes('await-plan'));
+    // The kernel freed the namespace it had made ahead, and the veth pair in it.
+    await until(
+      'its bridge network made ahead to be gone',
+      () => !fs.existsSync(`/sys/class/net/${waiting}`),
+      10_000,
+    );
   }, 60_000);
 
   /**
