@@ -245,7 +245,10 @@ export async function prepareNetwork(spec: ContainerSpec): Promise<NetworkPlan> 
   ensureHost();
   const ipAddress = leaseAddress(spec.id);
   const veth = vethName(spec.id);
-  atomicWrite(stateFile(spec.id), JSON.stringify({ id: spec.id, ipAddress, veth, ports: [] } satisfies NetworkState));
+  atomicWrite(
+    stateFile(spec.id),
+    JSON.stringify({ id: spec.id, ipAddress, veth, ports: [] } satisfies NetworkState),
+  );
   // Last: from here on the caller holds the namespace made ahead (its fd).
   const made = takeNetworkAhead('bridge');
   return {

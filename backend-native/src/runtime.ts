@@ -8,7 +8,13 @@ import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import type { NetworkAttachment, Runtime, RuntimeStatus, StartedProcess, StdioSpec } from '../../shared/src/backend.js';
+import type {
+  NetworkAttachment,
+  Runtime,
+  RuntimeStatus,
+  StartedProcess,
+  StdioSpec,
+} from '../../shared/src/backend.js';
 import type { ContainerSpec, ProcessSpec } from '../../shared/src/spec.js';
 import { EXIT, StrataError } from '../../shared/src/errors.js';
 import { pidAlive, readTextIfExists } from '../../shared/src/store/fsutil.js';
