@@ -27,7 +27,19 @@ export interface StagedPair {
  * renames and two l/ links. Until then nothing of them is in overlay2/ or l/; a daemon's exit
  * deletes them, and a daemon's start deletes those of a daemon that was killed.
  */
+/**
+ * What else a pair's container ID gets made ahead (the daemon: its cgroups): `made` once the pair
+ * waits, `unused` when a pair that no run took is discarded (never for a taken one: its ID may be a
+ * container's by then).
+ */
+export interface AlongsidePairs {
+  made(id: string): void;
+  unused(id: string): void;
+}
+
 export class SnapshotsAhead {
+  alongside: AlongsidePairs | null = null;
+
   private readonly waiting = new Map<string, StagedPair>(); // by parent
   private readonly taken = new Map<string, StagedPair>(); // by container ID, until both are claimed
   private readonly wanted = new Map<string, SnapshotEntry[]>(); // parents runs used, in use order
@@ -53,7 +65,7 @@ export class SnapshotsAhead {
   missing(): Array<[string, SnapshotEntry[]]> {
     for (const parent of [...this.waiting.keys()])
       if (!this.wanted.has(parent))
-        this.discard(this.waiting.get(parent)!, () => this.waiting.delete(parent));
+        this.discardUnused(this.waiting.get(parent)!, () => this.waiting.delete(parent));
     const todo = [...this.wanted].filter(([parent]) => !this.waiting.has(parent) && !this.making.has(parent));
     for (const [parent] of todo) this.making.add(parent);
     return todo;
@@ -62,6 +74,11 @@ export class SnapshotsAhead {
   add(pair: StagedPair): void {
     this.making.delete(pair.parent);
     this.waiting.set(pair.parent, pair);
+    try {
+      this.alongside?.made(pair.id);
+    } catch {
+      /* the run makes them, as without */
+    }
   }
 
   abandon(parent: string): void {
@@ -74,7 +91,7 @@ export class SnapshotsAhead {
     // A create that failed after taking its pair (a name in use...) never claims it.
     const now = Date.now();
     for (const [id, pair] of [...this.taken])
-      if (now - (pair.takenAt ?? now) > 60_000) this.discard(pair, () => this.taken.delete(id));
+      if (now - (pair.takenAt ?? now) > 60_000) this.discardUnused(pair, () => this.taken.delete(id));
     const pair = this.waiting.get(parent);
     if (!pair) return null;
     this.waiting.delete(parent);
@@ -125,10 +142,20 @@ export class SnapshotsAhead {
 
   /** Every pair still waiting or half claimed (the daemon's exit). */
   discardAll(): void {
-    for (const pair of [...this.waiting.values(), ...this.taken.values()])
-      fs.rmSync(pair.dir, { recursive: true, force: true });
+    for (const pair of this.waiting.values()) this.discardUnused(pair, () => undefined);
+    for (const pair of this.taken.values()) fs.rmSync(pair.dir, { recursive: true, force: true });
     this.waiting.clear();
     this.taken.clear();
+  }
+
+  /** A pair no run took (or took and never claimed in a minute: its create failed long ago). */
+  private discardUnused(pair: StagedPair, forget: () => void): void {
+    this.discard(pair, forget);
+    try {
+      this.alongside?.unused(pair.id);
+    } catch {
+      /* left for the host's next boot */
+    }
   }
 
   private discard(pair: StagedPair, forget: () => void): null {

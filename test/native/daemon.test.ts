@@ -174,6 +174,12 @@ const cmdline = (pid: number): string => {
   }
 };
 
+/** A container's cgroup: in the pids hierarchy (v1) or the unified tree (v2). */
+const cgroupOf = (id: string): string =>
+  fs.existsSync('/sys/fs/cgroup/cgroup.controllers')
+    ? `/sys/fs/cgroup/strata/${id}`
+    : `/sys/fs/cgroup/pids/strata/${id}`;
+
 /** Container snapshots a daemon made ahead, waiting in tmp/ (`ahead-PID-ID`). */
 function aheadOf(root: string, pid: number): string[] {
   return fs.readdirSync(path.join(root, 'tmp')).filter((n) => n.startsWith(`ahead-${pid}-`));
@@ -327,6 +333,9 @@ describe('runs through the warm daemon', () => {
     expect(fs.existsSync(path.join(ovl, id)) || fs.existsSync(path.join(ovl, `${id}-init`))).toBe(false);
     const initLink = fs.readFileSync(path.join(root, 'tmp', staged, `${id}-init`, 'link'), 'utf8');
     expect(fs.existsSync(path.join(ovl, 'l', initLink))).toBe(false);
+    // Its container's cgroups are made with it, empty.
+    await until('its cgroups', () => fs.existsSync(cgroupOf(id)), 5000);
+    expect(fs.readFileSync(path.join(cgroupOf(id), 'cgroup.procs'), 'utf8')).toBe('');
 
     const name = `ahead-${process.pid}`;
     const r = viaDaemon(root, ['--name', name, 'busybox', 'cat', '/etc/hostname']);
@@ -653,6 +662,8 @@ describe('the daemon goes away', () => {
     await until('the daemon', () => answers(sock));
     const pid = daemonPid(sock);
     await until('a pair made ahead', () => aheadOf(root, pid).length > 0, 10_000);
+    const pairId = aheadOf(root, pid)[0]!.slice(`ahead-${pid}-`.length);
+    await until("the pair's cgroups", () => fs.existsSync(cgroupOf(pairId)), 5000);
     let spare: number | null = null;
     await until('a shim started ahead', () => (spare = spareShim(pid)) !== null);
     // A bridge run earlier in this file made the daemon keep a bridge network ahead.
@@ -675,6 +686,7 @@ describe('the daemon goes away', () => {
     // That run started a new daemon in its place, which deleted what the killed one made ahead.
     await until('a new daemon', async () => (await answers(sock)) && daemonPid(sock) !== pid);
     await until("the killed one's pair deleted", () => aheadOf(root, pid).length === 0, 5000);
+    expect(fs.existsSync(cgroupOf(pairId))).toBe(false);
     // Its shim started ahead read the end of its control socket and went.
     await until('the shim it started ahead to exit', () => !cmdline(spare!).includes('await-plan'));
     // The kernel freed the namespace it had made ahead, and the veth pair in it.

@@ -30,7 +30,8 @@ function limitsOf(h: ContainerRecord['HostConfig']): ContainerSpec['cgroup']['li
 
 export type ImageProvider = (reference: string) => Promise<string | null>;
 
-const CGROUP_PARENT = 'strata';
+/** Where containers' cgroups live, in each hierarchy: `strata/<id>`. */
+export const CGROUP_PARENT = 'strata';
 const LOG_FILE = 'container.log';
 
 export class Engine {
