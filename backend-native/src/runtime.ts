@@ -181,6 +181,20 @@ function enterNetworkOf(pid: number, plan: NetworkPlan): void {
 }
 
 /**
+ * A bridge's netns mount and published ports, given back as soon as the payload is reaped: the
+ * same idempotent step as the cleanup's, which a stop (release) or `rm` then finds done. The
+ * unmount's grace period (~0.4 ms) then overlaps the monitor's own unmount and cgroup removal.
+ */
+function releaseNetworkAtExit(id: string): void {
+  try {
+    unpublishNetwork(id);
+    trace('network: released at the payload exit');
+  } catch {
+    /* the cleanup does it again, and reports */
+  }
+}
+
+/**
  * How a shim is started: spawned here, or (the warm daemon's attached runs, cli/src/native-daemon.ts)
  * by the thin client that owns the terminal, so the shim gets the user's own stdio.
  */
@@ -524,9 +538,17 @@ export class NativeRuntime implements Runtime {
       return { pid, monitorPid: shimPid, ...(network ? { network } : {}) };
     }
     const stopTerminal = terminal ? child.forwardTerminal() : () => undefined;
-    // The monitor says "done" once the container is gone from the host (rootfs unmounted, cgroups
-    // removed), just before it exits; its own exit (the overlay's teardown) is not waited for.
-    const cleanedUp = Promise.race([readLine(), exited]);
+    // The monitor says "exited" once the payload is reaped (with PID 1 the whole container's
+    // processes are gone), then "done" once the container is gone from the host (rootfs unmounted,
+    // cgroups removed), just before it exits; its own exit (the overlay's teardown) is not waited
+    // for. A bridge's network is released in between, while the monitor cleans up.
+    const cleanedUp = (async () => {
+      for (;;) {
+        const line = await Promise.race([readLine(), exited.then(() => null)]);
+        if (line !== 'exited') return;
+        if (netPlan.mode === 'bridge') releaseNetworkAtExit(spec.id);
+      }
+    })();
     const exit = cleanedUp.then(() => {
       ctl.destroy();
       trace('runtime: monitor exited');

@@ -595,9 +595,10 @@ static int do_run(struct opts *o) {
   } else {
     say("ok\n");
   }
-  // The control socket stays open, quiet, until the cleanup is done: "done" then tells the CLI
-  // the container is gone from the host before this process has exited. Its exit drops the last
-  // reference to the detached overlay, whose teardown (~1 ms here) then runs off the CLI's path.
+  // The control socket stays open until the cleanup is done: "exited" once the payload is reaped,
+  // then "done" tells the CLI the container is gone from the host before this process has exited.
+  // Its exit drops the last reference to the detached overlay, whose teardown (~1 ms here) then
+  // runs off the CLI's path.
   int done_fd = o->ctl_fd;
   ctl = -1;
   if (o->relay_fd >= 0) {
@@ -607,6 +608,9 @@ static int do_run(struct opts *o) {
   }
   int st = 0;
   while (waitpid(child, &st, 0) < 0 && errno == EINTR) {}
+  // PID 1 is reaped only once every process of its PID namespace is gone: the CLI may release
+  // what the container held (its network) while this monitor cleans up the rest.
+  if (write(done_fd, "exited\n", 7) < 0) { /* the CLI is gone */ }
   write_exit_file(o, st);
   cleanup_host(o);
   if (write(done_fd, "done\n", 5) < 0) { /* the CLI is gone: it reads the exit file */ }

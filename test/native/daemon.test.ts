@@ -279,6 +279,8 @@ describe('runs through the warm daemon', () => {
     expect(r.code).toBe(0);
     const id = /network: teardown of ([0-9a-f]{64}) after the answer/.exec(r.stderr)?.[1];
     expect(id, r.stderr).toBeDefined();
+    // Its netns mount and ports went as soon as the payload was reaped, before the monitor's "done".
+    expect(r.stderr).toMatch(/network: released at the payload exit\n(.*\n)*.*runtime: monitor exited/);
     const mark = path.join(root, 'tmp', `teardown-${daemonPid(sock)}-${id}`);
     const gone = () =>
       !fs.existsSync(`/sys/class/net/veth${id!.slice(0, 11)}`) &&
