@@ -344,7 +344,7 @@ const md = `# bench/emu (${r.date.slice(0, 10)}, 2 cores, ${r.runs} runs, median
 | snapshot restore to first container output (\`run busybox echo hello\` via the Engine, fresh store; the guest requests \`run\` makes, no probe) | ${ms(r.restore.toFirstContainerOutputMs)} ms | < 1,000 ms: ${goal(r.restore.toFirstContainerOutputMs < 1000)} |
 | of which: v86 restore (read the state, uncompressed beside the gzip after the first restore; restore_state) | ${ms(r.restore.restoreMs)} ms | |
 | of which: restore + guest preparation (store tmpfs, cgroup; done in the snapshot when current) | ${ms(r.restore.restoreAndPrepareMs)} ms | |
-| of which: busybox image into the guest (host tar and blob; taking over the baked layer is carried by the next request) | ${ms(r.restore.imageMs)} ms | |
+| of which: busybox image into the guest (the layer tar from the host's build cache, hashed into the store; taking over the baked layer is carried by the next request) | ${ms(r.restore.imageMs)} ms | |
 | of which: container create + start to its first output (one request: the take-over and both snapshots' preparation, then \`strata-confine run\`) | ${ms(r.restore.containerFirstOutputMs)} ms | |
 | the same with a probe request (\`echo hi\`) before the image, as this bench timed it until 2026-12-07 18:10 UTC (\`run\` sends none; interleaved runs) | ${ms(r.restoreWithProbe.toFirstContainerOutputMs)} ms | |
 | of which: the probe's answer (since the start) | ${ms(r.restoreWithProbe.firstAgentAnswerMs)} ms | |

@@ -5,10 +5,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import type { Backend } from '../../shared/src/backend.js';
 import type { Store } from '../../shared/src/store/index.js';
 import { StrataError } from '../../shared/src/errors.js';
-import { withLockAsync } from '../../shared/src/store/fsutil.js';
+import { readJsonIfExists, withLockAsync } from '../../shared/src/store/fsutil.js';
+import { findUp } from '../../shared/src/find-up.js';
 import { addImage, addLayer, storeBlobFile } from '../../shared/src/engine/image-writer.js';
 import type { ImageConfig } from '../../shared/src/oci/types.js';
 import { DEFAULT_PATH } from '../../shared/src/engine/run-options.js';
@@ -158,24 +161,114 @@ async function buildLocked(store: Store, backend: Backend, tag: string): Promise
   try {
     const existing = store.images.resolve(tag);
     if (existing) return existing;
-    const mtime = Math.floor(fs.statSync(BUSYBOX_BINARY).mtimeMs / 1000);
-    const created = new Date(mtime * 1000).toISOString().replace('.000Z', 'Z');
-    const rootfs = path.join(work, 'rootfs');
-    makeRootfs(rootfs);
-    const tar = path.join(work, 'layer.tar');
-    tarRootfs(rootfs, tar, mtime);
-    const { digest: diffId, size } = await storeBlobFile(store, tar);
-    await addLayer(store, backend, diffId, null, size);
+    let layer = cachedLayer();
+    // Gone meanwhile (another process replacing the entry) reads as a miss.
+    let blob = layer ? await storeBlobFile(store, layer.tar).catch(() => null) : null;
+    if (!layer || !blob || blob.digest !== layer.diffId) {
+      // No entry, or one that changed since it was written: built, and the entry (re)placed.
+      layer = buildLayer(work, blob !== null);
+      blob = await storeBlobFile(store, layer.tar);
+    }
+    await addLayer(store, backend, blob.digest, null, blob.size);
     const config: ImageConfig = {
       architecture: 'amd64',
       os: 'linux',
-      created,
+      created: layer.created,
       config: { Env: [`PATH=${DEFAULT_PATH}`], Cmd: ['sh'] },
-      rootfs: { type: 'layers', diff_ids: [diffId] },
-      history: [{ created, created_by: `strata images/busybox: Debian busybox-static ${packageVersion()}` }],
+      rootfs: { type: 'layers', diff_ids: [blob.digest] },
+      history: [
+        {
+          created: layer.created,
+          created_by: `strata images/busybox: Debian busybox-static ${layer.version}`,
+        },
+      ],
     };
     return addImage(store, config, [tag]);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * The layer, built once per busybox binary and kept between stores (~100 ms to lay out, tar and
+ * hash here, with a child process for the applet list, one for tar, one for the package version):
+ * every fresh store's first run (and each test file's) imports it instead. The store still hashes
+ * the tar it is given, so a changed entry is noticed (and rebuilt).
+ */
+interface BuiltLayer {
+  tar: string;
+  diffId: Digest;
+  created: string;
+  /** busybox-static's package version, for the image's history. */
+  version: string;
+}
+
+// Bumped whenever makeRootfs or tarRootfs change what they produce: older entries go unused.
+const LAYER_FORMAT = 1;
+
+/** $STRATA_BUSYBOX_CACHE, else the checkout's .cache/busybox; null outside a checkout. */
+function layerCacheDir(): string | null {
+  const env = process.env.STRATA_BUSYBOX_CACHE;
+  if (env) return env;
+  const images = findUp(path.dirname(fileURLToPath(import.meta.url)), 'images/busybox');
+  return images ? path.join(images, '..', '..', '.cache', 'busybox') : null;
+}
+
+/** The cache entry of the installed binary: its identity (device, inode, size, mtime) and the format. */
+function layerCacheEntry(): string | null {
+  const dir = layerCacheDir();
+  if (!dir) return null;
+  const st = fs.statSync(BUSYBOX_BINARY);
+  return path.join(dir, `${st.dev}-${st.ino}-${st.size}-${st.mtimeMs}-${LAYER_FORMAT}`);
+}
+
+function cachedLayer(): BuiltLayer | null {
+  const entry = layerCacheEntry();
+  if (!entry) return null;
+  let meta: Omit<BuiltLayer, 'tar'> | null;
+  try {
+    meta = readJsonIfExists<Omit<BuiltLayer, 'tar'>>(path.join(entry, 'layer.json'));
+  } catch {
+    return null; // unreadable: built again
+  }
+  const tar = path.join(entry, 'layer.tar');
+  return meta && fs.existsSync(tar) ? { ...meta, tar } : null;
+}
+
+/**
+ * Lays out, tars and hashes the layer in `work`, and keeps it in the cache when there is one:
+ * in place of a changed entry (`replace`), else only if no other process put one there first.
+ */
+function buildLayer(work: string, replace: boolean): BuiltLayer {
+  const mtime = Math.floor(fs.statSync(BUSYBOX_BINARY).mtimeMs / 1000);
+  const rootfs = path.join(work, 'rootfs');
+  fs.rmSync(rootfs, { recursive: true, force: true });
+  makeRootfs(rootfs);
+  const tar = path.join(work, 'layer.tar');
+  tarRootfs(rootfs, tar, mtime);
+  const layer: BuiltLayer = {
+    tar,
+    diffId: `sha256:${createHash('sha256').update(fs.readFileSync(tar)).digest('hex')}` as Digest,
+    created: new Date(mtime * 1000).toISOString().replace('.000Z', 'Z'),
+    version: packageVersion(),
+  };
+  const entry = layerCacheEntry();
+  if (!entry) return layer;
+  // Staged beside the entry and renamed into place: a reader sees a whole entry or none.
+  const staged = `${entry}.tmp-${process.pid}`;
+  const old = `${entry}.old-${process.pid}`;
+  try {
+    fs.mkdirSync(staged, { recursive: true });
+    fs.copyFileSync(tar, path.join(staged, 'layer.tar'));
+    const meta = { diffId: layer.diffId, created: layer.created, version: layer.version };
+    fs.writeFileSync(path.join(staged, 'layer.json'), JSON.stringify(meta));
+    if (replace) fs.renameSync(entry, old);
+    fs.renameSync(staged, entry); // fails when another process's entry is there: it stays
+  } catch {
+    /* no entry of ours this time (another's, a read-only checkout...) */
+  } finally {
+    fs.rmSync(staged, { recursive: true, force: true });
+    fs.rmSync(old, { recursive: true, force: true });
+  }
+  return layer;
 }
