@@ -5,12 +5,13 @@
 // (backend-native/src/runtime.ts); this small program carries it out, as runc's init does:
 //
 //   run:  mount the overlay, enter new mount/UTS/IPC(/net) namespaces and make the spec's mounts,
-//         devices, hostname and loopback (setup.c); report "mounted" on the control socket and
-//         wait for the go line (the user the CLI resolved in the rootfs); clone the container's
-//         PID 1 into a new PID namespace, which mounts /proc; pivot_root both into the rootfs and
-//         return to the host's mount namespace; move PID 1 into its cgroups (v1: PID 1 moves
-//         itself) and release it (unshare(CLONE_NEWCGROUP), execve the payload); then wait for it, record the exit
-//         status in the state dir, unmount the rootfs and remove the cgroups.
+//         devices, hostname and loopback (setup.c); report "mounted" on the control socket; clone
+//         the container's PID 1 into a new PID namespace, which moves itself into its cgroups
+//         (v1) and mounts /proc; pivot_root both into the rootfs and return to the host's mount
+//         namespace (v2: move PID 1 into its cgroups); PID 1 masks its paths. Meanwhile the CLI
+//         resolves the user in the rootfs: its go line's credentials are relayed to PID 1, which
+//         enters its cgroup namespace and execs the payload confined. Then wait for it, record the
+//         exit status in the state dir, unmount the rootfs and remove the cgroups.
 //   exec: join the container's mount namespace (setns needs a single-threaded caller), enter its
 //         cgroups, and execve the command in place.
 //
@@ -485,6 +486,14 @@ static int open_host_namespaces(int fds[]) {
   return n;
 }
 
+// What the monitor relays of the go line to PID 1, in one pipe write (well under PIPE_BUF).
+struct go_creds {
+  uid_t uid;
+  gid_t gid;
+  int n_groups;
+  gid_t groups[CONFINE_MAX_GROUPS];
+};
+
 // The CLI's go line, once it has seen the mounted rootfs: "g UID GID [GID...]" (the user it
 // resolved from the container's /etc/passwd and /etc/group).
 static void read_go(struct opts *o) {
@@ -516,7 +525,9 @@ static int do_run(struct opts *o) {
   o->relay_fd = su->master;
   winch_master = su->master;
   say("mounted\n");
-  read_go(o);
+  // PID 1 is made, /proc mounted, the rootfs pivoted into and the paths masked while the CLI
+  // resolves the user and sends the go line: only the user's credentials, the cgroup namespace
+  // and the exec wait for it (docs/native-backend.md).
   // The container's mount namespace, held until the cleanup is done: when PID 1 exits as its last
   // process, tearing it down (every mount, and an expedited RCU grace period) would delay PID 1's
   // exit status; this monitor drops it after "done" instead, off the CLI's path.
@@ -553,11 +564,19 @@ static int do_run(struct opts *o) {
     if (write(ready[1], "p", 1) != 1) _exit(125);
     close(ready[1]);
     char c;
+    // "v": the rootfs is this process's root now (and on cgroup v2, it is in its cgroups).
     if (read(release[0], &c, 1) != 1) _exit(125);
-    close(release[0]);
-    if (o->cgroupns && unshare(CLONE_NEWCGROUP) < 0) die("unshare(CLONE_NEWCGROUP)");
     // Over the fresh /proc (and /sys), while PID 1 still has CAP_SYS_ADMIN.
     if (confine_paths(&o->conf) < 0) die(confine_error);
+    // Then the go line's credentials, relayed by the monitor (EOF: the CLI gave up).
+    struct go_creds creds;
+    if (read(release[0], &creds, sizeof creds) != (ssize_t)sizeof creds) _exit(125);
+    close(release[0]);
+    o->conf.uid = creds.uid;
+    o->conf.gid = creds.gid;
+    o->conf.n_groups = creds.n_groups;
+    memcpy(o->conf.groups, creds.groups, sizeof creds.groups);
+    if (o->cgroupns && unshare(CLONE_NEWCGROUP) < 0) die("unshare(CLONE_NEWCGROUP)");
     if (o->init) run_as_init(o, errp[1]);
     become_payload(o, errp[1], 0);
   }
@@ -584,8 +603,13 @@ static int do_run(struct opts *o) {
   if (setns(o->host_ns_fds[0], CLONE_NEWNS) < 0) die("setns(host mnt)");
   if (!o->cgroup_self) join_cgroups(o, child);  // cgroup v2: PID 1 is moved from here
   close_cgroup_fds(o);
+  if (write(release[1], "v", 1) != 1) die("release");
   say("pid %d\n", (int)child);
-  if (write(release[1], "r", 1) != 1) die("release");
+  read_go(o);
+  struct go_creds creds = {.uid = o->conf.uid, .gid = o->conf.gid, .n_groups = o->conf.n_groups};
+  memcpy(creds.groups, o->conf.groups, sizeof creds.groups);
+  // PID 1 may have failed meanwhile (its message waits in errp): the write's EPIPE is ignored.
+  if (write(release[1], &creds, sizeof creds) < 0) { /* read below */ }
   close(release[1]);
   ssize_t n = read(errp[0], msg, sizeof msg - 1);
   close(errp[0]);
