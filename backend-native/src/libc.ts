@@ -66,6 +66,7 @@ function bind(k: typeof koffiTypes) {
     if_nametoindex: lib.func('unsigned int if_nametoindex(const char *name)'),
     strerror: lib.func('const char *strerror(int errnum)'),
     socketpair: lib.func('int socketpair(int domain, int type, int protocol, _Out_ int *sv)'),
+    fcntl: lib.func('int fcntl(int fd, int cmd, ...)'),
     waitpid: lib.func('int waitpid(int pid, _Out_ int *status, int options)'),
     posix_spawn: lib.func(
       'int posix_spawn(_Out_ int *pid, const char *path, void *actions, void *attr, const char **argv, const char **envp)',
@@ -279,6 +280,13 @@ export function ifIndex(name: string): number {
 const AF_UNIX = 1;
 const SOCK_STREAM = 1;
 const SOCK_CLOEXEC = 0o2000000;
+
+const F_GETFL = 3;
+
+/** An open file description's access mode and status flags (fcntl F_GETFL). */
+export function fileStatusFlags(fd: number): number {
+  return check(libc().fcntl(fd, F_GETFL), () => `fcntl(${fd}, F_GETFL)`);
+}
 
 /** A connected pair of unix stream sockets, both close-on-exec. */
 export function socketPair(): [number, number] {

@@ -35,6 +35,7 @@ import {
 import type { Overlay2Snapshotter } from '../../backend-native/src/snapshotter.js';
 import { SnapshotsAhead } from '../../backend-native/src/snapshots-ahead.js';
 import { makeCgroups, removeIdleCgroups } from '../../backend-native/src/cgroups.js';
+import { fileStatusFlags } from '../../backend-native/src/libc.js';
 import { CGROUP_PARENT } from '../../shared/src/engine/engine.js';
 import { StrataError, UsageError } from '../../shared/src/errors.js';
 import { pidAlive } from '../../shared/src/store/fsutil.js';
@@ -95,8 +96,9 @@ function claimCtl(token: string): Promise<net.Socket> {
 
 /** The flags to reopen one of this process's fds with (through /proc/PID/fd/N), creation taken out. */
 function reopenFlags(fd: number): number {
-  const { O_CREAT, O_EXCL, O_TRUNC } = fs.constants;
-  return fdFlags('self', fd) & ~(O_CREAT | O_EXCL | O_TRUNC);
+  // F_GETFL, one syscall (reading /proc/self/fdinfo/N was three): the access mode and status flags,
+  // never O_CREAT, O_EXCL or O_TRUNC (open-time only), without O_CLOEXEC (the shim adds it).
+  return fileStatusFlags(fd);
 }
 
 /**
