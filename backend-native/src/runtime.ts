@@ -488,12 +488,14 @@ export class NativeRuntime implements Runtime {
     // Not before: a shim started ahead (the daemon's) opens these through this process's /proc.
     closeAll(owned);
     if (networkError !== null) return abort(networkError);
-    if (mounted !== 'mounted') return abort(failure(mounted));
+    const rootFd = /^mounted (\d+)$/.exec(mounted ?? '')?.[1];
+    if (rootFd === undefined) return abort(failure(mounted));
     trace('runtime: shim mounted the rootfs');
     let goLine: string;
     try {
-      // The user is looked up in the container's own /etc/passwd, now visible through the shim.
-      const user = resolveUser(`/proc/${shimPid}/root${merged}`, spec.process.user);
+      // The user is looked up in the container's own /etc/passwd, through the rootfs fd the shim
+      // holds for it until the go line (its root changes meanwhile: it goes on with PID 1).
+      const user = resolveUser(`/proc/${shimPid}/fd/${rootFd}`, spec.process.user);
       goLine = `g ${[user.uid, user.gid, ...user.additionalGids].join(' ')}\n`;
       if (netPlan.mode === 'bridge' && netPlan.takenAhead === undefined) {
         enterNetworkOf(shimPid, netPlan);

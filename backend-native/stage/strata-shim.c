@@ -524,7 +524,11 @@ static int do_run(struct opts *o) {
   if (setup_container(su) < 0) die(setup_error);
   o->relay_fd = su->master;
   winch_master = su->master;
-  say("mounted\n");
+  // The rootfs for the CLI to resolve the user in (/proc/SHIM/fd/N/etc/passwd): this process's
+  // root and mount namespace change under it from here on (pivot, then the host's again).
+  int cli_root = fcntl(su->rootfd, F_DUPFD_CLOEXEC, 3);
+  if (cli_root < 0) die("dup rootfs fd");
+  say("mounted %d\n", cli_root);
   // PID 1 is made, /proc mounted, the rootfs pivoted into and the paths masked while the CLI
   // resolves the user and sends the go line: only the user's credentials, the cgroup namespace
   // and the exec wait for it (docs/native-backend.md).
@@ -552,6 +556,7 @@ static int do_run(struct opts *o) {
     if (o->oom_fd >= 0) close(o->oom_fd);
     for (int i = 0; i < o->n_host_ns; i++) close(o->host_ns_fds[i]);
     if (container_mnt >= 0) close(container_mnt);
+    close(cli_root);
     ctl = -1;  // closed above: a failure goes to errp from here on
     child_errfd = errp[1];
     // Before anything else: its children (--init's payload) and its cgroup namespace start there.
@@ -606,6 +611,7 @@ static int do_run(struct opts *o) {
   if (write(release[1], "v", 1) != 1) die("release");
   say("pid %d\n", (int)child);
   read_go(o);
+  close(cli_root);
   struct go_creds creds = {.uid = o->conf.uid, .gid = o->conf.gid, .n_groups = o->conf.n_groups};
   memcpy(creds.groups, o->conf.groups, sizeof creds.groups);
   // PID 1 may have failed meanwhile (its message waits in errp): the write's EPIPE is ignored.

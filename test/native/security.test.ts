@@ -88,6 +88,19 @@ describe('capabilities', () => {
     expect(bad.stderr).toContain('invalid capability: NOT_A_CAP');
   });
 
+  it("resolves the user in the rootfs on every run, while the shim already goes on with PID 1's setup", () => {
+    // The CLI reads /etc/passwd and /etc/group while the shim clones PID 1 and pivots (its root
+    // changes then): through the rootfs fd the shim holds for it, never its moving root.
+    for (let i = 0; i < 15; i++) {
+      expect(ok(root, ['run', '--rm', 'busybox', 'id'])).toBe(
+        'uid=0(root) gid=0(root) groups=0(root),10(wheel)\n',
+      );
+      expect(ok(root, ['run', '--rm', '-u', 'mail', 'busybox', 'id'])).toBe(
+        'uid=8(mail) gid=8(mail) groups=8(mail)\n',
+      );
+    }
+  });
+
   it('gives a non-root --user no capabilities (bounding set still the default) and its groups', () => {
     const st = procStatus(['-u', '1000:1000']);
     expect(st.CapEff).toBe('0000000000000000');
