@@ -5,8 +5,10 @@
 // kernel objects it describes.
 //
 // The runtime calls three phases around its namespace switch:
-//   prepareNetwork  on the host, before unshare: address lease, port checks, the bridge;
-//   enterNetwork    on the main thread inside the new namespaces: lo, eth0, address, route;
+//   prepareNetwork  on the host, before the shim: address lease, port checks, the bridge, and the
+//                   namespace the warm daemon made ahead (keepNetworksAhead), when there is one;
+//   enterNetwork    on the main thread inside the shim's new namespace: eth0, address, route (lo is
+//                   the shim's); for a namespace made ahead, configureTakenNetwork instead;
 //   attachNetwork   back on the host: netns bind mount, bridge port, NAT rules, /etc/hosts line.
 import { spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
